@@ -1,0 +1,176 @@
+"""The ``kerashpo`` command. Heavy libraries are imported inside the commands, so ``--help`` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Sequence
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument mistakes in one line, like every other user error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"kerashpo: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kerashpo", description="Hyperparameter search for Keras models, tracked in MLflow.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="tune the model a pipeline config describes")
+    run.add_argument("config", help="pipeline YAML file, e.g. pipelines/digits.yaml")
+    run.add_argument("--trials", type=_positive, help="total trials in the study (a re-run adds up to this)")
+    run.add_argument("--max-epochs", type=_positive, help="epochs a trial may train at most")
+    run.add_argument("--sampler", help="optuna sampler: tpe, random, cmaes, gp, grid")
+    run.add_argument("--pruner", help="optuna pruner: hyperband, successive_halving, median, none")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite under ./mlruns)")
+    run.add_argument("--storage", help="Optuna storage URL or journal file (default: ./mlruns/optuna.journal)")
+
+    board = commands.add_parser("leaderboard", help="the trials of the latest search, best first")
+    board.add_argument("--experiment", help="experiment (pipeline) name; default: the most recent")
+    board.add_argument("--top", type=_positive)
+    board.add_argument("--format", default="table", choices=("table", "csv", "markdown"))
+    board.add_argument("--tracking-uri")
+
+    export = commands.add_parser("export", help="write the champion .keras file and its model card")
+    export.add_argument("--experiment", help="experiment (pipeline) name; default: the most recent")
+    export.add_argument("--to", required=True, type=Path, dest="destination", help="target directory")
+    export.add_argument("--force", action="store_true", help="replace a directory that already holds files")
+    export.add_argument("--tracking-uri")
+
+    ui = commands.add_parser("ui", help="open the MLflow UI on 127.0.0.1 over the same store")
+    ui.add_argument("--port", type=_positive, default=5000)
+    ui.add_argument("--tracking-uri")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    from spaces import UserError
+
+    try:
+        return _COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"kerashpo: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("kerashpo: interrupted; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pipelines.config import load_config
+    from pipelines.progress import ProgressDisplay
+    from pipelines.run import run_pipeline
+
+    overrides = {"budget.trials": args.trials, "budget.max_epochs": args.max_epochs, "seed": args.seed,
+                 "optuna.sampler": args.sampler, "optuna.pruner": args.pruner, "storage": args.storage}
+    config = load_config(args.config, overrides)
+    console = Console(highlight=False)
+    command = "kerashpo run " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["run"] \
+        else f"kerashpo run {args.config}"
+    report = run_pipeline(config, tracking_uri=args.tracking_uri, on_trial_end=ProgressDisplay(console),
+                          command=command)
+    outcome = report.outcome
+    console.print(f"\nsearch {report.study}: {outcome.n_complete} complete, {outcome.n_pruned} pruned, "
+                  f"{outcome.n_failed} failed in {outcome.seconds:.0f}s")
+    if report.export is None:
+        console.print("[red]no trial completed; nothing to export[/]")
+        return 1
+    console.print(f"best trial {outcome.best_number}: {report.objective} = {outcome.best_value:.4f}")
+    console.print("test (evaluated once): " + ", ".join(f"{k} = {v:.4f}" for k, v in report.export.test_metrics.items()))
+    console.print(f"exported: {report.export.model_path} and {report.export.card_path.name}")
+    if report.export.registered_version:
+        console.print(f"registered: {report.study} version {report.export.registered_version}"
+                      + (" (alias champion)" if report.export.champion_moved else " (champion unchanged)"))
+    console.print(f"review: kerashpo leaderboard --experiment {report.experiment}   |   kerashpo ui")
+    return 0
+
+
+def _tracking_uri(args: argparse.Namespace) -> str:
+    from pipelines.stores import resolve_tracking_uri
+
+    return resolve_tracking_uri(args.tracking_uri, None, Path.cwd())
+
+
+def _require_store(uri: str) -> None:
+    from spaces import UserError
+
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        raise UserError(f"no MLflow store at {uri.removeprefix('sqlite:///')}; run `kerashpo run CONFIG` here first "
+                        "or pass --tracking-uri")
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from search.leaderboard import format_leaderboard, leaderboard
+
+    uri = _tracking_uri(args)
+    _require_store(uri)
+    print(format_leaderboard(leaderboard(uri, args.experiment, args.top), args.format))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from pipelines.export import export_registered
+    from search.leaderboard import find_search_run
+
+    uri = _tracking_uri(args)
+    _require_store(uri)
+    client = MlflowClient(tracking_uri=uri)
+    parent = find_search_run(client, args.experiment)
+    name = client.get_experiment(parent.info.experiment_id).name
+    destination = export_registered(uri, name, args.destination, force=args.force)
+    print(f"exported the champion of {name} to {destination}/ (model.keras, model_card.md)")
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    uri = _tracking_uri(args)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", "127.0.0.1", "--port", str(args.port)]
+    if uri.startswith("sqlite:///"):
+        command += ["--default-artifact-root", (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()]
+    print(f"MLflow UI on http://127.0.0.1:{args.port} over {uri} (Ctrl-C to stop)", flush=True)
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
+_COMMANDS = {"run": _run, "leaderboard": _leaderboard, "export": _export, "ui": _ui}
+
+
+def _quiet_libraries() -> None:
+    """TensorFlow's C++ start-up chatter and MLflow's migration logs are noise to a user."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.basicConfig(level=logging.WARNING, format="kerashpo: %(message)s")
+    for name in ("alembic", "mlflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

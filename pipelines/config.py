@@ -1,0 +1,158 @@
+"""The pipeline config: YAML validated into typed settings with one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from spaces import UserError
+
+BUILTIN_DATASETS = ("digits", "breast_cancer", "wine", "iris", "diabetes")
+
+
+class ConfigError(UserError):
+    """A pipeline config that cannot be run."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatasetConfig(_Section):
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in BUILTIN_DATASETS:
+            raise ValueError(f"unknown dataset {value!r}; choose from {', '.join(BUILTIN_DATASETS)}")
+        return value
+
+
+class SplitConfig(_Section):
+    validation: float = Field(0.2, gt=0, lt=1)
+    test: float = Field(0.2, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _room_to_train(self) -> "SplitConfig":
+        if self.validation + self.test >= 0.9:
+            raise ValueError("validation + test must leave at least 10% for training")
+        return self
+
+
+class OptunaConfig(_Section):
+    sampler: Literal["tpe", "random", "cmaes", "gp", "grid"] = "tpe"
+    pruner: Literal["hyperband", "successive_halving", "median", "none"] = "hyperband"
+
+
+class BudgetConfig(_Section):
+    trials: int = Field(30, ge=1)
+    max_epochs: int = Field(40, ge=1)
+    patience: int = Field(8, ge=1)
+    timeout: Optional[float] = Field(None, gt=0)
+
+
+class ObjectiveConfig(_Section):
+    metric: Optional[str] = None
+    direction: Optional[Literal["maximize", "minimize"]] = None
+
+
+class TrackingConfig(_Section):
+    uri: Optional[str] = None
+
+
+class ExportConfig(_Section):
+    keep_best: int = Field(3, ge=1)
+    register_model: bool = True
+    dir: Optional[str] = None
+
+
+class PipelineConfig(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    dataset: DatasetConfig
+    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
+    split: SplitConfig = SplitConfig()
+    space: str = "mlp"
+    driver: Literal["optuna"] = "optuna"
+    optuna: OptunaConfig = OptunaConfig()
+    budget: BudgetConfig = BudgetConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    seed: int = 42
+    tracking: TrackingConfig = TrackingConfig()
+    storage: Optional[str] = None
+    export: ExportConfig = ExportConfig()
+
+    # Where the config came from: space files are looked up beside it.
+    source: Optional[Path] = Field(None, exclude=True)
+
+    def fingerprint(self) -> str:
+        text = yaml.safe_dump(self.model_dump(mode="json", exclude={"source"}), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude={"source"}), sort_keys=False)
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """Read and validate a pipeline YAML file.
+
+    ``overrides`` maps dotted keys (``budget.trials``) to values from the
+    command line; they are validated like the file's own values.
+    """
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; give a .yaml config file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where} ({getattr(exc, 'problem', None) or exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file; give a .yaml config file") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: a pipeline config is a YAML mapping (name, dataset, ...), got "
+                          f"{type(document).__name__}")
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = document
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[leaf] = value
+    return parse_config(document, source=path)
+
+
+def parse_config(document: dict[str, Any], source: Path | None = None) -> PipelineConfig:
+    where = f"{source}: " if source else ""
+    try:
+        config = PipelineConfig.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigError(where + _first_problem(exc)) from None
+    config.source = source
+    return config
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key '{loc}'; remove it or check its spelling"
+    if kind == "missing":
+        return f"missing required field '{loc}'"
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "literal_error":
+        message = f"unknown value {error['input']!r}; expected {message.removeprefix('Input should be ')}"
+    elif "input" in error and kind not in ("value_error",):
+        message = f"{message} (got {error['input']!r})"
+    return f"{loc}: {message}" if loc else message

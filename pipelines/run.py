@@ -1,0 +1,143 @@
+"""``kerashpo run``: validate, load data once, search, evaluate the champion once, export."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from spaces import DEFAULT_OBJECTIVE, METRIC_NAMES, Preset, UserError, objective_direction, resolve_space
+
+from pipelines.config import ConfigError, PipelineConfig
+from pipelines.data import Dataset, Splits, data_spec, load_dataset, split_dataset
+from pipelines.export import ExportReport, evaluate_once, log_and_register, model_card, write_atomically
+from pipelines.stores import Stores, prepare, resolve_stores, resolve_tracking_uri
+
+
+@dataclass
+class RunReport:
+    study: str
+    experiment: str
+    objective: str
+    parent_run_id: str | None
+    outcome: Any
+    export: ExportReport | None
+    stores: Stores
+
+
+def resolve_objective(config: PipelineConfig, task: str) -> tuple[str, str]:
+    metric = config.objective.metric or DEFAULT_OBJECTIVE[task]
+    known = [f"val_{m}" for m in METRIC_NAMES[task]] + list(METRIC_NAMES[task])
+    if metric not in known:
+        raise ConfigError(f"objective.metric: {metric!r} is not reported for a {task} task; "
+                          f"choose from {', '.join(known)}")
+    return metric, config.objective.direction or objective_direction(metric)
+
+
+def make_driver(config: PipelineConfig, storage: str) -> Any:
+    from search import OptunaDriver
+
+    return OptunaDriver(sampler=config.optuna.sampler, pruner=config.optuna.pruner, storage=storage)
+
+
+def code_version() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run_pipeline(
+    config: PipelineConfig,
+    *,
+    workdir: Path | None = None,
+    tracking_uri: str | None = None,
+    preset: Preset | None = None,
+    on_trial_end: Callable[[Any], None] | None = None,
+    command: str | None = None,
+) -> RunReport:
+    """Run one pipeline. Every input is checked before any store is written."""
+    from search import MLflowTracker, SearchInfo, SearchJob, TrainingSetup, TrialData, redact_url
+
+    workdir = (workdir or Path.cwd()).resolve()
+    base_dir = config.source.parent if config.source else workdir
+    preset = preset or resolve_space(config.space, base_dir)
+    uri = resolve_tracking_uri(tracking_uri, config.tracking.uri, workdir)
+    stores = resolve_stores(workdir, uri, config.storage)
+    dataset = load_dataset(config)
+    objective, direction = resolve_objective(config, dataset.task)
+    splits = split_dataset(dataset, config.split.validation, config.split.test, config.seed)
+    spec = data_spec(dataset, splits)
+    setup = TrainingSetup(
+        data=TrialData(splits.x_train, splits.y_train, splits.x_val, splits.y_val, spec),
+        objective=objective, direction=direction, max_epochs=config.budget.max_epochs,
+        patience=config.budget.patience, seed=config.seed,
+    )
+    job = SearchJob(name=config.name, preset=preset, setup=setup, n_trials=config.budget.trials,
+                    checkpoint_dir=stores.checkpoint_dir(config.name), keep_best=config.export.keep_best,
+                    timeout=config.budget.timeout)
+    driver = make_driver(config, stores.storage)
+    driver.check(job)
+
+    prepare(stores)
+    artifacts = f"{stores.artifact_location}/{config.name}" if stores.artifact_location else None
+    tracker = MLflowTracker(stores.tracking_uri, artifact_location=artifacts)
+    tags = {**driver.describe(), "dataset": dataset.name, "task": dataset.task, "config_hash": config.fingerprint(),
+            "code_version": code_version(), "storage": redact_url(stores.storage) or ""}
+    params = {"trials": config.budget.trials, "max_epochs": config.budget.max_epochs,
+              "patience": config.budget.patience, "seed": config.seed, "space": config.space,
+              **{f"split_{k}": v for k, v in splits.sizes().items()}}
+    tracker.start_search(SearchInfo(study=config.name, experiment=config.name, objective=objective,
+                                    direction=direction, tags=tags, params=params, config_text=config.to_yaml()))
+    try:
+        outcome = driver.optimize(job, tracker, on_trial_end)
+        report = None
+        if outcome.best_model_path is not None:
+            report = _finish(config, dataset, splits, outcome, tracker, stores, objective, direction,
+                             command or f"kerashpo run {config.source or '<config>'}")
+    except KeyboardInterrupt:
+        tracker.end_search("KILLED")
+        raise
+    except BaseException:
+        tracker.end_search("FAILED")
+        raise
+    tracker.end_search("FINISHED")
+    return RunReport(config.name, config.name, objective, tracker.parent_run_id, outcome, report, stores)
+
+
+def _finish(config: PipelineConfig, dataset: Dataset, splits: Splits, outcome: Any, tracker: Any,
+            stores: Stores, objective: str, direction: str, command: str) -> ExportReport:
+    import keras
+
+    model = keras.saving.load_model(outcome.best_model_path)
+    test_metrics = evaluate_once(model, splits.x_test, splits.y_test)
+    tracker.log_search_results({**test_metrics, f"best_{objective}": outcome.best_value},
+                               {"best_trial": str(outcome.best_number)})
+    facts = dict(
+        name=config.name, dataset=dataset.name, fingerprint=dataset.fingerprint(), task=dataset.task,
+        split_sizes=splits.sizes(), seed=config.seed, study=config.name, trial=outcome.best_number,
+        search=f"{config.driver} ({config.optuna.sampler} sampler, {config.optuna.pruner} pruner), "
+               f"{outcome.n_complete} complete / {outcome.n_pruned} pruned / {outcome.n_failed} failed trials",
+        n_complete=outcome.n_complete, objective=objective, val_value=outcome.best_value,
+        run_id=tracker.parent_run_id or "-", test_metrics=test_metrics, params=outcome.best_params,
+        command=command,
+    )
+    version, moved = None, False
+    if tracker.parent_run_id is not None:
+        version_tags = {"objective": objective, "val_value": repr(outcome.best_value), "study": config.name,
+                        "trial_number": str(outcome.best_number)}
+        facts["registered"] = f"{config.name}" if config.export.register_model else "-"
+        version, moved = log_and_register(
+            tracking_uri=stores.tracking_uri, run_id=tracker.parent_run_id, model=model,
+            x_example=splits.x_test, name=config.name, register=config.export.register_model,
+            version_tags=version_tags, direction=direction, card=model_card(facts),
+        )
+        if version:
+            facts["registered"] = f"{config.name} version {version}" + (" (champion)" if moved else "")
+    directory = Path(config.export.dir) if config.export.dir else stores.export_dir(config.name)
+    card = model_card(facts)
+    write_atomically(directory, {"model.keras": Path(outcome.best_model_path), "model_card.md": card})
+    return ExportReport(directory / "model.keras", directory / "model_card.md", test_metrics, version, moved)
+

@@ -1,0 +1,92 @@
+"""The leaderboard: a search's trials from MLflow, best first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spaces import UserError
+from search.tracking import ROLE_TAG, STATE_TAG, TRIAL_TAG
+
+FORMATS = ("table", "csv", "markdown")
+_FIXED_COLUMNS = ("trial", "state", "objective", "best_epoch", "epochs_run", "seconds")
+
+
+def find_search_run(client: Any, experiment: str | None = None) -> Any:
+    """The most recent search (parent) run of ``experiment``, or of the most recent experiment."""
+    if experiment is not None:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            names = [e.name for e in client.search_experiments() if e.name != "Default"]
+            raise UserError(f"no experiment named {experiment!r}; known: {', '.join(names) or 'none'}")
+        experiments = [found]
+    else:
+        experiments = sorted(
+            (e for e in client.search_experiments() if e.name != "Default"),
+            key=lambda e: e.last_update_time or e.creation_time or 0, reverse=True,
+        )
+    for exp in experiments:
+        runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'search'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+        if runs:
+            return runs[0]
+    where = f"experiment {experiment!r}" if experiment else "this tracking store"
+    raise UserError(f"no search has been run in {where}; start one with `kerashpo run CONFIG`")
+
+
+def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | None = None) -> Any:
+    """A DataFrame of the trials of the latest search: trial, state, objective, epochs, seconds, params."""
+    import mlflow
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    parent = find_search_run(client, experiment)
+    objective = parent.data.tags.get("objective", "objective")
+    maximize = parent.data.tags.get("direction", "maximize") == "maximize"
+    mlflow.set_tracking_uri(tracking_uri)
+    runs = mlflow.search_runs(
+        experiment_ids=[parent.info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+        output_format="pandas", max_results=100000,
+    )
+    board = pd.DataFrame({
+        "trial": pd.to_numeric(runs.get(f"tags.{TRIAL_TAG}", pd.Series(dtype=str)), errors="coerce"),
+        "state": runs.get(f"tags.{STATE_TAG}", pd.Series(dtype=str)),
+        "objective": runs.get(f"metrics.best_{objective}", pd.Series(dtype=float)),
+        "best_epoch": runs.get("metrics.best_epoch", pd.Series(dtype=float)),
+        "epochs_run": runs.get("metrics.epochs_run", pd.Series(dtype=float)),
+        "seconds": runs.get("metrics.train_seconds", pd.Series(dtype=float)),
+    })
+    params = sorted(c for c in runs.columns if c.startswith("params."))
+    for column in params:
+        board[column.removeprefix("params.")] = runs[column]
+    board = board.sort_values(["objective", "trial"], ascending=[not maximize, True], na_position="last")
+    board = board.reset_index(drop=True)
+    for column in ("trial", "best_epoch", "epochs_run"):
+        board[column] = board[column].astype("Int64")
+    board.attrs.update(objective=objective, direction="maximize" if maximize else "minimize",
+                       parent_run_id=parent.info.run_id, experiment_id=parent.info.experiment_id)
+    return board.head(top) if top else board
+
+
+def format_leaderboard(board: Any, fmt: str = "table") -> str:
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    shown = board.rename(columns={"objective": board.attrs.get("objective", "objective")})
+    if fmt == "csv":
+        return shown.to_csv(index=False)
+    if fmt == "markdown":
+        return _markdown(shown)
+    return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
+
+
+def _markdown(frame: Any) -> str:
+    def cell(value: Any) -> str:
+        if value is None or (isinstance(value, float) and value != value) or str(value) in ("<NA>", "nan", "None"):
+            return "-"
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])

@@ -1,0 +1,250 @@
+"""The Optuna driver: an ask-and-tell loop over the shared trial executor."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+from spaces import UserError
+from search.results import COMPLETE, FAILED, PRUNED, TrialResult
+from search.tracking import Tracker
+from search.trials import SearchJob, SearchOutcome, TrialEvent, TrialExecutor
+
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
+PRUNERS = ("hyperband", "successive_halving", "median", "none")
+_WORKER_ATTR, _LOST_ATTR, _PARAMS_ATTR = "kerashpo_worker", "kerashpo_lost", "kerashpo_params"
+
+
+class OptunaDriver:
+    """Samples the space with Optuna, prunes with its pruners, keeps the study in ``storage``.
+
+    ``storage`` is a database URL (``sqlite:///...``, ``postgresql://...``) or a
+    journal file path (``*.journal``); the study is resumed when it exists.
+    """
+
+    name = "optuna"
+
+    def __init__(self, sampler: str = "tpe", pruner: str = "hyperband", storage: str | Path | None = None):
+        if sampler not in SAMPLERS:
+            raise UserError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
+        if pruner not in PRUNERS:
+            raise UserError(f"unknown pruner {pruner!r}; choose from {', '.join(PRUNERS)}")
+        self.sampler_name = sampler
+        self.pruner_name = pruner
+        self.storage = storage
+
+    def describe(self) -> dict[str, str]:
+        return {"driver": self.name, "sampler": self.sampler_name, "pruner": self.pruner_name}
+
+    def check(self, job: SearchJob) -> None:
+        """Refuse what cannot run before anything is written."""
+        if self.sampler_name == "grid":
+            try:
+                job.preset.space.grid()
+            except UserError as exc:
+                raise UserError(f"sampler grid: {exc}") from None
+        _load_sampler_module(self.sampler_name)
+
+    def optimize(self, job: SearchJob, tracker: Tracker,
+                 on_trial_end: Callable[[TrialEvent], None] | None = None) -> SearchOutcome:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        study = optuna.create_study(
+            study_name=job.name, storage=self._storage(), load_if_exists=True,
+            direction=job.setup.direction, sampler=self._sampler(job), pruner=self._pruner(job),
+        )
+        lost = _recover_lost_trials(study)
+        if lost:
+            tracker.fail_trials(lost, "its worker stopped before the trial finished; the trial was retried")
+        executor = TrialExecutor(job, tracker, on_trial_end)
+        while not executor.out_of_time():
+            if _finished(study) >= job.n_trials:
+                break
+            trial = study.ask()
+            trial.set_user_attr(_WORKER_ATTR, _worker_id())
+            params = job.preset.space.sample(trial)
+            # Fixed values are not Optuna params; keep the whole dict the builder saw.
+            trial.set_user_attr(_PARAMS_ATTR, params)
+
+            def should_prune(epoch: int, value: float, trial: Any = trial) -> bool:
+                trial.report(value, epoch)
+                return trial.should_prune()
+
+            try:
+                result = executor.execute(trial.number, params, should_prune)
+            except KeyboardInterrupt:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise
+            _tell(study, trial, result)
+            executor.report(self._event(study, trial.number, result, job))
+        return _outcome(study, executor)
+
+    # -- pieces -----------------------------------------------------------------
+
+    def _storage(self) -> Any:
+        import optuna
+
+        storage = str(self.storage) if self.storage is not None else None
+        if storage is None or "://" in storage:
+            if storage is not None and not storage.startswith("sqlite"):
+                # A shared database: heartbeats let other workers fail (and retry) a dead worker's trial.
+                return optuna.storages.RDBStorage(storage, heartbeat_interval=30, grace_period=90)
+            return storage
+        from optuna.storages.journal import JournalFileBackend
+
+        Path(storage).parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(storage))
+
+    def _sampler(self, job: SearchJob) -> Any:
+        import optuna
+
+        seed = job.setup.seed
+        if self.sampler_name == "tpe":
+            # multivariate + group model the conditional (per-layer) parameters jointly.
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+        if self.sampler_name == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if self.sampler_name == "cmaes":
+            return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+        if self.sampler_name == "gp":
+            return optuna.samplers.GPSampler(seed=seed)
+        return optuna.samplers.GridSampler(job.preset.space.grid(), seed=seed)
+
+    def _pruner(self, job: SearchJob) -> Any:
+        import optuna
+
+        if self.pruner_name == "hyperband":
+            return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=job.setup.max_epochs,
+                                                  reduction_factor=3)
+        if self.pruner_name == "successive_halving":
+            return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+        if self.pruner_name == "median":
+            return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+        return optuna.pruners.NopPruner()
+
+    def _event(self, study: Any, number: int, result: TrialResult, job: SearchJob) -> dict[str, Any]:
+        import optuna
+
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        S = optuna.trial.TrialState
+        best = _best_trial(study)
+        return dict(
+            number=number, state=result.state, value=result.value, error=result.error,
+            finished=_finished(study), total=job.n_trials,
+            best_value=best.value if best else None, best_number=best.number if best else None,
+            n_pruned=states.count(S.PRUNED), n_failed=states.count(S.FAIL),
+        )
+
+
+def _tell(study: Any, trial: Any, result: TrialResult) -> None:
+    import optuna
+
+    S = optuna.trial.TrialState
+    if result.error:
+        trial.set_user_attr("error", result.error[:2000])
+    if result.state == COMPLETE:
+        study.tell(trial, result.value)
+    elif result.state == PRUNED:
+        study.tell(trial, state=S.PRUNED)
+    else:
+        study.tell(trial, state=S.FAIL)
+
+
+def _finished(study: Any) -> int:
+    """Trials that count against the budget: finished, except lost ones (they are retried)."""
+    import optuna
+
+    S = optuna.trial.TrialState
+    return sum(
+        1 for t in study.get_trials(deepcopy=False, states=(S.COMPLETE, S.PRUNED, S.FAIL))
+        if not t.user_attrs.get(_LOST_ATTR)
+    )
+
+
+def _best_trial(study: Any) -> Any:
+    import optuna
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return study.best_trial if complete else None
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(worker: str) -> bool:
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another host's worker: only heartbeats can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _recover_lost_trials(study: Any) -> list[int]:
+    """Fail RUNNING trials whose worker is gone and queue their parameters again.
+
+    On a heartbeat storage Optuna finds them by their stale heartbeat; on the
+    embedded journal, a trial is lost when its worker process on this host no
+    longer exists.
+    """
+    import optuna
+
+    S = optuna.trial.TrialState
+    storage = study._storage
+    lost = []
+    if isinstance(storage, optuna.storages.RDBStorage) and storage.is_heartbeat_enabled():
+        stale = storage._get_stale_trial_ids(study._study_id)
+    else:
+        stale = [t._trial_id for t in study.get_trials(deepcopy=False, states=(S.RUNNING,))
+                 if not _alive(str(t.user_attrs.get(_WORKER_ATTR, "")))]
+    by_id = {t._trial_id: t for t in study.get_trials(deepcopy=False)}
+    for trial_id in stale:
+        trial = by_id.get(trial_id)
+        try:
+            if not storage.set_trial_state_values(trial_id, state=S.FAIL):
+                continue  # another worker got there first
+        except RuntimeError:
+            continue
+        storage.set_trial_user_attr(trial_id, _LOST_ATTR, True)
+        if trial is not None:
+            study.enqueue_trial(trial.params, skip_if_exists=False)
+            lost.append(trial.number)
+    return lost
+
+
+def _outcome(study: Any, executor: TrialExecutor) -> SearchOutcome:
+    import optuna
+
+    S = optuna.trial.TrialState
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    best = _best_trial(study)
+    stored = executor.checkpoints.best()
+    model_path = stored[2] if stored and best is not None and stored[0] == best.number else None
+    return SearchOutcome(
+        best_number=best.number if best else None, best_value=best.value if best else None,
+        best_params=dict(best.user_attrs.get(_PARAMS_ATTR, best.params)) if best else {}, best_model_path=model_path,
+        n_complete=states.count(S.COMPLETE), n_pruned=states.count(S.PRUNED),
+        n_failed=states.count(S.FAIL), seconds=time.monotonic() - executor.started,
+    )
+
+
+def _load_sampler_module(sampler: str) -> None:
+    """CMA-ES and GP need optional packages; say how to get them before the search starts."""
+    needs = {"cmaes": ("cmaes", "pip install cmaes"), "gp": ("torch", "pip install 'kerashpo[gp]'")}
+    if sampler in needs:
+        module, hint = needs[sampler]
+        try:
+            __import__(module)
+        except ImportError:
+            raise UserError(f"sampler {sampler} needs the package '{module}': {hint}") from None

@@ -1,0 +1,21 @@
+"""Trial states and results: plain data, importable without Keras."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+COMPLETE, PRUNED, FAILED = "COMPLETE", "PRUNED", "FAILED"
+
+
+@dataclass
+class TrialResult:
+    state: str
+    value: float | None = None
+    best_epoch: int | None = None
+    epochs_run: int = 0
+    train_seconds: float = 0.0
+    n_params: int = 0
+    history: dict[str, list[float]] = field(default_factory=dict)
+    error: str | None = None
+    model: Any = None

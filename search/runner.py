@@ -1,0 +1,152 @@
+"""The trial runner shared by every driver: build, fit, stop early, prune, guard NaN."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from spaces import DataSpec, Preset
+from search.results import COMPLETE, FAILED, PRUNED, TrialResult
+
+# (epoch, best objective so far) -> True to stop the trial as pruned.
+PruneCheck = Callable[[int, float], bool]
+
+
+@dataclass
+class TrialData:
+    """The training and validation splits every trial of a search shares (loaded once)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    spec: DataSpec
+
+
+@dataclass
+class TrainingSetup:
+    """How every trial of a search trains: same data, objective and epoch budget."""
+
+    data: TrialData
+    objective: str
+    direction: str
+    max_epochs: int
+    patience: int
+    seed: int = 0
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.direction == "maximize" else a < b
+
+
+class _EpochWatch(keras.callbacks.Callback):
+    """Tracks the best objective so far, asks the pruning check, and notices a missing metric."""
+
+    def __init__(self, setup: TrainingSetup, should_prune: PruneCheck | None):
+        super().__init__()
+        self.setup, self.should_prune = setup, should_prune
+        self.best: float | None = None
+        self.pruned = False
+        self.missing: list[str] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        value = logs.get(self.setup.objective)
+        if value is None:
+            self.missing = sorted(logs)
+            self.model.stop_training = True
+            return
+        value = float(value)
+        if math.isfinite(value) and (self.best is None or self.setup.better(value, self.best)):
+            self.best = value
+        # Pruners see the best value so far: the trial's objective is its best epoch.
+        if self.should_prune is not None and self.best is not None and self.should_prune(epoch + 1, self.best):
+            self.pruned = True
+            self.model.stop_training = True
+
+
+def _best_epoch(values: list[float], setup: TrainingSetup) -> int | None:
+    """1-based epoch of the best finite value; ties go to the earliest, as EarlyStopping keeps it."""
+    best = None
+    for index, value in enumerate(values):
+        if math.isfinite(value) and (best is None or setup.better(value, values[best])):
+            best = index
+    return None if best is None else best + 1
+
+
+def run_trial(
+    setup: TrainingSetup,
+    preset: Preset,
+    params: dict[str, Any],
+    *,
+    seed: int,
+    should_prune: PruneCheck | None = None,
+) -> TrialResult:
+    """Train one configuration and report its best epoch.
+
+    The model comes back with the best epoch's weights (EarlyStopping restores
+    them), so the objective, the checkpoint and the export all describe the
+    same weights.
+    """
+    keras.utils.set_random_seed(seed)
+    started = time.perf_counter()
+    try:
+        model = preset.build(dict(params), setup.data.spec)
+        _check_model(model)
+    except Exception as exc:  # a bad configuration or a user's builder failing is the trial's failure
+        return TrialResult(FAILED, error=f"build failed: {type(exc).__name__}: {exc}",
+                           train_seconds=time.perf_counter() - started)
+    mode = "max" if setup.direction == "maximize" else "min"
+    options = preset.fit_options(dict(params), setup.max_epochs, setup.objective, setup.direction)
+    watch = _EpochWatch(setup, should_prune)
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.EarlyStopping(
+            monitor=setup.objective, mode=mode, patience=setup.patience, restore_best_weights=True
+        ),
+        *options.callbacks,
+        watch,
+    ]
+    data = setup.data
+    try:
+        fit = model.fit(
+            data.x_train, data.y_train,
+            validation_data=(data.x_val, data.y_val),
+            epochs=setup.max_epochs, batch_size=options.batch_size,
+            callbacks=callbacks, verbose=0,
+        )
+    except Exception as exc:
+        return TrialResult(FAILED, error=f"training failed: {type(exc).__name__}: {exc}", model=None,
+                           train_seconds=time.perf_counter() - started, n_params=model.count_params())
+    seconds = time.perf_counter() - started
+    history = {name: [float(v) for v in values] for name, values in fit.history.items()}
+    result = TrialResult(
+        FAILED, history=history, epochs_run=len(history.get("loss", [])), train_seconds=seconds,
+        n_params=int(model.count_params()), model=model,
+    )
+    if watch.missing is not None:
+        result.error = (f"objective '{setup.objective}' is not among the metrics the model reports "
+                        f"({', '.join(watch.missing)}); compile the model with it or change the objective")
+        return result
+    losses = history.get("loss", [])
+    if losses and not math.isfinite(losses[-1]):
+        result.error = f"loss became {losses[-1]} at epoch {len(losses)} (diverged)"
+        return result
+    result.best_epoch = _best_epoch(history.get(setup.objective, []), setup)
+    if result.best_epoch is None:
+        result.error = f"objective '{setup.objective}' never had a finite value"
+        return result
+    result.value = history[setup.objective][result.best_epoch - 1]
+    result.state = PRUNED if watch.pruned else COMPLETE
+    return result
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"the builder returned {type(model).__name__}, not a keras.Model")
+    if not getattr(model, "compiled", False) and getattr(model, "optimizer", None) is None:
+        raise TypeError("the builder returned an uncompiled model; call model.compile(...) before returning it")

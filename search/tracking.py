@@ -1,0 +1,244 @@
+"""MLflow tracking: one parent run per search, one nested child run per trial.
+
+Every MLflow call goes through ``_guarded``: a tracking failure is reported once
+per kind and the trial goes on. A trial's run is found again by its trial
+number, so a resumed search never creates a second run for the same trial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+from search.results import COMPLETE, FAILED, TrialResult
+
+log = logging.getLogger("kerashpo.tracking")
+
+ROLE_TAG, STUDY_TAG = "kerashpo.role", "kerashpo.study"
+STATE_TAG, TRIAL_TAG = "state", "trial_number"
+_MAX_PARAM_CHARS = 6000
+_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
+
+
+def redact_url(url: str | None) -> str | None:
+    """The URL with any password replaced by ``***``, for logs, tags and displays."""
+    if not url or "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass
+class SearchInfo:
+    """What the parent run records about a search."""
+
+    study: str
+    experiment: str
+    objective: str
+    direction: str
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    config_text: str | None = None
+
+
+class Tracker:
+    """The interface drivers call. This base records nothing (tracking off)."""
+
+    parent_run_id: str | None = None
+
+    def start_search(self, info: SearchInfo) -> None:
+        pass
+
+    def start_trial(self, number: int, params: dict[str, Any], tags: dict[str, str] | None = None) -> None:
+        pass
+
+    def end_trial(self, number: int, result: TrialResult) -> None:
+        pass
+
+    def fail_trials(self, numbers: list[int], reason: str) -> None:
+        pass
+
+    def log_search_results(self, metrics: dict[str, float], tags: dict[str, str]) -> None:
+        pass
+
+    def end_search(self, status: str = "FINISHED") -> None:
+        pass
+
+
+class MLflowTracker(Tracker):
+    def __init__(self, tracking_uri: str, artifact_location: str | None = None):
+        self.tracking_uri = tracking_uri
+        self.artifact_location = artifact_location
+        self.info: SearchInfo | None = None
+        self.experiment_id: str | None = None
+        self._runs: dict[int, str] = {}
+        self._reported: set[str] = set()
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    @contextlib.contextmanager
+    def _guarded(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:  # tracking must never kill training
+            if what not in self._reported:
+                self._reported.add(what)
+                log.warning("tracking: could not %s (%s: %s); training goes on",
+                            what, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+
+    # -- the search ---------------------------------------------------------
+
+    def start_search(self, info: SearchInfo) -> None:
+        self.info = info
+        with self._guarded("open the MLflow experiment"):
+            self.experiment_id = ensure_experiment(self.client, info.experiment, self.artifact_location)
+            existing = self._search(
+                f"tags.`{STUDY_TAG}` = '{_quote(info.study)}' and tags.`{ROLE_TAG}` = 'search'"
+            )
+            if existing:
+                self.parent_run_id = existing[0].info.run_id
+                self.client.update_run(self.parent_run_id, status="RUNNING")
+                for run in self._search(f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'"):
+                    number = run.data.tags.get(TRIAL_TAG)
+                    if number is not None and number.isdigit():
+                        self._runs[int(number)] = run.info.run_id
+            else:
+                tags = {ROLE_TAG: "search", STUDY_TAG: info.study, "objective": info.objective,
+                        "direction": info.direction, **info.tags}
+                run = self.client.create_run(self.experiment_id, tags=tags, run_name=info.study)
+                self.parent_run_id = run.info.run_id
+                self._log_batch(self.parent_run_id, params=info.params)
+            if info.config_text is not None:
+                self.client.log_text(self.parent_run_id, info.config_text, "config.yaml")
+
+    def log_search_results(self, metrics: dict[str, float], tags: dict[str, str]) -> None:
+        """Final figures of the search (test metrics, best value) on the parent run."""
+        if self.parent_run_id is None:
+            return
+        with self._guarded("log the search's results"):
+            now = int(time.time() * 1000)
+            self._log_batch(self.parent_run_id, metrics=[(k, float(v), now, 0) for k, v in metrics.items()],
+                            tags=tags)
+
+    def end_search(self, status: str = "FINISHED") -> None:
+        if self.parent_run_id is None:
+            return
+        with self._guarded("close the search run"):
+            self.client.set_terminated(self.parent_run_id, status=status)
+
+    # -- trials ---------------------------------------------------------------
+
+    def start_trial(self, number: int, params: dict[str, Any], tags: dict[str, str] | None = None) -> None:
+        if self.parent_run_id is None:
+            return
+        with self._guarded("start a trial run"):
+            all_tags = {TRIAL_TAG: str(number), STATE_TAG: "RUNNING", "mlflow.parentRunId": self.parent_run_id,
+                        ROLE_TAG: "trial", **(tags or {})}
+            run_id = self._runs.get(number)
+            if run_id is None:
+                run = self.client.create_run(self.experiment_id, tags=all_tags, run_name=f"trial-{number:03d}")
+                run_id = self._runs[number] = run.info.run_id
+            else:  # the same trial again (resumed or retried): reuse its run
+                self.client.update_run(run_id, status="RUNNING")
+                self._log_batch(run_id, tags=all_tags)
+            self._log_batch(run_id, params=params)
+
+    def end_trial(self, number: int, result: TrialResult) -> None:
+        run_id = self._runs.get(number)
+        if run_id is None:
+            return
+        with self._guarded("record a trial's results"):
+            now = int(time.time() * 1000)
+            metrics = [(name, value, now, epoch)
+                       for name, values in result.history.items()
+                       for epoch, value in enumerate(values, start=1)]
+            finals = {"epochs_run": result.epochs_run, "train_seconds": result.train_seconds,
+                      "n_params": result.n_params}
+            if result.value is not None and self.info is not None:
+                finals[f"best_{self.info.objective}"] = result.value
+            if result.best_epoch is not None:
+                finals["best_epoch"] = result.best_epoch
+            metrics += [(name, float(value), now, 0) for name, value in finals.items()]
+            tags = {STATE_TAG: result.state}
+            if result.error:
+                tags["error"] = result.error[:5000]
+            self._log_batch(run_id, metrics=metrics, tags=tags)
+            self.client.set_terminated(run_id, status="FAILED" if result.state == FAILED else "FINISHED")
+
+    def fail_trials(self, numbers: list[int], reason: str) -> None:
+        """Close the runs of trials whose worker died, so none stays RUNNING."""
+        for number in numbers:
+            run_id = self._runs.get(number)
+            if run_id is None:
+                continue
+            with self._guarded("close a lost trial's run"):
+                self._log_batch(run_id, tags={STATE_TAG: FAILED, "error": reason})
+                self.client.set_terminated(run_id, status="FAILED")
+
+    def trial_run_id(self, number: int) -> str | None:
+        return self._runs.get(number)
+
+    # -- helpers --------------------------------------------------------------
+
+    def _search(self, filter_string: str) -> list[Any]:
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs([self.experiment_id], filter_string=filter_string,
+                                           max_results=1000, page_token=token,
+                                           order_by=["attributes.start_time ASC"])
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def _log_batch(self, run_id: str, *, metrics: list[tuple] | None = None,
+                   params: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        param_list = [Param(k, _param_text(v)) for k, v in (params or {}).items()]
+        tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        metric_list = [Metric(k, v, ts, step) for k, v, ts, step in (metrics or [])]
+        # One call when it fits: per-trial logging stays a couple of database writes.
+        for start in range(0, max(len(metric_list), 1), _BATCH):
+            chunk = metric_list[start:start + _BATCH]
+            self.client.log_batch(run_id, metrics=chunk,
+                                  params=param_list if start == 0 else [],
+                                  tags=tag_list if start == 0 else [])
+
+
+def ensure_experiment(client: Any, name: str, artifact_location: str | None) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    return client.create_experiment(name, artifact_location=artifact_location)
+
+
+def _param_text(value: Any) -> str:
+    text = repr(value) if isinstance(value, float) else str(value)
+    return text[:_MAX_PARAM_CHARS]
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "\\'")

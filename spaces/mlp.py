@@ -1,0 +1,193 @@
+"""The ``mlp`` preset: a dense network for tabular data, and its builder."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from spaces.data_spec import DataSpec
+from spaces.params import Bool, Categorical, Float, Int
+from spaces.preset import FitOptions, Preset
+from spaces.space import Space
+from spaces.tasks import loss_and_metrics
+
+MAX_DEPTH = 6
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "gelu", "tanh")
+INITIALIZERS = ("glorot_uniform", "he_normal", "lecun_normal")
+OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine", "reduce_on_plateau")
+
+# What the builder falls back to for a parameter a narrowed space leaves out.
+DEFAULTS: dict[str, Any] = {
+    "n_layers": 2,
+    "units": 128,
+    "activation": "relu",
+    "dropout": 0.0,
+    "batch_norm": False,
+    "l1": 0.0,
+    "l2": 0.0,
+    "initializer": "glorot_uniform",
+    "optimizer": "adam",
+    "momentum": 0.9,
+    "learning_rate": 1e-3,
+    "lr_schedule": "constant",
+    "clipnorm": 0.0,
+    "batch_size": 32,
+}
+
+
+def training_params() -> list[Any]:
+    """Optimizer, schedule, clipping and batch size: shared by every preset."""
+    return [
+        Categorical("optimizer", choices=OPTIMIZERS),
+        Float("momentum", low=0.5, high=0.99, when={"optimizer": ("sgd",)}),
+        Float("learning_rate", low=1e-4, high=3e-2, log=True),
+        Categorical("lr_schedule", choices=SCHEDULES),
+        # 0.0 means no clipping.
+        Categorical("clipnorm", choices=(0.0, 1.0, 5.0)),
+        Categorical("batch_size", choices=(16, 32, 64, 128)),
+    ]
+
+
+def regularisation_params() -> list[Any]:
+    return [
+        Float("dropout", low=0.0, high=0.5),
+        Bool("batch_norm"),
+        Bool("l1_enabled"),
+        Float("l1", low=1e-6, high=1e-2, log=True, when={"l1_enabled": (True,)}),
+        Bool("l2_enabled"),
+        Float("l2", low=1e-6, high=1e-2, log=True, when={"l2_enabled": (True,)}),
+    ]
+
+
+VOCABULARY = {
+    "activation": ACTIVATIONS,
+    "initializer": INITIALIZERS,
+    "optimizer": OPTIMIZERS,
+    "lr_schedule": SCHEDULES,
+}
+
+
+def mlp_space() -> Space:
+    depth = [Int("n_layers", low=1, high=MAX_DEPTH)]
+    widths = [
+        Int(f"units_{k}", low=16, high=512, log=True, when={"n_layers": tuple(range(k, MAX_DEPTH + 1))})
+        for k in range(1, MAX_DEPTH + 1)
+    ]
+    layer = [
+        Categorical("activation", choices=ACTIVATIONS),
+        Categorical("initializer", choices=INITIALIZERS),
+    ]
+    return Space(depth + widths + layer + regularisation_params() + training_params(), VOCABULARY)
+
+
+def _value(params: dict[str, Any], name: str) -> Any:
+    return params.get(name, DEFAULTS[name])
+
+
+def regularizer(params: dict[str, Any]) -> Any:
+    import keras
+
+    # An L1/L2 strength switched off is inactive, so it is absent from params.
+    l1, l2 = float(params.get("l1", 0.0)), float(params.get("l2", 0.0))
+    return keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
+
+
+def make_optimizer(params: dict[str, Any]) -> Any:
+    import keras
+
+    name = _value(params, "optimizer")
+    options: dict[str, Any] = {"learning_rate": float(_value(params, "learning_rate"))}
+    clipnorm = float(_value(params, "clipnorm") or 0.0)
+    if clipnorm > 0:
+        options["clipnorm"] = clipnorm
+    if name == "sgd":
+        return keras.optimizers.SGD(momentum=float(_value(params, "momentum")), nesterov=True, **options)
+    classes = {
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "nadam": keras.optimizers.Nadam,
+        "rmsprop": keras.optimizers.RMSprop,
+    }
+    return classes[name](**options)
+
+
+def input_layers(spec: DataSpec) -> tuple[Any, Any]:
+    """The raw input and, when statistics were fitted, its normalisation."""
+    import keras
+
+    inputs = keras.Input(shape=spec.input_shape, name="features")
+    x = inputs
+    if spec.feature_mean is not None:
+        x = keras.layers.Normalization(
+            mean=spec.feature_mean.tolist(), variance=spec.feature_variance.tolist(), name="normalize"
+        )(x)
+    return inputs, x
+
+
+def output_and_compile(inputs: Any, x: Any, spec: DataSpec, params: dict[str, Any], name: str) -> Any:
+    """Task head in float32, target de-scaling for regression, then compile."""
+    import keras
+
+    if spec.task == "multiclass":
+        outputs = keras.layers.Dense(spec.output_units, activation="softmax", dtype="float32", name="head")(x)
+    elif spec.task == "binary":
+        outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="head")(x)
+    else:
+        outputs = keras.layers.Dense(1, dtype="float32", name="head")(x)
+        # The network learns a standardised target; the model answers in raw units.
+        outputs = keras.layers.Rescaling(scale=spec.target_std, offset=spec.target_mean, name="target_scale")(
+            outputs
+        )
+    model = keras.Model(inputs, outputs, name=name)
+    loss, metrics = loss_and_metrics(spec.task)
+    model.compile(optimizer=make_optimizer(params), loss=loss, metrics=metrics)
+    return model
+
+
+def build_mlp(params: dict[str, Any], spec: DataSpec) -> Any:
+    """A compiled dense network for ``spec`` from the sampled ``params``."""
+    import keras
+
+    inputs, x = input_layers(spec)
+    batch_norm = bool(_value(params, "batch_norm"))
+    dropout = float(_value(params, "dropout"))
+    for k in range(1, int(_value(params, "n_layers")) + 1):
+        x = keras.layers.Dense(
+            int(params.get(f"units_{k}", DEFAULTS["units"])),
+            kernel_initializer=_value(params, "initializer"),
+            kernel_regularizer=regularizer(params),
+            use_bias=not batch_norm,
+        )(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Activation(_value(params, "activation"))(x)
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout)(x)
+    return output_and_compile(inputs, x, spec, params, name="mlp")
+
+
+def mlp_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, mode: str) -> FitOptions:
+    """Batch size and the learning-rate schedule as callbacks."""
+    import keras
+
+    schedule = _value(params, "lr_schedule")
+    initial = float(_value(params, "learning_rate"))
+    callbacks: list[Any] = []
+    if schedule == "cosine":
+        callbacks.append(
+            keras.callbacks.LearningRateScheduler(
+                lambda epoch: initial * 0.5 * (1.0 + math.cos(math.pi * epoch / max(1, max_epochs)))
+            )
+        )
+    elif schedule == "reduce_on_plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor, mode="max" if mode == "maximize" else "min", factor=0.5, patience=3,
+                min_lr=initial * 1e-3,
+            )
+        )
+    return FitOptions(batch_size=int(_value(params, "batch_size")), callbacks=callbacks)
+
+
+MLP = Preset(name="mlp", space=mlp_space(), build=build_mlp, fit_options=mlp_fit_options)

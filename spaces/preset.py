@@ -1,0 +1,39 @@
+"""A preset pairs a space with the builder that reads its values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from spaces.data_spec import DataSpec
+from spaces.space import Space
+
+
+@dataclass
+class FitOptions:
+    """What ``fit`` needs from the sampled values beyond the model itself."""
+
+    batch_size: int = 32
+    callbacks: list[Any] = field(default_factory=list)
+
+
+BuildFn = Callable[[dict[str, Any], DataSpec], Any]
+FitOptionsFn = Callable[[dict[str, Any], int, str, str], FitOptions]
+
+
+def default_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, mode: str) -> FitOptions:
+    return FitOptions(batch_size=int(params.get("batch_size", 32)))
+
+
+@dataclass
+class Preset:
+    """``build(params, data_spec) -> compiled keras.Model`` over ``space``.
+
+    ``fit_options(params, max_epochs, monitor, mode)`` turns the training
+    parameters (batch size, learning-rate schedule) into ``fit`` arguments.
+    """
+
+    name: str
+    space: Space
+    build: BuildFn
+    fit_options: FitOptionsFn = default_fit_options
