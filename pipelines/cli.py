@@ -124,7 +124,7 @@ def _require_store(uri: str) -> None:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from search.leaderboard import format_leaderboard, leaderboard
+    from search.ranking import format_leaderboard, leaderboard
 
     uri = _tracking_uri(args)
     _require_store(uri)
@@ -136,7 +136,7 @@ def _export(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
     from pipelines.export import export_registered
-    from search.leaderboard import find_search_run
+    from search.ranking import find_search_run
 
     uri = _tracking_uri(args)
     _require_store(uri)
@@ -168,7 +168,7 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.basicConfig(level=logging.WARNING, format="kerashpo: %(message)s")
-    for name in ("alembic", "mlflow", "absl"):
+    for name in ("alembic", "mlflow", "absl", "tensorflow"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search.tracking import using_tracking_uri
 from spaces import UserError
 
 log = logging.getLogger("kerashpo.export")
@@ -111,8 +112,8 @@ def log_and_register(*, tracking_uri: str, run_id: str, model: Any, x_example: A
             client.log_artifacts(run_id, str(path), "model")
         if not register:
             return None, False
-        mlflow.set_tracking_uri(tracking_uri)
-        version = mlflow.register_model(f"runs:/{run_id}/model", name, tags=version_tags).version
+        with using_tracking_uri(tracking_uri):
+            version = mlflow.register_model(f"runs:/{run_id}/model", name, tags=version_tags).version
         return str(version), _maybe_move_alias(client, name, str(version), version_tags, direction)
     except Exception as exc:  # the model is exported on disk either way
         log.warning("tracking: could not log or register the model (%s: %s)", type(exc).__name__,
@@ -144,8 +145,7 @@ def export_registered(tracking_uri: str, name: str, destination: Path, force: bo
         version = client.get_model_version_by_alias(name, ALIAS)
     except Exception:
         raise UserError(f"no registered model {name!r} with alias '{ALIAS}'; finish a `kerashpo run` first") from None
-    mlflow.set_tracking_uri(tracking_uri)
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, using_tracking_uri(tracking_uri):
         model = mlflow.keras.load_model(f"models:/{name}@{ALIAS}")
         model_path = Path(scratch) / MODEL_FILE
         model.save(model_path)

@@ -121,6 +121,7 @@ def _finish(config: PipelineConfig, dataset: Dataset, splits: Splits, outcome: A
         search=f"{config.driver} ({config.optuna.sampler} sampler, {config.optuna.pruner} pruner), "
                f"{outcome.n_complete} complete / {outcome.n_pruned} pruned / {outcome.n_failed} failed trials",
         n_complete=outcome.n_complete, objective=objective, val_value=outcome.best_value,
+        best_epoch=outcome.best_epoch,
         run_id=tracker.parent_run_id or "-", test_metrics=test_metrics, params=outcome.best_params,
         command=command,
     )

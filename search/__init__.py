@@ -29,10 +29,10 @@ _EXPORTS = {
     "MLflowTracker": "search.tracking",
     "SearchInfo": "search.tracking",
     "redact_url": "search.tracking",
-    "leaderboard": "search.leaderboard",
-    "format_leaderboard": "search.leaderboard",
-    "find_search_run": "search.leaderboard",
-    "FORMATS": "search.leaderboard",
+    "leaderboard": "search.ranking",
+    "format_leaderboard": "search.ranking",
+    "find_search_run": "search.ranking",
+    "FORMATS": "search.ranking",
 }
 
 __all__ = sorted(_EXPORTS)

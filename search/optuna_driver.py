@@ -148,6 +148,8 @@ def _tell(study: Any, trial: Any, result: TrialResult) -> None:
     S = optuna.trial.TrialState
     if result.error:
         trial.set_user_attr("error", result.error[:2000])
+    if result.best_epoch is not None:
+        trial.set_user_attr("best_epoch", result.best_epoch)
     if result.state == COMPLETE:
         study.tell(trial, result.value)
     elif result.state == PRUNED:
@@ -212,11 +214,12 @@ def _recover_lost_trials(study: Any) -> list[int]:
     for trial_id in stale:
         trial = by_id.get(trial_id)
         try:
+            # Marked lost first: a finished trial's attributes can no longer change.
+            storage.set_trial_user_attr(trial_id, _LOST_ATTR, True)
             if not storage.set_trial_state_values(trial_id, state=S.FAIL):
-                continue  # another worker got there first
-        except RuntimeError:
-            continue
-        storage.set_trial_user_attr(trial_id, _LOST_ATTR, True)
+                continue
+        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # another worker got there first
         if trial is not None:
             study.enqueue_trial(trial.params, skip_if_exists=False)
             lost.append(trial.number)
@@ -236,6 +239,7 @@ def _outcome(study: Any, executor: TrialExecutor) -> SearchOutcome:
         best_params=dict(best.user_attrs.get(_PARAMS_ATTR, best.params)) if best else {}, best_model_path=model_path,
         n_complete=states.count(S.COMPLETE), n_pruned=states.count(S.PRUNED),
         n_failed=states.count(S.FAIL), seconds=time.monotonic() - executor.started,
+        best_epoch=best.user_attrs.get("best_epoch") if best else None,
     )
 
 

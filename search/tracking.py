@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -224,6 +225,25 @@ class MLflowTracker(Tracker):
             self.client.log_batch(run_id, metrics=chunk,
                                   params=param_list if start == 0 else [],
                                   tags=tag_list if start == 0 else [])
+
+
+@contextlib.contextmanager
+def using_tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API at ``uri`` for this block only.
+
+    ``mlflow.set_tracking_uri`` is process-wide and also exports
+    ``MLFLOW_TRACKING_URI`` to the environment, so a later run (or a child
+    process) would silently track into the wrong store.
+    """
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        with _use_tracking_uri(uri):
+            yield
+    finally:
+        if previous is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
 def ensure_experiment(client: Any, name: str, artifact_location: str | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -61,7 +61,7 @@ class SearchOutcome:
     n_pruned: int
     n_failed: int
     seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
+    best_epoch: int | None = None
 
 
 class TrialExecutor:

@@ -25,15 +25,15 @@ SMALL_SPACE = textwrap.dedent("""\
 
 
 def write_pipeline(directory: Path, name: str = "tiny", dataset: str = "digits", trials: int = 6,
-                   max_epochs: int = 9, extra: str = "") -> Path:
+                   max_epochs: int = 9, patience: int = 3, pruner: str = "hyperband", extra: str = "") -> Path:
     (directory / "small_space.yaml").write_text(SMALL_SPACE)
     path = directory / f"{name}.yaml"
     path.write_text(textwrap.dedent(f"""\
         name: {name}
         dataset: {{name: {dataset}}}
         space: small_space.yaml
-        optuna: {{sampler: tpe, pruner: hyperband}}
-        budget: {{trials: {trials}, max_epochs: {max_epochs}, patience: 3}}
+        optuna: {{sampler: tpe, pruner: {pruner}}}
+        budget: {{trials: {trials}, max_epochs: {max_epochs}, patience: {patience}}}
         seed: 7
     """) + extra)
     return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from spaces import UserError
-from search.tracking import ROLE_TAG, STATE_TAG, TRIAL_TAG
+from search.tracking import ROLE_TAG, STATE_TAG, TRIAL_TAG, using_tracking_uri
 
 FORMATS = ("table", "csv", "markdown")
 _FIXED_COLUMNS = ("trial", "state", "objective", "best_epoch", "epochs_run", "seconds")
@@ -34,7 +34,10 @@ def find_search_run(client: Any, experiment: str | None = None) -> Any:
 
 
 def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | None = None) -> Any:
-    """A DataFrame of the trials of the latest search: trial, state, objective, epochs, seconds, params."""
+    """A DataFrame of the trials of the latest search: trial, state, objective, epochs, seconds, params.
+
+    Complete trials first, then pruned, then failed; each group best objective first.
+    """
     import mlflow
     import pandas as pd
     from mlflow import MlflowClient
@@ -43,12 +46,12 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
     parent = find_search_run(client, experiment)
     objective = parent.data.tags.get("objective", "objective")
     maximize = parent.data.tags.get("direction", "maximize") == "maximize"
-    mlflow.set_tracking_uri(tracking_uri)
-    runs = mlflow.search_runs(
-        experiment_ids=[parent.info.experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
-        output_format="pandas", max_results=100000,
-    )
+    with using_tracking_uri(tracking_uri):
+        runs = mlflow.search_runs(
+            experiment_ids=[parent.info.experiment_id],
+            filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+            output_format="pandas", max_results=100000,
+        )
     board = pd.DataFrame({
         "trial": pd.to_numeric(runs.get(f"tags.{TRIAL_TAG}", pd.Series(dtype=str)), errors="coerce"),
         "state": runs.get(f"tags.{STATE_TAG}", pd.Series(dtype=str)),
@@ -60,8 +63,12 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
     params = sorted(c for c in runs.columns if c.startswith("params."))
     for column in params:
         board[column.removeprefix("params.")] = runs[column]
-    board = board.sort_values(["objective", "trial"], ascending=[not maximize, True], na_position="last")
-    board = board.reset_index(drop=True)
+    # Finished trials rank first: a pruned trial's value comes from fewer epochs, and the champion
+    # (rank 1) must be the study's best complete trial.
+    board["_rank"] = board["state"].map({"COMPLETE": 0, "PRUNED": 1}).fillna(2)
+    board = board.sort_values(["_rank", "objective", "trial"], ascending=[True, not maximize, True],
+                              na_position="last")
+    board = board.drop(columns="_rank").reset_index(drop=True)
     for column in ("trial", "best_epoch", "epochs_run"):
         board[column] = board[column].astype("Int64")
     board.attrs.update(objective=objective, direction="maximize" if maximize else "minimize",

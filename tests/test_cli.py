@@ -1,0 +1,135 @@
+"""The CLI: every bad input is one clear line and exit 2 with nothing written; help is instant; the UI serves."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+
+GOOD = textwrap.dedent("""\
+    name: bad
+    dataset: {name: iris}
+    budget: {trials: 2, max_epochs: 2}
+""")
+
+
+def space_file(body: str) -> str:
+    return "space: space.yaml\n" + "#SPACE\n" + body
+
+
+CASES = {
+    "missing file": (None, ["run", "nowhere.yaml"], "nowhere.yaml: config file not found"),
+    "not yaml": ("name: [unclosed\n", None, "not valid YAML"),
+    "not a mapping": ("- just\n- a list\n", None, "a pipeline config is a YAML mapping"),
+    "unknown key": (GOOD + "epochs: 3\n", None, "unknown key 'epochs'"),
+    "unknown nested key": (GOOD.replace("max_epochs: 2", "max_epochs: 2, trails: 3"), None,
+                           "unknown key 'budget.trails'"),
+    "missing field": ("name: bad\n", None, "missing required field 'dataset'"),
+    "unknown dataset": (GOOD.replace("iris", "mnist"), None, "unknown dataset 'mnist'"),
+    "unknown sampler": (GOOD + "optuna: {sampler: annealing}\n", None, "optuna.sampler: unknown value 'annealing'"),
+    "unknown sampler flag": (GOOD, ["--sampler", "annealing"], "optuna.sampler: unknown value 'annealing'"),
+    "unknown pruner": (GOOD + "optuna: {pruner: patient}\n", None, "optuna.pruner: unknown value 'patient'"),
+    "unknown activation": (GOOD + space_file("extends: mlp\nparams:\n  activation: [relu, swish2]\n"), None,
+                           "activation: unknown value 'swish2'"),
+    "unknown optimizer": (GOOD + space_file("extends: mlp\nparams:\n  optimizer: {type: fixed, value: adagrad}\n"),
+                          None, "optimizer: unknown value 'adagrad'"),
+    "low above high": (GOOD + space_file("extends: mlp\nparams:\n  n_layers: {type: int, low: 4, high: 2}\n"),
+                       None, "n_layers: low=4 > high=2"),
+    "log with low 0": (GOOD + space_file(
+        "extends: mlp\nparams:\n  learning_rate: {type: float, low: 0, high: 0.1, log: true}\n"),
+        None, "learning_rate: log scale needs low > 0"),
+    "empty categorical": (GOOD + space_file("extends: mlp\nparams:\n  activation: {type: categorical, choices: []}\n"),
+                          None, "activation: categorical parameter has no choices"),
+    "condition on nothing": (GOOD + space_file(
+        "params:\n  momentum: {type: float, low: 0.1, high: 0.9, when: {optimiser: sgd}}\n"),
+        None, "condition names parameter 'optimiser', which does not exist"),
+    "unknown preset": (GOOD + "space: transformer\n", None, "unknown space preset 'transformer'"),
+    "wrong objective": (GOOD + "objective: {metric: val_auc}\n", None, "'val_auc' is not reported for a multiclass"),
+    "trials zero": (GOOD, ["--trials", "0"], "argument --trials: must be at least 1, got 0"),
+    "trials negative": (GOOD, ["--trials", "-3"], "argument --trials: must be at least 1, got -3"),
+    "trials in file": (GOOD.replace("trials: 2", "trials: 0"), None, "budget.trials: Input should be greater than"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line_exit_2_and_nothing_written(case, in_tmp, capsys):
+    text, args, message = CASES[case]
+    if text is not None:
+        config, _, space = text.partition("#SPACE\n")
+        (in_tmp / "config.yaml").write_text(config)
+        if space:
+            (in_tmp / "space.yaml").write_text(space)
+    argv = args if args and args[0] == "run" else ["run", "config.yaml", *(args or [])]
+    assert exit_code(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert message in err[0], err[0]
+    assert "Traceback" not in err[0]
+    assert not (in_tmp / "mlruns").exists(), "a rejected run must not create a store"
+
+
+def exit_code(argv: list[str]) -> int:
+    """What the shell would see: argparse mistakes exit through SystemExit, the rest return."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code)
+
+
+def test_help_answers_without_importing_tensorflow():
+    probe = ("import sys\nfrom pipelines.cli import main\n"
+             "for argv in (['--help'], ['run', '--help']):\n"
+             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+             "print(sorted(m for m in ('tensorflow', 'keras', 'mlflow', 'optuna') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "--max-epochs" in out and "leaderboard" in out
+    assert out.strip().splitlines()[-1] == "[]"
+    console = subprocess.run(["kerashpo", "--help"], capture_output=True, text=True)
+    assert console.returncode == 0 and "run" in console.stdout
+
+
+def test_leaderboard_without_a_store_says_how_to_make_one(in_tmp, capsys):
+    assert main(["leaderboard"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no MLflow store" in err and "kerashpo run" in err and len(err.splitlines()) == 1
+    assert not (in_tmp / "mlruns").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_ui_serves_the_same_store_on_loopback(in_tmp):
+    from mlflow import MlflowClient
+
+    (in_tmp / "mlruns").mkdir()
+    MlflowClient(f"sqlite:///{in_tmp / 'mlruns' / 'mlflow.db'}").create_experiment("visible-in-ui")
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "ui", "--port", str(port)], cwd=in_tmp,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=visible-in-ui"
+        deadline, body = time.monotonic() + 90, None
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    body = json.loads(response.read())
+            except OSError:
+                time.sleep(0.5)
+        assert body is not None, "the UI did not answer within 90 s"
+        assert body["experiment"]["name"] == "visible-in-ui"
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)

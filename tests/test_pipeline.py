@@ -1,0 +1,214 @@
+"""End to end: `kerashpo run` on digits with a real MLflow store and a real Optuna journal."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from conftest import tracking_uri, write_pipeline
+from pipelines.cli import main
+from search import leaderboard
+from search.tracking import using_tracking_uri
+
+TRIALS = 6
+
+
+class chdir:
+    def __init__(self, path: Path):
+        self.path, self.old = path, None
+
+    def __enter__(self):
+        self.old = os.getcwd()
+        os.chdir(self.path)
+
+    def __exit__(self, *exc):
+        os.chdir(self.old)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("digits_run")
+    config = write_pipeline(directory, name="tiny", trials=TRIALS)
+    with chdir(directory):
+        assert main(["run", str(config)]) == 0
+    return directory, config
+
+
+def children(client: MlflowClient, experiment: str) -> tuple[object, list]:
+    exp = client.get_experiment_by_name(experiment)
+    parents = client.search_runs([exp.experiment_id], "tags.`kerashpo.role` = 'search'")
+    assert len(parents) == 1, "one parent run per search"
+    kids = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parents[0].info.run_id}'",
+                              max_results=1000)
+    return parents[0], kids
+
+
+def study(directory: Path, name: str) -> optuna.Study:
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(directory / "mlruns" / "optuna.journal")))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def test_every_trial_is_a_child_run_with_its_params_metrics_and_state(digits_run):
+    directory, _ = digits_run
+    client = MlflowClient(tracking_uri(directory))
+    parent, kids = children(client, "tiny")
+    assert len(kids) == TRIALS
+    states = [run.data.tags["state"] for run in kids]
+    assert set(states) <= {"COMPLETE", "PRUNED", "FAILED"}
+    assert "PRUNED" in states and "COMPLETE" in states
+    assert sorted(int(run.data.tags["trial_number"]) for run in kids) == list(range(TRIALS))
+    for run in kids:
+        assert run.info.status in ("FINISHED", "FAILED")
+        metrics = run.data.metrics
+        for name in ("best_epoch", "epochs_run", "train_seconds", "n_params"):
+            assert name in metrics, name
+        assert "n_layers" in run.data.params and "learning_rate" in run.data.params
+        history = client.get_metric_history(run.info.run_id, "val_accuracy")
+        assert sorted(m.step for m in history) == list(range(1, int(metrics["epochs_run"]) + 1))
+        if run.data.tags["state"] == "COMPLETE":
+            assert metrics["best_val_accuracy"] == max(m.value for m in history)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["test_accuracy"] > 0.8
+    assert "MLFLOW_TRACKING_URI" not in os.environ, "a run must not leak its store into the environment"
+    for tag in ("driver", "sampler", "pruner", "dataset", "config_hash", "code_version"):
+        assert tag in parent.data.tags
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"config.yaml", "model_card.md", "model"} <= artifacts
+
+
+def test_study_and_mlflow_agree_trial_by_trial(digits_run):
+    directory, _ = digits_run
+    _, kids = children(MlflowClient(tracking_uri(directory)), "tiny")
+    by_number = {int(run.data.tags["trial_number"]): run for run in kids}
+    names = {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED", "FAIL": "FAILED"}
+    trials = study(directory, "tiny").trials
+    assert len(trials) == TRIALS
+    for trial in trials:
+        run = by_number[trial.number]
+        assert run.data.tags["state"] == names[trial.state.name]
+        if trial.state.name == "COMPLETE":
+            assert run.data.metrics["best_val_accuracy"] == pytest.approx(trial.value)
+
+
+def test_leaderboard_agrees_with_mlflow_search_runs(digits_run, capsys):
+    import mlflow
+
+    directory, _ = digits_run
+    uri = tracking_uri(directory)
+    board = leaderboard(uri, "tiny")
+    with using_tracking_uri(uri):
+        runs = mlflow.search_runs(experiment_names=["tiny"], filter_string="tags.`kerashpo.role` = 'trial'")
+    runs["rank"] = runs["tags.state"].map({"COMPLETE": 0, "PRUNED": 1, "FAILED": 2})
+    runs["trial"] = runs["tags.trial_number"].astype(int)
+    expected = runs.sort_values(["rank", "metrics.best_val_accuracy", "trial"], ascending=[True, False, True])
+    assert list(board["trial"]) == list(expected["trial"])
+    assert list(board["objective"]) == pytest.approx(list(expected["metrics.best_val_accuracy"]), nan_ok=True)
+    assert list(board.columns[:6]) == ["trial", "state", "objective", "best_epoch", "epochs_run", "seconds"]
+    assert "learning_rate" in board.columns
+    complete = board[board["state"] == "COMPLETE"]["objective"].tolist()
+    assert complete == sorted(complete, reverse=True) and board.loc[0, "state"] == "COMPLETE"
+    assert board.loc[0, "trial"] == study(directory, "tiny").best_trial.number
+
+    with chdir(directory):
+        assert main(["leaderboard", "--format", "csv", "--top", "3"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(table["trial"]) == list(board["trial"].head(3))
+    assert table.columns[2] == "val_accuracy"
+    with chdir(directory):
+        assert main(["leaderboard", "--experiment", "tiny", "--format", "markdown"]) == 0
+    markdown = capsys.readouterr().out.splitlines()
+    assert markdown[0].startswith("| trial | state | val_accuracy |") and len(markdown) == TRIALS + 2
+
+
+def test_exported_keras_file_predicts_like_the_registered_model(digits_run, tmp_path):
+    import mlflow
+
+    directory, _ = digits_run
+    exported = directory / "mlruns" / "exports" / "tiny" / "model.keras"
+    assert exported.exists()
+    card = (exported.parent / "model_card.md").read_text()
+    x = np.asarray(__import__("sklearn.datasets").datasets.load_digits().data[:20], dtype="float32")
+    np.save(tmp_path / "x.npy", x)
+    script = ("import sys, numpy as np, keras; m = keras.saving.load_model(sys.argv[1]); "
+              "np.save(sys.argv[3], m.predict(np.load(sys.argv[2]), verbose=0))")
+    subprocess.run([sys.executable, "-c", script, str(exported), str(tmp_path / "x.npy"), str(tmp_path / "p.npy")],
+                   check=True, capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    fresh = np.load(tmp_path / "p.npy")
+    with using_tracking_uri(tracking_uri(directory)):
+        registered = mlflow.keras.load_model("models:/tiny@champion")
+    np.testing.assert_allclose(registered.predict(x, verbose=0), fresh, rtol=1e-5, atol=1e-6)
+    assert fresh.shape == (20, 10)
+
+    client = MlflowClient(tracking_uri(directory))
+    parent, _ = children(client, "tiny")
+    assert f"| test_accuracy | {parent.data.metrics['test_accuracy']:.6g} |" in card
+
+    with chdir(directory):
+        assert main(["export", "--to", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "model.keras").exists() and (tmp_path / "out" / "model_card.md").exists()
+    with chdir(directory):
+        assert main(["export", "--to", str(tmp_path / "out")]) == 2  # no silent overwrite
+
+
+def test_running_the_same_command_again_resumes_the_study(digits_run):
+    directory, config = digits_run
+    with chdir(directory):
+        assert main(["run", str(config), "--trials", str(TRIALS + 3)]) == 0
+        assert main(["run", str(config), "--trials", str(TRIALS + 3)]) == 0  # budget met: adds nothing
+    client = MlflowClient(tracking_uri(directory))
+    _, kids = children(client, "tiny")
+    numbers = [int(run.data.tags["trial_number"]) for run in kids]
+    assert sorted(numbers) == list(range(TRIALS + 3))
+    assert len(study(directory, "tiny").trials) == TRIALS + 3
+    assert all(run.info.status != "RUNNING" for run in kids)
+
+
+def test_a_killed_run_resumes_without_lost_or_duplicate_trials(tmp_path):
+    # Long trials (no pruning, no early stop) so the kill lands inside the second one.
+    config = write_pipeline(tmp_path, name="killed", trials=3, max_epochs=25, patience=25, pruner="none")
+    worker = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", str(config)], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"})
+    for line in worker.stdout:
+        if line.startswith("[1/3]"):
+            break
+    client = MlflowClient(tracking_uri(tmp_path))
+    experiment = client.get_experiment_by_name("killed").experiment_id
+    deadline = time.monotonic() + 60
+    running = []
+    while not running and time.monotonic() < deadline:
+        running = client.search_runs([experiment], "attributes.status = 'RUNNING' and tags.`trial_number` = '1'")
+        time.sleep(0.1)
+    worker.kill()
+    worker.wait(timeout=30)
+    assert running, "the worker never started its second trial"
+    killed_number = 1
+
+    with chdir(tmp_path):
+        assert main(["run", str(config)]) == 0
+    the_study = study(tmp_path, "killed")
+    lost = [t for t in the_study.trials if t.user_attrs.get("kerashpo_lost")]
+    assert [t.number for t in lost] == [killed_number]
+    counted = [t for t in the_study.trials if not t.user_attrs.get("kerashpo_lost")]
+    assert len(counted) == 3 and all(t.state.is_finished() for t in counted)
+    # the lost configuration was tried again
+    assert any(t.params == lost[0].params for t in counted)
+    _, kids = children(client, "killed")
+    assert sorted(int(r.data.tags["trial_number"]) for r in kids) == sorted(t.number for t in the_study.trials)
+    killed_run = next(r for r in kids if int(r.data.tags["trial_number"]) == killed_number)
+    assert killed_run.info.status == "FAILED" and killed_run.data.tags["state"] == "FAILED"
+    assert all(r.info.status != "RUNNING" for r in kids)
+    assert json.loads(json.dumps(the_study.best_params))

@@ -1,0 +1,104 @@
+"""The shared trial runner: best-epoch objective with restored weights, pruning, NaN guard, bad builders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipelines.config import parse_config
+from pipelines.data import data_spec, load_dataset, split_dataset
+from search import COMPLETE, FAILED, PRUNED, TrainingSetup, TrialData, run_trial
+from spaces import MLP, Preset
+
+
+def setup_for(dataset: str, objective: str, direction: str, max_epochs: int = 12, patience: int = 3) -> TrainingSetup:
+    config = parse_config({"name": "t", "dataset": {"name": dataset}})
+    data = load_dataset(config)
+    splits = split_dataset(data, 0.2, 0.2, seed=0)
+    spec = data_spec(data, splits)
+    return TrainingSetup(TrialData(splits.x_train, splits.y_train, splits.x_val, splits.y_val, spec),
+                         objective=objective, direction=direction, max_epochs=max_epochs, patience=patience)
+
+
+SMALL = {"n_layers": 1, "units_1": 16, "batch_size": 64, "learning_rate": 0.01}
+
+
+def test_objective_is_the_best_epoch_and_the_model_keeps_its_weights():
+    setup = setup_for("iris", "val_loss", "minimize", max_epochs=15)
+    result = run_trial(setup, MLP, SMALL, seed=1)
+    assert result.state == COMPLETE
+    losses = result.history["val_loss"]
+    assert result.epochs_run == len(losses)
+    assert result.value == pytest.approx(min(losses))
+    assert losses[result.best_epoch - 1] == result.value
+    # EarlyStopping restored the best epoch's weights: evaluating now gives the best value, not the last.
+    data = setup.data
+    val_loss = result.model.evaluate(data.x_val, data.y_val, verbose=0, return_dict=True)["loss"]
+    assert val_loss == pytest.approx(result.value, rel=1e-4)
+    assert result.n_params == result.model.count_params() > 0
+    assert result.train_seconds > 0
+
+
+def test_early_stopping_ends_a_trial_that_stops_improving():
+    setup = setup_for("iris", "val_accuracy", "maximize", max_epochs=200, patience=2)
+    result = run_trial(setup, MLP, {**SMALL, "learning_rate": 0.03}, seed=2)
+    assert result.state == COMPLETE
+    assert result.epochs_run < 200
+    assert result.epochs_run - result.best_epoch <= 2
+
+
+def test_pruning_check_stops_the_trial_and_sees_the_best_value_so_far():
+    setup = setup_for("iris", "val_accuracy", "maximize", max_epochs=20)
+    seen = []
+
+    def should_prune(epoch: int, best: float) -> bool:
+        seen.append((epoch, best))
+        return epoch == 3
+
+    result = run_trial(setup, MLP, SMALL, seed=3, should_prune=should_prune)
+    assert result.state == PRUNED
+    assert result.epochs_run == 3
+    assert [epoch for epoch, _ in seen] == [1, 2, 3]
+    accuracies = result.history["val_accuracy"]
+    assert [best for _, best in seen] == [max(accuracies[:k]) for k in (1, 2, 3)]
+
+
+def test_a_diverging_trial_fails_with_the_reason():
+    setup = setup_for("diabetes", "val_rmse", "minimize", max_epochs=20)
+    params = {**SMALL, "optimizer": "sgd", "momentum": 0.99, "learning_rate": 1e6}
+    result = run_trial(setup, MLP, params, seed=4)
+    assert result.state == FAILED
+    assert "diverged" in result.error or "never had a finite value" in result.error
+    assert result.epochs_run < 20
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda params, spec: "not a model", "not a keras.Model"),
+    (lambda params, spec: __import__("keras").Sequential([__import__("keras").layers.Dense(1)]), "uncompiled"),
+])
+def test_a_builder_returning_the_wrong_thing_fails_the_trial_clearly(build, message):
+    setup = setup_for("iris", "val_accuracy", "maximize", max_epochs=2)
+    result = run_trial(setup, Preset("custom", MLP.space, build), SMALL, seed=5)
+    assert result.state == FAILED and message in result.error
+
+
+def test_an_objective_the_model_does_not_report_fails_the_trial():
+    setup = setup_for("iris", "val_auc", "maximize", max_epochs=5)
+    result = run_trial(setup, MLP, SMALL, seed=6)
+    assert result.state == FAILED
+    assert "val_auc" in result.error and "val_accuracy" in result.error
+    assert result.epochs_run == 1
+
+
+def test_preprocessing_statistics_come_from_the_training_split_only():
+    config = parse_config({"name": "t", "dataset": {"name": "wine"}})
+    data = load_dataset(config)
+    splits = split_dataset(data, 0.2, 0.2, seed=0)
+    spec = data_spec(data, splits)
+    np.testing.assert_allclose(spec.feature_mean, splits.x_train.mean(axis=0), rtol=1e-6)
+    assert not np.allclose(spec.feature_mean, data.x.mean(axis=0), rtol=1e-6)
+    sizes = splits.sizes()
+    assert sizes["train"] + sizes["validation"] + sizes["test"] == len(data.y)
+    # stratified: every class is present in every split
+    for y in (splits.y_train, splits.y_val, splits.y_test):
+        assert set(np.unique(y)) == set(np.unique(data.y))
