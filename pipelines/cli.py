@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="pipeline YAML file, e.g. pipelines/digits.yaml")
     run.add_argument("--trials", type=_positive, help="total trials in the study (a re-run adds up to this)")
     run.add_argument("--max-epochs", type=_positive, help="epochs a trial may train at most")
+    run.add_argument("--driver", help="optuna or keras_tuner")
+    run.add_argument("--tuner", help="keras_tuner tuner: random, bayesian, hyperband, grid")
     run.add_argument("--sampler", help="optuna sampler: tpe, random, cmaes, gp, grid")
     run.add_argument("--pruner", help="optuna pruner: hyperband, successive_halving, median, none")
     run.add_argument("--seed", type=int)
@@ -85,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.progress import ProgressDisplay
     from pipelines.run import run_pipeline
 
-    overrides = {"budget.trials": args.trials, "budget.max_epochs": args.max_epochs, "seed": args.seed,
+    overrides = {"driver": args.driver, "keras_tuner.tuner": args.tuner, "budget.trials": args.trials, "budget.max_epochs": args.max_epochs, "seed": args.seed,
                  "optuna.sampler": args.sampler, "optuna.pruner": args.pruner, "storage": args.storage}
     config = load_config(args.config, overrides)
     console = Console(highlight=False)
@@ -103,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     console.print("test (evaluated once): " + ", ".join(f"{k} = {v:.4f}" for k, v in report.export.test_metrics.items()))
     console.print(f"exported: {report.export.model_path} and {report.export.card_path.name}")
     if report.export.registered_version:
-        console.print(f"registered: {report.study} version {report.export.registered_version}"
+        console.print(f"registered: {report.experiment} version {report.export.registered_version}"
                       + (" (alias champion)" if report.export.champion_moved else " (champion unchanged)"))
     console.print(f"review: kerashpo leaderboard --experiment {report.experiment}   |   kerashpo ui")
     return 0

@@ -49,6 +49,17 @@ class OptunaConfig(_Section):
     pruner: Literal["hyperband", "successive_halving", "median", "none"] = "hyperband"
 
 
+class KerasTunerConfig(_Section):
+    tuner: Literal["random", "bayesian", "hyperband", "grid"] = "random"
+    executions_per_trial: int = Field(1, ge=1)
+    # hyperband: the most epochs a configuration trains (default: budget.max_epochs when the file sets it)
+    max_epochs: Optional[int] = Field(None, ge=1)
+    factor: int = Field(3, ge=2)
+    hyperband_iterations: int = Field(1, ge=1)
+    # bayesian: random trials before the Gaussian process takes over
+    num_initial_points: Optional[int] = Field(None, ge=1)
+
+
 class BudgetConfig(_Section):
     trials: int = Field(30, ge=1)
     max_epochs: int = Field(40, ge=1)
@@ -77,8 +88,11 @@ class PipelineConfig(_Section):
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
     split: SplitConfig = SplitConfig()
     space: str = "mlp"
-    driver: Literal["optuna"] = "optuna"
+    # A Keras Tuner style build function ("module:function"), instead of a declared space.
+    build_model: Optional[str] = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    driver: Literal["optuna", "keras_tuner"] = "optuna"
     optuna: OptunaConfig = OptunaConfig()
+    keras_tuner: KerasTunerConfig = KerasTunerConfig()
     budget: BudgetConfig = BudgetConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
     seed: int = 42
@@ -88,6 +102,15 @@ class PipelineConfig(_Section):
 
     # Where the config came from: space files are looked up beside it.
     source: Optional[Path] = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _hyperband_epochs(self) -> "PipelineConfig":
+        if self.driver == "keras_tuner" and self.keras_tuner.tuner == "hyperband" and self.keras_tuner.max_epochs is None:
+            if "max_epochs" not in self.budget.model_fields_set:
+                raise ValueError("keras_tuner.tuner hyperband needs max_epochs: set keras_tuner.max_epochs "
+                                 "or budget.max_epochs")
+            self.keras_tuner.max_epochs = self.budget.max_epochs
+        return self
 
     def fingerprint(self) -> str:
         text = yaml.safe_dump(self.model_dump(mode="json", exclude={"source"}), sort_keys=True)

@@ -29,9 +29,11 @@ class ExportReport:
     notes: list[str] = field(default_factory=list)
 
 
-def evaluate_once(model: Any, x_test: Any, y_test: Any) -> dict[str, float]:
+def evaluate_once(model: Any, x_test: Any, y_test: Any, spec: Any) -> dict[str, float]:
     """The only place the test split is used."""
-    results = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
+    from search.runner import encode_targets
+
+    results = model.evaluate(x_test, encode_targets(model, y_test, spec), verbose=0, return_dict=True)
     return {f"test_{name}": float(value) for name, value in results.items()}
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from spaces import DEFAULT_OBJECTIVE, METRIC_NAMES, Preset, UserError, objective_direction, resolve_space
+from spaces import DEFAULT_OBJECTIVE, METRIC_NAMES, UserError, objective_direction, resolve_space
 
 from pipelines.config import ConfigError, PipelineConfig
 from pipelines.data import Dataset, Splits, data_spec, load_dataset, split_dataset
@@ -35,10 +35,28 @@ def resolve_objective(config: PipelineConfig, task: str) -> tuple[str, str]:
     return metric, config.objective.direction or objective_direction(metric)
 
 
-def make_driver(config: PipelineConfig, storage: str) -> Any:
+def make_driver(config: PipelineConfig, stores: Stores) -> Any:
+    """The driver the config names: switching is one word (``driver: keras_tuner``)."""
+    if config.driver == "keras_tuner":
+        from search.keras_tuner_driver import KerasTunerDriver
+
+        options = config.keras_tuner
+        return KerasTunerDriver(options.tuner, stores.keras_tuner_dir, executions_per_trial=options.executions_per_trial,
+                                max_epochs=options.max_epochs, factor=options.factor,
+                                hyperband_iterations=options.hyperband_iterations,
+                                num_initial_points=options.num_initial_points)
     from search import OptunaDriver
 
-    return OptunaDriver(sampler=config.optuna.sampler, pruner=config.optuna.pruner, storage=storage)
+    return OptunaDriver(sampler=config.optuna.sampler, pruner=config.optuna.pruner, storage=stores.storage)
+
+
+def resolve_source(config: PipelineConfig, base_dir: Path) -> Any:
+    """A declared space (preset or file), or the user's ``build_model`` function."""
+    from search.sources import SpaceSource, import_hypermodel
+
+    if config.build_model:
+        return import_hypermodel(config.build_model, base_dir)
+    return SpaceSource(resolve_space(config.space, base_dir))
 
 
 def code_version() -> str:
@@ -54,16 +72,20 @@ def run_pipeline(
     *,
     workdir: Path | None = None,
     tracking_uri: str | None = None,
-    preset: Preset | None = None,
+    source: Any = None,
     on_trial_end: Callable[[Any], None] | None = None,
     command: str | None = None,
 ) -> RunReport:
-    """Run one pipeline. Every input is checked before any store is written."""
+    """Run one pipeline. Every input is checked before any store is written.
+
+    ``source`` replaces what the config names: a ``spaces.Preset``, a
+    ``search.SpaceSource``, or a ``build_model(hp)`` function / HyperModel.
+    """
     from search import MLflowTracker, SearchInfo, SearchJob, TrainingSetup, TrialData, redact_url
 
     workdir = (workdir or Path.cwd()).resolve()
     base_dir = config.source.parent if config.source else workdir
-    preset = preset or resolve_space(config.space, base_dir)
+    source = resolve_source(config, base_dir) if source is None else source
     uri = resolve_tracking_uri(tracking_uri, config.tracking.uri, workdir)
     stores = resolve_stores(workdir, uri, config.storage)
     dataset = load_dataset(config)
@@ -75,27 +97,29 @@ def run_pipeline(
         objective=objective, direction=direction, max_epochs=config.budget.max_epochs,
         patience=config.budget.patience, seed=config.seed,
     )
-    job = SearchJob(name=config.name, preset=preset, setup=setup, n_trials=config.budget.trials,
-                    checkpoint_dir=stores.checkpoint_dir(config.name), keep_best=config.export.keep_best,
+    driver = make_driver(config, stores)
+    study = driver.study_name(config.name)
+    job = SearchJob(name=study, source=source, setup=setup, n_trials=config.budget.trials,
+                    checkpoint_dir=stores.checkpoint_dir(study), keep_best=config.export.keep_best,
                     timeout=config.budget.timeout)
-    driver = make_driver(config, stores.storage)
+    job.source.check()
     driver.check(job)
 
     prepare(stores)
     artifacts = f"{stores.artifact_location}/{config.name}" if stores.artifact_location else None
     tracker = MLflowTracker(stores.tracking_uri, artifact_location=artifacts)
-    tags = {**driver.describe(), "dataset": dataset.name, "task": dataset.task, "config_hash": config.fingerprint(),
+    tags = {**driver.describe(), "model": job.source.name, "dataset": dataset.name, "task": dataset.task, "config_hash": config.fingerprint(),
             "code_version": code_version(), "storage": redact_url(stores.storage) or ""}
     params = {"trials": config.budget.trials, "max_epochs": config.budget.max_epochs,
               "patience": config.budget.patience, "seed": config.seed, "space": config.space,
               **{f"split_{k}": v for k, v in splits.sizes().items()}}
-    tracker.start_search(SearchInfo(study=config.name, experiment=config.name, objective=objective,
+    tracker.start_search(SearchInfo(study=study, experiment=config.name, objective=objective,
                                     direction=direction, tags=tags, params=params, config_text=config.to_yaml()))
     try:
         outcome = driver.optimize(job, tracker, on_trial_end)
         report = None
         if outcome.best_model_path is not None:
-            report = _finish(config, dataset, splits, outcome, tracker, stores, objective, direction,
+            report = _finish(config, study, dataset, splits, outcome, tracker, stores, objective, direction,
                              command or f"kerashpo run {config.source or '<config>'}")
     except KeyboardInterrupt:
         tracker.end_search("KILLED")
@@ -104,21 +128,21 @@ def run_pipeline(
         tracker.end_search("FAILED")
         raise
     tracker.end_search("FINISHED")
-    return RunReport(config.name, config.name, objective, tracker.parent_run_id, outcome, report, stores)
+    return RunReport(study, config.name, objective, tracker.parent_run_id, outcome, report, stores)
 
 
-def _finish(config: PipelineConfig, dataset: Dataset, splits: Splits, outcome: Any, tracker: Any,
+def _finish(config: PipelineConfig, study: str, dataset: Dataset, splits: Splits, outcome: Any, tracker: Any,
             stores: Stores, objective: str, direction: str, command: str) -> ExportReport:
     import keras
 
     model = keras.saving.load_model(outcome.best_model_path)
-    test_metrics = evaluate_once(model, splits.x_test, splits.y_test)
+    test_metrics = evaluate_once(model, splits.x_test, splits.y_test, data_spec(dataset, splits))
     tracker.log_search_results({**test_metrics, f"best_{objective}": outcome.best_value},
                                {"best_trial": str(outcome.best_number)})
     facts = dict(
         name=config.name, dataset=dataset.name, fingerprint=dataset.fingerprint(), task=dataset.task,
-        split_sizes=splits.sizes(), seed=config.seed, study=config.name, trial=outcome.best_number,
-        search=f"{config.driver} ({config.optuna.sampler} sampler, {config.optuna.pruner} pruner), "
+        split_sizes=splits.sizes(), seed=config.seed, study=study, trial=outcome.best_number,
+        search=f"{_describe(config)}, "
                f"{outcome.n_complete} complete / {outcome.n_pruned} pruned / {outcome.n_failed} failed trials",
         n_complete=outcome.n_complete, objective=objective, val_value=outcome.best_value,
         best_epoch=outcome.best_epoch,
@@ -127,7 +151,7 @@ def _finish(config: PipelineConfig, dataset: Dataset, splits: Splits, outcome: A
     )
     version, moved = None, False
     if tracker.parent_run_id is not None:
-        version_tags = {"objective": objective, "val_value": repr(outcome.best_value), "study": config.name,
+        version_tags = {"objective": objective, "val_value": repr(outcome.best_value), "study": study,
                         "trial_number": str(outcome.best_number)}
         facts["registered"] = f"{config.name}" if config.export.register_model else "-"
         version, moved = log_and_register(
@@ -142,3 +166,8 @@ def _finish(config: PipelineConfig, dataset: Dataset, splits: Splits, outcome: A
     write_atomically(directory, {"model.keras": Path(outcome.best_model_path), "model_card.md": card})
     return ExportReport(directory / "model.keras", directory / "model_card.md", test_metrics, version, moved)
 
+
+def _describe(config: PipelineConfig) -> str:
+    if config.driver == "keras_tuner":
+        return f"keras_tuner ({config.keras_tuner.tuner} tuner)"
+    return f"optuna ({config.optuna.sampler} sampler, {config.optuna.pruner} pruner)"

@@ -21,6 +21,10 @@ class Stores:
     def checkpoint_dir(self, study: str) -> Path:
         return self.root / "checkpoints" / study
 
+    @property
+    def keras_tuner_dir(self) -> Path:
+        return self.root / "keras_tuner"
+
     def export_dir(self, name: str) -> Path:
         return self.root / "exports" / name
 

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from spaces import UserError
 from search.results import COMPLETE, FAILED, PRUNED, TrialResult
+from search.sources import OptunaSampling
 from search.tracking import Tracker
 from search.trials import SearchJob, SearchOutcome, TrialEvent, TrialExecutor
 
@@ -40,11 +41,17 @@ class OptunaDriver:
     def describe(self) -> dict[str, str]:
         return {"driver": self.name, "sampler": self.sampler_name, "pruner": self.pruner_name}
 
+    def study_name(self, pipeline: str) -> str:
+        """One Optuna study per pipeline: a changed sampler or pruner continues it."""
+        return pipeline
+
     def check(self, job: SearchJob) -> None:
         """Refuse what cannot run before anything is written."""
         if self.sampler_name == "grid":
+            if job.source.space is None:
+                raise UserError("sampler grid needs a declared space; a build_model(hp) function has none")
             try:
-                job.preset.space.grid()
+                job.source.space.grid()
             except UserError as exc:
                 raise UserError(f"sampler grid: {exc}") from None
         _load_sampler_module(self.sampler_name)
@@ -68,16 +75,12 @@ class OptunaDriver:
                 break
             trial = study.ask()
             trial.set_user_attr(_WORKER_ATTR, _worker_id())
-            params = job.preset.space.sample(trial)
-            # Fixed values are not Optuna params; keep the whole dict the builder saw.
-            trial.set_user_attr(_PARAMS_ATTR, params)
-
             def should_prune(epoch: int, value: float, trial: Any = trial) -> bool:
                 trial.report(value, epoch)
                 return trial.should_prune()
 
             try:
-                result = executor.execute(trial.number, params, should_prune)
+                result = executor.execute(trial.number, OptunaSampling(trial), should_prune)
             except KeyboardInterrupt:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 raise
@@ -114,7 +117,7 @@ class OptunaDriver:
             return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
         if self.sampler_name == "gp":
             return optuna.samplers.GPSampler(seed=seed)
-        return optuna.samplers.GridSampler(job.preset.space.grid(), seed=seed)
+        return optuna.samplers.GridSampler(job.source.space.grid(), seed=seed)
 
     def _pruner(self, job: SearchJob) -> Any:
         import optuna
@@ -146,6 +149,8 @@ def _tell(study: Any, trial: Any, result: TrialResult) -> None:
     import optuna
 
     S = optuna.trial.TrialState
+    # Fixed values are not Optuna params; keep the whole dict the builder saw.
+    trial.set_user_attr(_PARAMS_ATTR, result.params)
     if result.error:
         trial.set_user_attr("error", result.error[:2000])
     if result.best_epoch is not None:

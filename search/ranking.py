@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from spaces import UserError
-from search.tracking import ROLE_TAG, STATE_TAG, TRIAL_TAG, using_tracking_uri
+from search.tracking import ROLE_TAG, STARTED_TAG, STATE_TAG, TRIAL_TAG, using_tracking_uri
 
 FORMATS = ("table", "csv", "markdown")
 _FIXED_COLUMNS = ("trial", "state", "objective", "best_epoch", "epochs_run", "seconds")
 
 
 def find_search_run(client: Any, experiment: str | None = None) -> Any:
-    """The most recent search (parent) run of ``experiment``, or of the most recent experiment."""
+    """The search (parent) run that ran last in ``experiment``, or in the most recent experiment."""
     if experiment is not None:
         found = client.get_experiment_by_name(experiment)
         if found is None:
@@ -26,7 +26,7 @@ def find_search_run(client: Any, experiment: str | None = None) -> Any:
         )
     for exp in experiments:
         runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'search'",
-                                  order_by=["attributes.start_time DESC"], max_results=1)
+                                  order_by=[f"tags.`{STARTED_TAG}` DESC"], max_results=1)
         if runs:
             return runs[0]
     where = f"experiment {experiment!r}" if experiment else "this tracking store"

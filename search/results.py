@@ -11,6 +11,7 @@ COMPLETE, PRUNED, FAILED = "COMPLETE", "PRUNED", "FAILED"
 @dataclass
 class TrialResult:
     state: str
+    params: dict[str, Any] = field(default_factory=dict)
     value: float | None = None
     best_epoch: int | None = None
     epochs_run: int = 0

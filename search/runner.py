@@ -10,7 +10,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from spaces import DataSpec, Preset
+from spaces import DataSpec
 from search.results import COMPLETE, FAILED, PRUNED, TrialResult
 
 # (epoch, best objective so far) -> True to stop the trial as pruned.
@@ -80,28 +80,42 @@ def _best_epoch(values: list[float], setup: TrainingSetup) -> int | None:
 
 def run_trial(
     setup: TrainingSetup,
-    preset: Preset,
-    params: dict[str, Any],
+    source: Any,
+    sampling: Any,
     *,
     seed: int,
     should_prune: PruneCheck | None = None,
+    on_built: Callable[[dict[str, Any]], None] | None = None,
+    max_epochs: int | None = None,
 ) -> TrialResult:
-    """Train one configuration and report its best epoch.
+    """Build one configuration through ``sampling``, train it, report its best epoch.
 
-    The model comes back with the best epoch's weights (EarlyStopping restores
-    them), so the objective, the checkpoint and the export all describe the
-    same weights.
+    ``source`` is a ``SpaceSource`` or ``HyperModelSource`` (a ``Preset`` is
+    wrapped). ``on_built(params)`` runs once the sampled values are known, before
+    training. The model comes back with the best epoch's weights (EarlyStopping
+    restores them), so the objective, the checkpoint and the export all describe
+    the same weights.
     """
+    from search.sources import as_source
+
+    source = as_source(source)
+    epochs = max_epochs or setup.max_epochs
     keras.utils.set_random_seed(seed)
     started = time.perf_counter()
+    params: dict[str, Any] = {}
     try:
-        model = preset.build(dict(params), setup.data.spec)
+        params, model = source.build(sampling, setup.data.spec)
         _check_model(model)
     except Exception as exc:  # a bad configuration or a user's builder failing is the trial's failure
-        return TrialResult(FAILED, error=f"build failed: {type(exc).__name__}: {exc}",
+        params = params or dict(getattr(sampling.hp, "values", {}) or {})
+        if on_built is not None:
+            on_built(params)
+        return TrialResult(FAILED, params=params, error=f"build failed: {type(exc).__name__}: {exc}",
                            train_seconds=time.perf_counter() - started)
+    if on_built is not None:
+        on_built(params)
     mode = "max" if setup.direction == "maximize" else "min"
-    options = preset.fit_options(dict(params), setup.max_epochs, setup.objective, setup.direction)
+    options = source.fit_options(dict(params), epochs, setup.objective, setup.direction)
     watch = _EpochWatch(setup, should_prune)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
@@ -112,20 +126,19 @@ def run_trial(
         watch,
     ]
     data = setup.data
+    y_train, y_val = encode_targets(model, data.y_train, data.spec), encode_targets(model, data.y_val, data.spec)
     try:
-        fit = model.fit(
-            data.x_train, data.y_train,
-            validation_data=(data.x_val, data.y_val),
-            epochs=setup.max_epochs, batch_size=options.batch_size,
-            callbacks=callbacks, verbose=0,
+        fit = source.fit(
+            sampling, model, x=data.x_train, y=y_train, validation_data=(data.x_val, y_val),
+            epochs=epochs, batch_size=options.batch_size, callbacks=callbacks, verbose=0,
         )
     except Exception as exc:
-        return TrialResult(FAILED, error=f"training failed: {type(exc).__name__}: {exc}", model=None,
+        return TrialResult(FAILED, params=params, error=f"training failed: {type(exc).__name__}: {exc}",
                            train_seconds=time.perf_counter() - started, n_params=model.count_params())
     seconds = time.perf_counter() - started
     history = {name: [float(v) for v in values] for name, values in fit.history.items()}
     result = TrialResult(
-        FAILED, history=history, epochs_run=len(history.get("loss", [])), train_seconds=seconds,
+        FAILED, params=params, history=history, epochs_run=len(history.get("loss", [])), train_seconds=seconds,
         n_params=int(model.count_params()), model=model,
     )
     if watch.missing is not None:
@@ -143,6 +156,20 @@ def run_trial(
     result.value = history[setup.objective][result.best_epoch - 1]
     result.state = PRUNED if watch.pruned else COMPLETE
     return result
+
+
+def encode_targets(model: Any, y: Any, spec: DataSpec) -> Any:
+    """One-hot labels for a model compiled with (non-sparse) categorical cross-entropy.
+
+    Keras Tuner's own examples compile with ``categorical_crossentropy``; the
+    data here holds class indices, so a build function written for one-hot
+    labels runs unchanged.
+    """
+    loss = model.loss
+    name = loss if isinstance(loss, str) else getattr(loss, "name", type(loss).__name__)
+    if spec.task == "multiclass" and str(name).lower() in ("categorical_crossentropy", "categoricalcrossentropy"):
+        return keras.utils.to_categorical(y, spec.output_units)
+    return y
 
 
 def _check_model(model: Any) -> None:

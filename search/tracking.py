@@ -19,7 +19,7 @@ from search.results import COMPLETE, FAILED, TrialResult
 
 log = logging.getLogger("kerashpo.tracking")
 
-ROLE_TAG, STUDY_TAG = "kerashpo.role", "kerashpo.study"
+ROLE_TAG, STUDY_TAG, STARTED_TAG = "kerashpo.role", "kerashpo.study", "kerashpo.last_started"
 STATE_TAG, TRIAL_TAG = "state", "trial_number"
 _MAX_PARAM_CHARS = 6000
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
@@ -129,6 +129,8 @@ class MLflowTracker(Tracker):
                 run = self.client.create_run(self.experiment_id, tags=tags, run_name=info.study)
                 self.parent_run_id = run.info.run_id
                 self._log_batch(self.parent_run_id, params=info.params)
+            # A resumed search keeps its first start time; this tag says which search ran last.
+            self.client.set_tag(self.parent_run_id, STARTED_TAG, f"{int(time.time() * 1000):015d}")
             if info.config_text is not None:
                 self.client.log_text(self.parent_run_id, info.config_text, "config.yaml")
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from spaces import Preset
 from search.checkpoints import CheckpointStore
+from search.sources import as_source
 from search.results import COMPLETE, FAILED, PRUNED, TrialResult
 from search.runner import PruneCheck, TrainingSetup, run_trial
 from search.tracking import Tracker
@@ -24,12 +24,15 @@ class SearchJob:
     """
 
     name: str
-    preset: Preset
+    source: Any  # a SpaceSource or HyperModelSource (a Preset is wrapped)
     setup: TrainingSetup
     n_trials: int
     checkpoint_dir: Path
     keep_best: int = 3
     timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        self.source = as_source(self.source)
 
 
 @dataclass
@@ -79,22 +82,30 @@ class TrialExecutor:
         gc.collect()
         gc.freeze()
 
-    def execute(self, number: int, params: dict[str, Any], should_prune: PruneCheck | None = None,
-                tags: dict[str, str] | None = None) -> TrialResult:
+    def execute(self, number: int, sampling: Any, should_prune: PruneCheck | None = None,
+                tags: dict[str, str] | None = None, max_epochs: int | None = None, repeats: int = 1) -> TrialResult:
+        """One trial: its run opens once its values are sampled, and closes with its results.
+
+        With ``repeats`` > 1 the configuration trains that many times (other
+        seeds); the objective is the mean and the best repeat's model is kept.
+        """
         import keras
 
-        self.tracker.start_trial(number, params, tags)
         try:
-            result = run_trial(self.job.setup, self.job.preset, params,
-                               seed=self.job.setup.seed + number, should_prune=should_prune)
+            results = [
+                run_trial(self.job.setup, self.job.source, sampling, seed=self.job.setup.seed + number + 7919 * r,
+                          should_prune=should_prune, max_epochs=max_epochs,
+                          on_built=lambda params: self.tracker.start_trial(number, params, tags))
+                for r in range(repeats)
+            ]
         except KeyboardInterrupt:
             self.tracker.end_trial(number, TrialResult(FAILED, error="interrupted (Ctrl-C)"))
             raise
+        result = _combine(results, self.job.setup)
         if result.state == COMPLETE and result.model is not None:
             self.checkpoints.offer(number, float(result.value), result.model)
         self.tracker.end_trial(number, result)
         result.model = None
-        # Free the graph and the model between trials so memory stays flat.
         keras.backend.clear_session()  # also runs gc.collect()
         self.finished_this_run += 1
         return result
@@ -109,5 +120,13 @@ class TrialExecutor:
         return self.job.timeout is not None and time.monotonic() - self.started >= self.job.timeout
 
 
-def count_states(states: list[str]) -> dict[str, int]:
-    return {state: states.count(state) for state in (COMPLETE, PRUNED, FAILED)}
+def _combine(results: list[TrialResult], setup: TrainingSetup) -> TrialResult:
+    if len(results) == 1:
+        return results[0]
+    complete = [r for r in results if r.state == COMPLETE]
+    if not complete:
+        return results[0]
+    best = max(complete, key=lambda r: r.value if setup.direction == "maximize" else -r.value)
+    best.value = sum(r.value for r in complete) / len(complete)
+    best.train_seconds = sum(r.train_seconds for r in results)
+    return best

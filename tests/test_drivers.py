@@ -28,7 +28,7 @@ def job_for(tmp_path, name: str, n_trials: int, space: Space | None = None, max_
                                     data_spec(data, splits)),
                           objective="val_accuracy", direction="maximize", max_epochs=max_epochs, patience=2)
     preset = Preset("grid", space, MLP.build, MLP.fit_options) if space else MLP
-    return SearchJob(name=name, preset=preset, setup=setup, n_trials=n_trials,
+    return SearchJob(name=name, source=preset, setup=setup, n_trials=n_trials,
                      checkpoint_dir=tmp_path / "checkpoints" / name, keep_best=2)
 
 

@@ -8,6 +8,7 @@ import pytest
 from pipelines.config import parse_config
 from pipelines.data import data_spec, load_dataset, split_dataset
 from search import COMPLETE, FAILED, PRUNED, TrainingSetup, TrialData, run_trial
+from search.sources import FixedSampling
 from spaces import MLP, Preset
 
 
@@ -25,7 +26,7 @@ SMALL = {"n_layers": 1, "units_1": 16, "batch_size": 64, "learning_rate": 0.01}
 
 def test_objective_is_the_best_epoch_and_the_model_keeps_its_weights():
     setup = setup_for("iris", "val_loss", "minimize", max_epochs=15)
-    result = run_trial(setup, MLP, SMALL, seed=1)
+    result = run_trial(setup, MLP, FixedSampling(SMALL), seed=1)
     assert result.state == COMPLETE
     losses = result.history["val_loss"]
     assert result.epochs_run == len(losses)
@@ -41,7 +42,7 @@ def test_objective_is_the_best_epoch_and_the_model_keeps_its_weights():
 
 def test_early_stopping_ends_a_trial_that_stops_improving():
     setup = setup_for("iris", "val_accuracy", "maximize", max_epochs=200, patience=2)
-    result = run_trial(setup, MLP, {**SMALL, "learning_rate": 0.03}, seed=2)
+    result = run_trial(setup, MLP, FixedSampling({**SMALL, "learning_rate": 0.03}), seed=2)
     assert result.state == COMPLETE
     assert result.epochs_run < 200
     assert result.epochs_run - result.best_epoch <= 2
@@ -55,7 +56,7 @@ def test_pruning_check_stops_the_trial_and_sees_the_best_value_so_far():
         seen.append((epoch, best))
         return epoch == 3
 
-    result = run_trial(setup, MLP, SMALL, seed=3, should_prune=should_prune)
+    result = run_trial(setup, MLP, FixedSampling(SMALL), seed=3, should_prune=should_prune)
     assert result.state == PRUNED
     assert result.epochs_run == 3
     assert [epoch for epoch, _ in seen] == [1, 2, 3]
@@ -66,7 +67,7 @@ def test_pruning_check_stops_the_trial_and_sees_the_best_value_so_far():
 def test_a_diverging_trial_fails_with_the_reason():
     setup = setup_for("diabetes", "val_rmse", "minimize", max_epochs=20)
     params = {**SMALL, "optimizer": "sgd", "momentum": 0.99, "learning_rate": 1e6}
-    result = run_trial(setup, MLP, params, seed=4)
+    result = run_trial(setup, MLP, FixedSampling(params), seed=4)
     assert result.state == FAILED
     assert "diverged" in result.error or "never had a finite value" in result.error
     assert result.epochs_run < 20
@@ -78,13 +79,13 @@ def test_a_diverging_trial_fails_with_the_reason():
 ])
 def test_a_builder_returning_the_wrong_thing_fails_the_trial_clearly(build, message):
     setup = setup_for("iris", "val_accuracy", "maximize", max_epochs=2)
-    result = run_trial(setup, Preset("custom", MLP.space, build), SMALL, seed=5)
+    result = run_trial(setup, Preset("custom", MLP.space, build), FixedSampling(SMALL), seed=5)
     assert result.state == FAILED and message in result.error
 
 
 def test_an_objective_the_model_does_not_report_fails_the_trial():
     setup = setup_for("iris", "val_auc", "maximize", max_epochs=5)
-    result = run_trial(setup, MLP, SMALL, seed=6)
+    result = run_trial(setup, MLP, FixedSampling(SMALL), seed=6)
     assert result.state == FAILED
     assert "val_auc" in result.error and "val_accuracy" in result.error
     assert result.epochs_run == 1

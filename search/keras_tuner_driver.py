@@ -1,0 +1,170 @@
+"""The Keras Tuner driver: Keras Tuner's oracles choose, the shared executor trains and tracks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from spaces import UserError
+from search.results import COMPLETE, FAILED, TrialResult
+from search.sources import KerasTunerSampling
+from search.tracking import Tracker
+from search.trials import SearchJob, SearchOutcome, TrialEvent, TrialExecutor
+
+TUNERS = ("random", "bayesian", "hyperband", "grid")
+
+
+class KerasTunerDriver:
+    """Random search, Bayesian optimisation, Hyperband or grid search from Keras Tuner.
+
+    The project (oracle state, one folder per trial) lives in ``project_dir``
+    and is resumed, never overwritten. Each trial goes through the same trial
+    executor as the Optuna driver: early stopping, NaN guard, tracking,
+    checkpoints. Hyperband's rounds are tagged (bracket, round, and the trial
+    they continue), and each round trains the configuration for that round's
+    epoch budget.
+    """
+
+    name = "keras_tuner"
+
+    def __init__(self, tuner: str = "random", project_dir: str | Path = "keras_tuner", *,
+                 executions_per_trial: int = 1, max_epochs: int | None = None, factor: int = 3,
+                 hyperband_iterations: int = 1, num_initial_points: int | None = None):
+        if tuner not in TUNERS:
+            raise UserError(f"unknown tuner {tuner!r}; choose from {', '.join(TUNERS)}")
+        if tuner == "hyperband" and not max_epochs:
+            raise UserError("tuner hyperband needs max_epochs (keras_tuner.max_epochs or budget.max_epochs)")
+        if executions_per_trial < 1:
+            raise UserError(f"executions_per_trial must be at least 1, got {executions_per_trial}")
+        self.tuner_name = tuner
+        self.project_dir = Path(project_dir)
+        self.executions_per_trial = executions_per_trial
+        self.max_epochs = max_epochs
+        self.factor = factor
+        self.hyperband_iterations = hyperband_iterations
+        self.num_initial_points = num_initial_points
+
+    def describe(self) -> dict[str, str]:
+        return {"driver": self.name, "tuner": self.tuner_name}
+
+    def study_name(self, pipeline: str) -> str:
+        """A Keras Tuner project belongs to one tuner: each tuner resumes its own."""
+        return f"{pipeline}-keras_tuner-{self.tuner_name}"
+
+    def check(self, job: SearchJob) -> None:
+        import keras_tuner  # noqa: F401  (a missing install is reported before anything is written)
+
+    def optimize(self, job: SearchJob, tracker: Tracker,
+                 on_trial_end: Callable[[TrialEvent], None] | None = None) -> SearchOutcome:
+        import keras_tuner as kt
+
+        executor = TrialExecutor(job, tracker, on_trial_end)
+        source, spec, setup = job.source, job.setup.data.spec, job.setup
+        driver = self
+
+        class Model(kt.HyperModel):
+            def build(self, hp: Any) -> Any:
+                return source.build(KerasTunerSampling(hp), spec)[1]
+
+        class Tuner(self._tuner_class(kt)):  # type: ignore[misc]
+            def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> dict[str, float]:
+                hp = trial.hyperparameters
+                number = int(trial.trial_id)
+                tags, epochs = driver._round_tags(hp)
+                result = executor.execute(number, KerasTunerSampling(hp), tags=tags, max_epochs=epochs,
+                                          repeats=driver.executions_per_trial)
+                # The oracle updates after run_trial returns; count this trial in the event now.
+                executor.report(driver._event(self.oracle, number, result, job))
+                if result.state == FAILED:
+                    raise kt.errors.FailedTrialError(result.error or "trial failed")
+                # best_epoch rides along as a metric so a resumed search still knows it.
+                return {setup.objective: float(result.value), "best_epoch": float(result.best_epoch)}
+
+            def on_search_begin(self) -> None:
+                # The hypermodel's trial builds registered the space; free what they left behind.
+                import keras
+
+                keras.backend.clear_session()
+                super().on_search_begin()
+
+        tuner = Tuner(
+            Model(), objective=kt.Objective(setup.objective, "max" if setup.direction == "maximize" else "min"),
+            directory=str(self.project_dir), project_name=job.name, overwrite=False, seed=setup.seed,
+            max_consecutive_failed_trials=max(3, job.n_trials), **self._tuner_options(job),
+        )
+        tuner.oracle.verbose = 0  # the progress display reports each trial
+        started = time.monotonic()
+        tuner.search(verbose=0)
+        return self._outcome(tuner, executor, time.monotonic() - started)
+
+    # -- pieces -----------------------------------------------------------------
+
+    def _tuner_class(self, kt: Any) -> type:
+        return {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization,
+                "hyperband": kt.Hyperband, "grid": kt.GridSearch}[self.tuner_name]
+
+    def _tuner_options(self, job: SearchJob) -> dict[str, Any]:
+        if self.tuner_name == "hyperband":
+            return {"max_epochs": self.max_epochs, "factor": self.factor,
+                    "hyperband_iterations": self.hyperband_iterations}
+        options: dict[str, Any] = {"max_trials": job.n_trials}
+        if self.tuner_name == "bayesian" and self.num_initial_points is not None:
+            options["num_initial_points"] = self.num_initial_points
+        return options
+
+    @staticmethod
+    def _round_tags(hp: Any) -> tuple[dict[str, str], int | None]:
+        values = hp.values
+        if "tuner/epochs" not in values:
+            return {}, None
+        tags = {"hyperband_bracket": str(values["tuner/bracket"]), "hyperband_round": str(values["tuner/round"]),
+                "hyperband_epochs": str(values["tuner/epochs"])}
+        if values.get("tuner/trial_id"):
+            tags["continues_trial"] = str(int(values["tuner/trial_id"]))
+        return tags, int(values["tuner/epochs"])
+
+    def _total(self, oracle: Any, job: SearchJob) -> int:
+        if self.tuner_name != "hyperband":
+            return job.n_trials
+        try:
+            brackets = oracle._get_num_brackets()
+            per_iteration = sum(oracle._get_size(b, r) for b in range(brackets) for r in range(oracle._get_num_rounds(b)))
+            return per_iteration * self.hyperband_iterations
+        except Exception:  # private Keras Tuner helpers: the count is only for the display
+            return job.n_trials
+
+    def _event(self, oracle: Any, number: int, result: TrialResult, job: SearchJob) -> dict[str, Any]:
+        earlier = [t for t in oracle.trials.values()
+                   if t.status in ("COMPLETED", "FAILED", "INVALID") and int(t.trial_id) != number]
+        scores = [(t.score, int(t.trial_id)) for t in earlier if t.status == "COMPLETED" and t.score is not None]
+        if result.state == COMPLETE and result.value is not None:
+            scores.append((result.value, number))
+        pick = max if job.setup.direction == "maximize" else min
+        best = pick(scores, key=lambda score: score[0]) if scores else None
+        return dict(number=number, state=result.state, value=result.value, error=result.error,
+                    finished=len(earlier) + 1, total=self._total(oracle, job),
+                    best_value=best[0] if best else None, best_number=best[1] if best else None,
+                    n_pruned=0, n_failed=sum(t.status == "FAILED" for t in earlier) + (result.state == FAILED))
+
+    def _outcome(self, tuner: Any, executor: TrialExecutor, seconds: float) -> SearchOutcome:
+        trials = list(tuner.oracle.trials.values())
+        complete = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
+        best = tuner.oracle.get_best_trials(1)[0] if complete else None
+        stored = executor.checkpoints.best()
+        number = int(best.trial_id) if best else None
+        model_path = stored[2] if stored and stored[0] == number else None
+        return SearchOutcome(
+            best_number=number, best_value=float(best.score) if best else None,
+            best_params={k: v for k, v in best.hyperparameters.values.items() if not k.startswith("tuner/")}
+            if best else {},
+            best_model_path=model_path, n_complete=len(complete), n_pruned=0,
+            n_failed=sum(1 for t in trials if t.status == "FAILED"), seconds=seconds,
+            best_epoch=_best_epoch(best),
+        )
+
+
+def _best_epoch(trial: Any) -> int | None:
+    if trial is None or not trial.metrics.exists("best_epoch"):
+        return None
+    return int(trial.metrics.get_last_value("best_epoch"))

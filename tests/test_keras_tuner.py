@@ -1,0 +1,174 @@
+"""The Keras Tuner driver, and a user's build_model(hp) under both drivers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from conftest import tracking_uri, write_pipeline
+from pipelines.cli import main
+from search import leaderboard
+from spaces import MLP
+
+# Verbatim from the Keras Tuner getting-started guide (one-hot labels, categorical cross-entropy).
+GUIDE = textwrap.dedent('''\
+    import keras
+    from keras import layers
+
+
+    def build_model(hp):
+        model = keras.Sequential()
+        model.add(layers.Flatten())
+        # Tune the number of layers.
+        for i in range(hp.Int("num_layers", 1, 3)):
+            model.add(
+                layers.Dense(
+                    # Tune number of units separately.
+                    units=hp.Int(f"units_{i}", min_value=32, max_value=512, step=32),
+                    activation=hp.Choice("activation", ["relu", "tanh"]),
+                )
+            )
+        if hp.Boolean("dropout"):
+            model.add(layers.Dropout(rate=0.25))
+        model.add(layers.Dense(10, activation="softmax"))
+        learning_rate = hp.Float("lr", min_value=1e-4, max_value=1e-2, sampling="log")
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+            loss="categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        return model
+
+
+    def uncompiled(hp):
+        return keras.Sequential([layers.Dense(hp.Int("units", 4, 8)), layers.Dense(10)])
+
+
+    def not_a_model(hp):
+        return {"units": hp.Int("units", 4, 8)}
+
+
+    NOT_CALLABLE = 3
+''')
+
+
+def parents_and_children(directory: Path, experiment: str) -> dict[str, list]:
+    client = MlflowClient(tracking_uri(directory))
+    exp = client.get_experiment_by_name(experiment)
+    found = {}
+    for parent in client.search_runs([exp.experiment_id], "tags.`kerashpo.role` = 'search'"):
+        found[parent.data.tags["kerashpo.study"]] = client.search_runs(
+            [exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'", max_results=1000)
+    return found
+
+
+@pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband", "grid"])
+def test_each_tuner_tracks_like_optuna(tuner, in_tmp):
+    config = write_pipeline(in_tmp, name="kt", trials=3, max_epochs=4)
+    assert main(["run", str(config), "--driver", "keras_tuner", "--tuner", tuner]) == 0
+    assert main(["run", str(config), "--trials", "2"]) == 0  # the same pipeline under Optuna
+    runs = parents_and_children(in_tmp, "kt")
+    kt_runs = runs[f"kt-keras_tuner-{tuner}"]
+    assert len(kt_runs) >= 3 if tuner == "hyperband" else len(kt_runs) == 3
+    numbers = [int(r.data.tags["trial_number"]) for r in kt_runs]
+    assert len(numbers) == len(set(numbers))
+    for run in kt_runs:
+        assert run.data.tags["state"] in ("COMPLETE", "FAILED") and run.info.status != "RUNNING"
+        assert {"best_epoch", "epochs_run", "train_seconds", "n_params"} <= set(run.data.metrics)
+        assert "n_layers" in run.data.params and not any(p.startswith("tuner/") for p in run.data.params)
+    if tuner == "hyperband":
+        assert all("hyperband_round" in r.data.tags for r in kt_runs)
+        continued = [r for r in kt_runs if "continues_trial" in r.data.tags]
+        assert all(int(r.data.tags["continues_trial"]) in numbers for r in continued)
+    assert (in_tmp / "mlruns" / "keras_tuner" / f"kt-keras_tuner-{tuner}").is_dir()
+    assert not (in_tmp / f"kt-keras_tuner-{tuner}").exists()
+    optuna_board = leaderboard(tracking_uri(in_tmp), "kt")  # the latest search: Optuna's
+    assert len(runs["kt"]) == 2
+    assert main(["run", str(config), "--driver", "keras_tuner", "--tuner", tuner]) == 0  # resumes, adds nothing
+    kt_board = leaderboard(tracking_uri(in_tmp), "kt")
+    # Same leaderboard columns; the parameter columns are the space's (those some trial sampled).
+    assert list(kt_board.columns[:6]) == list(optuna_board.columns[:6])
+    assert set(kt_board.columns[6:]) | set(optuna_board.columns[6:]) <= set(MLP.space.names)
+    assert len(kt_board) == len(kt_runs)
+
+
+@pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
+def test_the_guide_build_model_runs_unchanged_under_both_drivers(driver, in_tmp):
+    (in_tmp / "guide_models.py").write_text(GUIDE)
+    config = write_pipeline(in_tmp, name="guide", trials=3, max_epochs=4,
+                            extra="build_model: guide_models:build_model\n")
+    assert main(["run", str(config), "--driver", driver]) == 0
+    study = "guide" if driver == "optuna" else "guide-keras_tuner-random"
+    kids = parents_and_children(in_tmp, "guide")[study]
+    assert len(kids) == 3 and all(r.data.tags["state"] == "COMPLETE" for r in kids)
+    for run in kids:
+        params = run.data.params
+        assert {"num_layers", "units_0", "activation", "dropout", "lr"} <= set(params)
+        assert all(f"units_{i}" in params for i in range(int(params["num_layers"])))
+    assert (in_tmp / "mlruns" / "exports" / "guide" / "model.keras").exists()
+    assert main(["export", "--to", str(in_tmp / "shipped")]) == 0
+    assert (in_tmp / "shipped" / "model.keras").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("build_model: nowhere_module:build_model\n", "cannot import module 'nowhere_module'"),
+    ("build_model: guide_models:missing\n", "has no attribute 'missing'"),
+    ("build_model: guide_models:NOT_CALLABLE\n", "is not callable"),
+    ("build_model: guide_models:uncompiled\n", "returned an uncompiled model"),
+    ("build_model: guide_models:not_a_model\n", "returned dict, not a keras.Model"),
+    ("driver: keras_tuner\nkeras_tuner: {tuner: annealing}\n", "keras_tuner.tuner: unknown value 'annealing'"),
+    ("driver: keras_tuner\nkeras_tuner: {tuner: random, max_trails: 3}\n", "unknown key 'keras_tuner.max_trails'"),
+])
+def test_bad_build_functions_and_tuner_options_fail_cleanly(extra, message, in_tmp, capsys):
+    (in_tmp / "guide_models.py").write_text(GUIDE)
+    config = write_pipeline(in_tmp, name="bad", trials=2, max_epochs=2, extra=extra)
+    assert main(["run", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (in_tmp / "mlruns").exists()
+
+
+def test_hyperband_needs_max_epochs(in_tmp, capsys):
+    (in_tmp / "hb.yaml").write_text("name: hb\ndataset: {name: iris}\ndriver: keras_tuner\n"
+                                    "keras_tuner: {tuner: hyperband}\n")
+    assert main(["run", "hb.yaml"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "hyperband needs max_epochs" in err and len(err.splitlines()) == 1
+    assert not (in_tmp / "mlruns").exists()
+
+
+def test_a_killed_keras_tuner_run_finishes_its_budget_without_duplicates(tmp_path):
+    config = write_pipeline(tmp_path, name="ktkill", trials=3, max_epochs=25, patience=25,
+                            extra="driver: keras_tuner\n")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    worker = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", str(config)], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              env={**env, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"})
+    for line in worker.stdout:
+        if line.startswith("[1/3]"):
+            break
+    client = MlflowClient(tracking_uri(tmp_path))
+    experiment = client.get_experiment_by_name("ktkill").experiment_id
+    deadline, running = time.monotonic() + 60, []
+    while not running and time.monotonic() < deadline:
+        running = client.search_runs([experiment], "attributes.status = 'RUNNING' and tags.`trial_number` = '1'")
+        time.sleep(0.1)
+    worker.kill()
+    worker.wait(timeout=30)
+    assert running, "the worker never started its second trial"
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert main(["run", str(config)]) == 0
+    finally:
+        os.chdir(cwd)
+    kids = parents_and_children(tmp_path, "ktkill")["ktkill-keras_tuner-random"]
+    assert sorted(int(r.data.tags["trial_number"]) for r in kids) == [0, 1, 2]
+    assert all(r.info.status == "FINISHED" and r.data.tags["state"] == "COMPLETE" for r in kids)
