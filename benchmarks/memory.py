@@ -1,12 +1,14 @@
-"""Resident memory over many small trials in one process.
+"""Resident memory of the process training the trials, over many small trials.
 
     python benchmarks/memory.py --driver keras_tuner --trials 100
-    python benchmarks/memory.py --driver optuna --trials 100
+    python benchmarks/memory.py --driver optuna --trials 100 --trials-per-process 0   # all in one process
 
-Trains tiny MLPs on iris (2 epochs each) through the real pipeline pieces (the shared executor, MLflow
-tracking to a throwaway SQLite store, checkpoints) and prints resident memory every 10 trials, then the growth
-after trial 10 (the first trials load TensorFlow's kernels and MLflow's database; growth after them is what
-would make a long search run out of memory).
+Trains tiny MLPs on iris (2 epochs each) through the real pipeline (the shared executor, MLflow tracking to
+a throwaway SQLite store, checkpoints) and prints the resident memory of the process that ran the trial,
+every 10 trials, then the growth after trial 10 (the first trials load TensorFlow's kernels and MLflow's
+database; growth after them is what makes a long search run out of memory). TensorFlow keeps about 4 MB per
+trained model whatever clear_session does, so by default a fresh process takes over every 20 trials
+(`budget.trials_per_process`); `--trials-per-process 0` shows the growth without that.
 """
 
 from __future__ import annotations
@@ -29,11 +31,24 @@ def rss_mb() -> float:
     return float("nan")
 
 
+class RssLog:
+    """Appends (trial, resident MB) from whichever process ran the trial; picklable for fresh processes."""
+
+    def __init__(self, path: str, every: int):
+        self.path, self.every = path, every
+
+    def __call__(self, event) -> None:
+        if event.finished % self.every == 0 or event.finished == 1:
+            with open(self.path, "a") as log:
+                log.write(f"{event.finished} {rss_mb():.1f} {os.getpid()}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--driver", choices=("optuna", "keras_tuner"), default="keras_tuner")
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--every", type=int, default=10)
+    parser.add_argument("--trials-per-process", type=int, default=20, help="0: every trial in one process")
     args = parser.parse_args()
 
     from pipelines.config import parse_config
@@ -43,29 +58,29 @@ def main() -> None:
     small = MLP.space.override([Int("n_layers", low=1, high=2), Int("units_1", low=8, high=32),
                                 Int("units_2", low=8, high=32, when={"n_layers": (2,)}),
                                 Categorical("batch_size", choices=(64,))])
-    samples: list[tuple[int, float]] = []
-
-    def sample(event) -> None:
-        if event.finished_this_run % args.every == 0 or event.finished_this_run == 1:
-            samples.append((event.finished_this_run, rss_mb()))
-
     with tempfile.TemporaryDirectory() as workdir:
         config = parse_config({
             "name": "memory", "dataset": {"name": "iris"}, "driver": args.driver,
             "optuna": {"sampler": "random", "pruner": "none"}, "keras_tuner": {"tuner": "random"},
-            "budget": {"trials": args.trials, "max_epochs": 2, "patience": 2},
+            "budget": {"trials": args.trials, "max_epochs": 2, "patience": 2,
+                       "trials_per_process": args.trials_per_process or None},
             "export": {"register_model": False},
         })
+        log_path = Path(workdir) / "rss.log"
         run_pipeline(config, workdir=Path(workdir), source=Preset("small-mlp", small, MLP.build, MLP.fit_options),
-                     on_trial_end=sample)
+                     on_trial_end=RssLog(str(log_path), args.every))
+        samples = [(int(t), float(mb), pid) for t, mb, pid in (line.split() for line in log_path.read_text().splitlines())]
 
-    print(f"| trial | RSS (MB) |  driver: {args.driver}, {args.trials} trials")
-    print("|---:|---:|")
-    for trial, mb in samples:
-        print(f"| {trial} | {mb:.0f} |")
-    base = next((mb for trial, mb in samples if trial >= args.every), samples[0][1])
-    final = samples[-1][1]
-    print(f"\ngrowth after trial {args.every}: {base:.0f} -> {final:.0f} MB = {100 * (final - base) / base:+.1f}%")
+    per_process = args.trials_per_process or "all"
+    print(f"driver {args.driver}, {args.trials} trials, trials per process: {per_process}\n")
+    print("| trial | RSS (MB) | process |")
+    print("|---:|---:|---:|")
+    for trial, mb, pid in samples:
+        print(f"| {trial} | {mb:.0f} | {pid} |")
+    base = next((mb for trial, mb, _ in samples if trial >= args.every), samples[0][1])
+    peak = max(mb for trial, mb, _ in samples if trial >= args.every)
+    print(f"\nafter trial {args.every}: {base:.0f} MB; highest later: {peak:.0f} MB; "
+          f"growth {100 * (peak - base) / base:+.1f}%")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,8 @@ class BudgetConfig(_Section):
     max_epochs: int = Field(40, ge=1)
     patience: int = Field(8, ge=1)
     timeout: Optional[float] = Field(None, gt=0)
+    # TensorFlow keeps ~4 MB per trained model for good; a fresh process takes over after this many trials.
+    trials_per_process: Optional[int] = Field(20, ge=1)
 
 
 class ObjectiveConfig(_Section):

@@ -22,6 +22,13 @@ class ProgressDisplay:
     def __init__(self, console: Console | None = None):
         self.console = console or Console(highlight=False)
 
+    def __getstate__(self) -> dict:
+        # Sent to a fresh search process, which prints to the same terminal with a console of its own.
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.console = Console(highlight=False)
+
     def __call__(self, event: Any) -> None:
         remaining = max(event.total - event.finished, 0)
         eta = event.elapsed / event.finished_this_run * remaining if event.finished_this_run else 0.0

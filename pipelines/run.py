@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import pickle
+import signal
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from spaces import DEFAULT_OBJECTIVE, METRIC_NAMES, UserError, objective_direction, resolve_space
+from spaces import DEFAULT_OBJECTIVE, METRIC_NAMES, objective_direction, resolve_space
 
 from pipelines.config import ConfigError, PipelineConfig
 from pipelines.data import Dataset, Splits, data_spec, load_dataset, split_dataset
 from pipelines.export import ExportReport, evaluate_once, log_and_register, model_card, write_atomically
 from pipelines.stores import Stores, prepare, resolve_stores, resolve_tracking_uri
+
+log = logging.getLogger("kerashpo.run")
 
 
 @dataclass
@@ -101,7 +108,7 @@ def run_pipeline(
     study = driver.study_name(config.name)
     job = SearchJob(name=study, source=source, setup=setup, n_trials=config.budget.trials,
                     checkpoint_dir=stores.checkpoint_dir(study), keep_best=config.export.keep_best,
-                    timeout=config.budget.timeout)
+                    timeout=config.budget.timeout, trials_per_process=config.budget.trials_per_process)
     job.source.check()
     driver.check(job)
 
@@ -113,10 +120,11 @@ def run_pipeline(
     params = {"trials": config.budget.trials, "max_epochs": config.budget.max_epochs,
               "patience": config.budget.patience, "seed": config.seed, "space": config.space,
               **{f"split_{k}": v for k, v in splits.sizes().items()}}
-    tracker.start_search(SearchInfo(study=study, experiment=config.name, objective=objective,
-                                    direction=direction, tags=tags, params=params, config_text=config.to_yaml()))
+    info = SearchInfo(study=study, experiment=config.name, objective=objective, direction=direction, tags=tags,
+                      params=params, config_text=config.to_yaml())
+    tracker.start_search(info)
     try:
-        outcome = driver.optimize(job, tracker, on_trial_end)
+        outcome = search_in_fresh_processes(driver, job, tracker, info, on_trial_end)
         report = None
         if outcome.best_model_path is not None:
             report = _finish(config, study, dataset, splits, outcome, tracker, stores, objective, direction,
@@ -165,6 +173,57 @@ def _finish(config: PipelineConfig, study: str, dataset: Dataset, splits: Splits
     card = model_card(facts)
     write_atomically(directory, {"model.keras": Path(outcome.best_model_path), "model_card.md": card})
     return ExportReport(directory / "model.keras", directory / "model_card.md", test_metrics, version, moved)
+
+
+def search_in_fresh_processes(driver: Any, job: Any, tracker: Any, info: Any,
+                              on_trial_end: Callable[[Any], None] | None) -> Any:
+    """Run the search in this process, or in a chain of fresh ones of ``trials_per_process`` trials each.
+
+    TensorFlow never frees a few MB per model it has trained, whatever
+    ``clear_session`` does, so a long search in one process grows without bound.
+    Both drivers resume from their storage, so a fresh process simply carries
+    on where the last one handed over; resident memory stays flat
+    (``benchmarks/memory.py``). Short searches, and sources that cannot be sent
+    to another process (a function defined in ``__main__``), stay here.
+    """
+    if job.trials_per_process is None or job.n_trials <= job.trials_per_process:
+        job.trials_per_process = None
+        return driver.optimize(job, tracker, on_trial_end)
+    try:
+        pickle.dumps((driver, job, info, on_trial_end))
+    except Exception as exc:
+        log.warning("running every trial in this process (%s cannot go to a fresh one: %s)",
+                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        job.trials_per_process = None
+        return driver.optimize(job, tracker, on_trial_end)
+    context = multiprocessing.get_context("spawn")
+    while True:
+        results = context.Queue()
+        worker = context.Process(target=_search_worker, name="kerashpo-search",
+                                 args=(driver, job, tracker.tracking_uri, tracker.artifact_location, info,
+                                       on_trial_end, results))
+        worker.start()
+        worker.join()
+        if worker.exitcode != 0:
+            if worker.exitcode == -signal.SIGINT or worker.exitcode == 130:
+                raise KeyboardInterrupt
+            raise RuntimeError(f"a search process stopped with exit code {worker.exitcode}; "
+                               "run the same command again to resume")
+        outcome = results.get(timeout=60)
+        if not outcome.handed_over:
+            return outcome
+
+
+def _search_worker(driver: Any, job: Any, tracking_uri: str, artifact_location: str | None, info: Any,
+                   on_trial_end: Callable[[Any], None] | None, results: Any) -> None:
+    from search import MLflowTracker
+
+    tracker = MLflowTracker(tracking_uri, artifact_location=artifact_location)
+    tracker.start_search(info)  # finds the search's run and carries on in it
+    try:
+        results.put(driver.optimize(job, tracker, on_trial_end))
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 def _describe(config: PipelineConfig) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -13,6 +16,10 @@ from search.tracking import Tracker
 from search.trials import SearchJob, SearchOutcome, TrialEvent, TrialExecutor
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
+
+
+class _HandOver(Exception):
+    """This process has run its share of trials (``SearchJob.trials_per_process``)."""
 
 
 class KerasTunerDriver:
@@ -53,7 +60,8 @@ class KerasTunerDriver:
         return f"{pipeline}-keras_tuner-{self.tuner_name}"
 
     def check(self, job: SearchJob) -> None:
-        import keras_tuner  # noqa: F401  (a missing install is reported before anything is written)
+        if importlib.util.find_spec("keras_tuner") is None:
+            raise UserError("driver keras_tuner needs the package keras-tuner: pip install keras-tuner")
 
     def optimize(self, job: SearchJob, tracker: Tracker,
                  on_trial_end: Callable[[TrialEvent], None] | None = None) -> SearchOutcome:
@@ -81,6 +89,11 @@ class KerasTunerDriver:
                 # best_epoch rides along as a metric so a resumed search still knows it.
                 return {setup.objective: float(result.value), "best_epoch": float(result.best_epoch)}
 
+            def on_trial_end(self, trial: Any) -> None:
+                super().on_trial_end(trial)  # saves the oracle: a fresh process resumes from here
+                if executor.hand_over():
+                    raise _HandOver
+
             def on_search_begin(self) -> None:
                 # The hypermodel's trial builds registered the space; free what they left behind.
                 import keras
@@ -88,15 +101,19 @@ class KerasTunerDriver:
                 keras.backend.clear_session()
                 super().on_search_begin()
 
-        tuner = Tuner(
-            Model(), objective=kt.Objective(setup.objective, "max" if setup.direction == "maximize" else "min"),
-            directory=str(self.project_dir), project_name=job.name, overwrite=False, seed=setup.seed,
-            max_consecutive_failed_trials=max(3, job.n_trials), **self._tuner_options(job),
-        )
+        # Keras Tuner prints "Reloading Tuner from ..." when it resumes; the progress display says enough.
+        with contextlib.redirect_stdout(io.StringIO()):
+            tuner = Tuner(
+                Model(), objective=kt.Objective(setup.objective, "max" if setup.direction == "maximize" else "min"),
+                directory=str(self.project_dir), project_name=job.name, overwrite=False, seed=setup.seed,
+                max_consecutive_failed_trials=max(3, job.n_trials), **self._tuner_options(job),
+            )
         tuner.oracle.verbose = 0  # the progress display reports each trial
-        started = time.monotonic()
-        tuner.search(verbose=0)
-        return self._outcome(tuner, executor, time.monotonic() - started)
+        try:
+            tuner.search(verbose=0)
+        except _HandOver:
+            return self._outcome(tuner, executor, handed_over=True)
+        return self._outcome(tuner, executor, handed_over=False)
 
     # -- pieces -----------------------------------------------------------------
 
@@ -147,7 +164,7 @@ class KerasTunerDriver:
                     best_value=best[0] if best else None, best_number=best[1] if best else None,
                     n_pruned=0, n_failed=sum(t.status == "FAILED" for t in earlier) + (result.state == FAILED))
 
-    def _outcome(self, tuner: Any, executor: TrialExecutor, seconds: float) -> SearchOutcome:
+    def _outcome(self, tuner: Any, executor: TrialExecutor, handed_over: bool) -> SearchOutcome:
         trials = list(tuner.oracle.trials.values())
         complete = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
         best = tuner.oracle.get_best_trials(1)[0] if complete else None
@@ -159,7 +176,8 @@ class KerasTunerDriver:
             best_params={k: v for k, v in best.hyperparameters.values.items() if not k.startswith("tuner/")}
             if best else {},
             best_model_path=model_path, n_complete=len(complete), n_pruned=0,
-            n_failed=sum(1 for t in trials if t.status == "FAILED"), seconds=seconds,
+            n_failed=sum(1 for t in trials if t.status == "FAILED"), seconds=time.time() - executor.started,
+            handed_over=handed_over,
             best_epoch=_best_epoch(best),
         )
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from spaces import UserError
-from search.results import COMPLETE, FAILED, PRUNED, TrialResult
+from search.results import COMPLETE, PRUNED, TrialResult
 from search.sources import OptunaSampling
 from search.tracking import Tracker
 from search.trials import SearchJob, SearchOutcome, TrialEvent, TrialExecutor
@@ -70,8 +70,12 @@ class OptunaDriver:
         if lost:
             tracker.fail_trials(lost, "its worker stopped before the trial finished; the trial was retried")
         executor = TrialExecutor(job, tracker, on_trial_end)
+        handed_over = False
         while not executor.out_of_time():
             if _finished(study) >= job.n_trials:
+                break
+            if executor.hand_over():
+                handed_over = True
                 break
             trial = study.ask()
             trial.set_user_attr(_WORKER_ATTR, _worker_id())
@@ -86,7 +90,7 @@ class OptunaDriver:
                 raise
             _tell(study, trial, result)
             executor.report(self._event(study, trial.number, result, job))
-        return _outcome(study, executor)
+        return _outcome(study, executor, handed_over)
 
     # -- pieces -----------------------------------------------------------------
 
@@ -231,7 +235,7 @@ def _recover_lost_trials(study: Any) -> list[int]:
     return lost
 
 
-def _outcome(study: Any, executor: TrialExecutor) -> SearchOutcome:
+def _outcome(study: Any, executor: TrialExecutor, handed_over: bool) -> SearchOutcome:
     import optuna
 
     S = optuna.trial.TrialState
@@ -243,7 +247,7 @@ def _outcome(study: Any, executor: TrialExecutor) -> SearchOutcome:
         best_number=best.number if best else None, best_value=best.value if best else None,
         best_params=dict(best.user_attrs.get(_PARAMS_ATTR, best.params)) if best else {}, best_model_path=model_path,
         n_complete=states.count(S.COMPLETE), n_pruned=states.count(S.PRUNED),
-        n_failed=states.count(S.FAIL), seconds=time.monotonic() - executor.started,
+        n_failed=states.count(S.FAIL), seconds=time.time() - executor.started, handed_over=handed_over,
         best_epoch=best.user_attrs.get("best_epoch") if best else None,
     )
 

@@ -142,8 +142,8 @@ def import_hypermodel(reference: str, search_path: Path | None = None) -> HyperM
     module_name, _, attribute = reference.partition(":")
     if not module_name or not attribute:
         raise UserError(f"build_model: {reference!r} should look like 'module:function'")
-    added = search_path is not None and str(search_path) not in sys.path
-    if added:
+    # The folder stays on sys.path: a fresh search process (spawned) re-imports the function from it.
+    if search_path is not None and str(search_path) not in sys.path:
         sys.path.insert(0, str(search_path))
     try:
         module = importlib.import_module(module_name)
@@ -152,9 +152,6 @@ def import_hypermodel(reference: str, search_path: Path | None = None) -> HyperM
                         "put it beside the config or on PYTHONPATH") from None
     except Exception as exc:
         raise UserError(f"build_model: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
-    finally:
-        if added:
-            sys.path.remove(str(search_path))
     if not hasattr(module, attribute):
         raise UserError(f"build_model: module {module_name!r} has no attribute {attribute!r}")
     target = getattr(module, attribute)

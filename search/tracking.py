@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from search.results import COMPLETE, FAILED, TrialResult
+from search.results import FAILED, TrialResult
 
 log = logging.getLogger("kerashpo.tracking")
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import gc
+import os
+import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from search.checkpoints import CheckpointStore
 from search.sources import as_source
-from search.results import COMPLETE, FAILED, PRUNED, TrialResult
+from search.results import COMPLETE, FAILED, TrialResult
 from search.runner import PruneCheck, TrainingSetup, run_trial
 from search.tracking import Tracker
 
@@ -20,7 +22,9 @@ class SearchJob:
     """Everything a driver needs, the same for every driver.
 
     ``n_trials`` is the total for the study: a resumed search adds trials up to
-    it. ``timeout`` (seconds) stops starting new trials.
+    it. ``timeout`` (seconds from ``started_at``) stops starting new trials.
+    ``trials_per_process`` hands the search over after that many trials in
+    this process (see ``pipelines.run``: memory stays flat over long searches).
     """
 
     name: str
@@ -30,6 +34,8 @@ class SearchJob:
     checkpoint_dir: Path
     keep_best: int = 3
     timeout: float | None = None
+    trials_per_process: int | None = None
+    started_at: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
         self.source = as_source(self.source)
@@ -65,6 +71,7 @@ class SearchOutcome:
     n_failed: int
     seconds: float
     best_epoch: int | None = None
+    handed_over: bool = False  # stopped at trials_per_process with budget left
 
 
 class TrialExecutor:
@@ -75,8 +82,9 @@ class TrialExecutor:
         self.tracker = tracker
         self.on_trial_end = on_trial_end
         self.checkpoints = CheckpointStore(job.checkpoint_dir, job.keep_best, job.setup.direction)
-        self.started = time.monotonic()
+        self.started = job.started_at
         self.finished_this_run = 0
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
         # Everything alive now (TensorFlow, MLflow, the data) lives for the whole search: freezing it
         # keeps the collection after each trial from walking it again (about 0.7 s a trial otherwise).
         gc.collect()
@@ -95,7 +103,8 @@ class TrialExecutor:
             results = [
                 run_trial(self.job.setup, self.job.source, sampling, seed=self.job.setup.seed + number + 7919 * r,
                           should_prune=should_prune, max_epochs=max_epochs,
-                          on_built=lambda params: self.tracker.start_trial(number, params, tags))
+                          on_built=lambda params: self.tracker.start_trial(number, params,
+                                                                           {"worker": self.worker, **(tags or {})}))
                 for r in range(repeats)
             ]
         except KeyboardInterrupt:
@@ -113,11 +122,16 @@ class TrialExecutor:
     def report(self, event_fields: dict[str, Any]) -> None:
         if self.on_trial_end is not None:
             self.on_trial_end(TrialEvent(objective=self.job.setup.objective,
-                                         elapsed=time.monotonic() - self.started,
+                                         elapsed=time.time() - self.started,
                                          finished_this_run=self.finished_this_run, **event_fields))
 
     def out_of_time(self) -> bool:
-        return self.job.timeout is not None and time.monotonic() - self.started >= self.job.timeout
+        return self.job.timeout is not None and time.time() - self.started >= self.job.timeout
+
+    def hand_over(self) -> bool:
+        """This process has run its share of trials; a fresh one continues."""
+        cap = self.job.trials_per_process
+        return cap is not None and self.finished_this_run >= cap
 
 
 def _combine(results: list[TrialResult], setup: TrainingSetup) -> TrialResult:

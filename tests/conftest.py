@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -47,3 +50,37 @@ def in_tmp(tmp_path, monkeypatch):
 
 def tracking_uri(directory: Path) -> str:
     return f"sqlite:///{directory / 'mlruns' / 'mlflow.db'}"
+
+
+def kill_during_second_trial(config: Path, directory: Path, experiment: str, total: int) -> None:
+    """Start `kerashpo run` in a child process and SIGKILL it while trial 1 is training."""
+    from mlflow import MlflowClient
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    worker = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", str(config)], cwd=directory,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              env={**env, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"})
+    for line in worker.stdout:
+        if line.startswith(f"[1/{total}]"):
+            break
+    client = MlflowClient(tracking_uri(directory))
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    deadline, running = time.monotonic() + 60, []
+    while not running and time.monotonic() < deadline:
+        running = client.search_runs([experiment_id], "attributes.status = 'RUNNING' and tags.`trial_number` = '1'")
+        time.sleep(0.1)
+    worker.kill()
+    worker.wait(timeout=30)
+    assert running, "the worker never started its second trial"
+
+
+class chdir:
+    def __init__(self, path: Path):
+        self.path, self.old = path, None
+
+    def __enter__(self):
+        self.old = os.getcwd()
+        os.chdir(self.path)
+
+    def __exit__(self, *exc):
+        os.chdir(self.old)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from conftest import tracking_uri, write_pipeline
+from conftest import chdir, kill_during_second_trial, tracking_uri, write_pipeline
 from pipelines.cli import main
 from search import leaderboard
 from spaces import MLP
@@ -147,28 +143,9 @@ def test_hyperband_needs_max_epochs(in_tmp, capsys):
 def test_a_killed_keras_tuner_run_finishes_its_budget_without_duplicates(tmp_path):
     config = write_pipeline(tmp_path, name="ktkill", trials=3, max_epochs=25, patience=25,
                             extra="driver: keras_tuner\n")
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    worker = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", str(config)], cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                              env={**env, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"})
-    for line in worker.stdout:
-        if line.startswith("[1/3]"):
-            break
-    client = MlflowClient(tracking_uri(tmp_path))
-    experiment = client.get_experiment_by_name("ktkill").experiment_id
-    deadline, running = time.monotonic() + 60, []
-    while not running and time.monotonic() < deadline:
-        running = client.search_runs([experiment], "attributes.status = 'RUNNING' and tags.`trial_number` = '1'")
-        time.sleep(0.1)
-    worker.kill()
-    worker.wait(timeout=30)
-    assert running, "the worker never started its second trial"
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
+    kill_during_second_trial(config, tmp_path, "ktkill", total=3)
+    with chdir(tmp_path):
         assert main(["run", str(config)]) == 0
-    finally:
-        os.chdir(cwd)
     kids = parents_and_children(tmp_path, "ktkill")["ktkill-keras_tuner-random"]
     assert sorted(int(r.data.tags["trial_number"]) for r in kids) == [0, 1, 2]
     assert all(r.info.status == "FINISHED" and r.data.tags["state"] == "COMPLETE" for r in kids)

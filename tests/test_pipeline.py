@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,24 +15,12 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import tracking_uri, write_pipeline
+from conftest import chdir, kill_during_second_trial, tracking_uri, write_pipeline
 from pipelines.cli import main
 from search import leaderboard
 from search.tracking import using_tracking_uri
 
 TRIALS = 6
-
-
-class chdir:
-    def __init__(self, path: Path):
-        self.path, self.old = path, None
-
-    def __enter__(self):
-        self.old = os.getcwd()
-        os.chdir(self.path)
-
-    def __exit__(self, *exc):
-        os.chdir(self.old)
 
 
 @pytest.fixture(scope="module")
@@ -179,22 +166,7 @@ def test_running_the_same_command_again_resumes_the_study(digits_run):
 def test_a_killed_run_resumes_without_lost_or_duplicate_trials(tmp_path):
     # Long trials (no pruning, no early stop) so the kill lands inside the second one.
     config = write_pipeline(tmp_path, name="killed", trials=3, max_epochs=25, patience=25, pruner="none")
-    worker = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", str(config)], cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"})
-    for line in worker.stdout:
-        if line.startswith("[1/3]"):
-            break
-    client = MlflowClient(tracking_uri(tmp_path))
-    experiment = client.get_experiment_by_name("killed").experiment_id
-    deadline = time.monotonic() + 60
-    running = []
-    while not running and time.monotonic() < deadline:
-        running = client.search_runs([experiment], "attributes.status = 'RUNNING' and tags.`trial_number` = '1'")
-        time.sleep(0.1)
-    worker.kill()
-    worker.wait(timeout=30)
-    assert running, "the worker never started its second trial"
+    kill_during_second_trial(config, tmp_path, "killed", total=3)
     killed_number = 1
 
     with chdir(tmp_path):
@@ -206,9 +178,24 @@ def test_a_killed_run_resumes_without_lost_or_duplicate_trials(tmp_path):
     assert len(counted) == 3 and all(t.state.is_finished() for t in counted)
     # the lost configuration was tried again
     assert any(t.params == lost[0].params for t in counted)
-    _, kids = children(client, "killed")
+    _, kids = children(MlflowClient(tracking_uri(tmp_path)), "killed")
     assert sorted(int(r.data.tags["trial_number"]) for r in kids) == sorted(t.number for t in the_study.trials)
     killed_run = next(r for r in kids if int(r.data.tags["trial_number"]) == killed_number)
     assert killed_run.info.status == "FAILED" and killed_run.data.tags["state"] == "FAILED"
     assert all(r.info.status != "RUNNING" for r in kids)
     assert json.loads(json.dumps(the_study.best_params))
+
+
+@pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
+def test_a_long_search_hands_over_to_fresh_processes(driver, in_tmp):
+    config = write_pipeline(in_tmp, name="relay", dataset="iris", trials=5, max_epochs=3)
+    config.write_text(config.read_text().replace("patience: 3}", "patience: 3, trials_per_process: 2}"))
+    assert main(["run", str(config), "--driver", driver]) == 0
+    client = MlflowClient(tracking_uri(in_tmp))
+    exp = client.get_experiment_by_name("relay")
+    kids = client.search_runs([exp.experiment_id], "tags.`kerashpo.role` = 'trial'")
+    assert sorted(int(r.data.tags["trial_number"]) for r in kids) == [0, 1, 2, 3, 4]
+    workers = {r.data.tags["worker"] for r in kids}
+    assert len(workers) == 3 and not any(w.endswith(f":{os.getpid()}") for w in workers)
+    assert len(client.search_runs([exp.experiment_id], "tags.`kerashpo.role` = 'search'")) == 1
+    assert (in_tmp / "mlruns" / "exports" / "relay" / "model.keras").exists()
