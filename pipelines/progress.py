@@ -31,7 +31,8 @@ class ProgressDisplay:
 
     def __call__(self, event: Any) -> None:
         remaining = max(event.total - event.finished, 0)
-        eta = event.elapsed / event.finished_this_run * remaining if event.finished_this_run else 0.0
+        done = event.finished_this_search
+        eta = event.elapsed / done * remaining if done > 0 else 0.0
         value = f"{event.value:.4f}" if event.value is not None else "-"
         best = f"{event.best_value:.4f} (trial {event.best_number})" if event.best_value is not None else "-"
         width = len(str(event.total))

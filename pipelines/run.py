@@ -177,7 +177,7 @@ def _finish(config: PipelineConfig, study: str, dataset: Dataset, splits: Splits
 
 def search_in_fresh_processes(driver: Any, job: Any, tracker: Any, info: Any,
                               on_trial_end: Callable[[Any], None] | None) -> Any:
-    """Run the search in this process, or in a chain of fresh ones of ``trials_per_process`` trials each.
+    """Run the search here, then, past ``trials_per_process`` trials, in a chain of fresh processes.
 
     TensorFlow never frees a few MB per model it has trained, whatever
     ``clear_session`` does, so a long search in one process grows without bound.
@@ -188,16 +188,17 @@ def search_in_fresh_processes(driver: Any, job: Any, tracker: Any, info: Any,
     """
     if job.trials_per_process is None or job.n_trials <= job.trials_per_process:
         job.trials_per_process = None
-        return driver.optimize(job, tracker, on_trial_end)
-    try:
-        pickle.dumps((driver, job, info, on_trial_end))
-    except Exception as exc:
-        log.warning("running every trial in this process (%s cannot go to a fresh one: %s)",
-                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
-        job.trials_per_process = None
-        return driver.optimize(job, tracker, on_trial_end)
+    else:
+        try:
+            pickle.dumps((driver, job, info, on_trial_end))
+        except Exception as exc:
+            log.warning("running every trial in this process (%s cannot go to a fresh one: %s)",
+                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            job.trials_per_process = None
+    # The first share runs here: TensorFlow is already loaded in this process.
+    outcome = driver.optimize(job, tracker, on_trial_end)
     context = multiprocessing.get_context("spawn")
-    while True:
+    while outcome.handed_over:
         results = context.Queue()
         worker = context.Process(target=_search_worker, name="kerashpo-search",
                                  args=(driver, job, tracker.tracking_uri, tracker.artifact_location, info,
@@ -210,8 +211,7 @@ def search_in_fresh_processes(driver: Any, job: Any, tracker: Any, info: Any,
             raise RuntimeError(f"a search process stopped with exit code {worker.exitcode}; "
                                "run the same command again to resume")
         outcome = results.get(timeout=60)
-        if not outcome.handed_over:
-            return outcome
+    return outcome
 
 
 def _search_worker(driver: Any, job: Any, tracking_uri: str, artifact_location: str | None, info: Any,

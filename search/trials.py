@@ -36,6 +36,8 @@ class SearchJob:
     timeout: float | None = None
     trials_per_process: int | None = None
     started_at: float = field(default_factory=time.time)
+    # Study-wide finished trials when this search began (set by the first report), for the rate and ETA.
+    finished_at_start: int | None = None
 
     def __post_init__(self) -> None:
         self.source = as_source(self.source)
@@ -56,7 +58,7 @@ class TrialEvent:
     n_pruned: int
     n_failed: int
     elapsed: float
-    finished_this_run: int
+    finished_this_search: int  # across the processes of this search, not earlier runs of the study
     error: str | None = None
 
 
@@ -120,10 +122,13 @@ class TrialExecutor:
         return result
 
     def report(self, event_fields: dict[str, Any]) -> None:
+        if self.job.finished_at_start is None:
+            self.job.finished_at_start = event_fields["finished"] - 1
         if self.on_trial_end is not None:
             self.on_trial_end(TrialEvent(objective=self.job.setup.objective,
                                          elapsed=time.time() - self.started,
-                                         finished_this_run=self.finished_this_run, **event_fields))
+                                         finished_this_search=event_fields["finished"] - self.job.finished_at_start,
+                                         **event_fields))
 
     def out_of_time(self) -> bool:
         return self.job.timeout is not None and time.time() - self.started >= self.job.timeout
