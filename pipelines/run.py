@@ -189,11 +189,9 @@ def search_in_fresh_processes(driver: Any, job: Any, tracker: Any, info: Any,
     if job.trials_per_process is None or job.n_trials <= job.trials_per_process:
         job.trials_per_process = None
     else:
-        try:
-            pickle.dumps((driver, job, info, on_trial_end))
-        except Exception as exc:
-            log.warning("running every trial in this process (%s cannot go to a fresh one: %s)",
-                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        reason = _not_portable(driver, job, info, on_trial_end)
+        if reason:
+            log.warning("running every trial in this process: %s", reason)
             job.trials_per_process = None
     # The first share runs here: TensorFlow is already loaded in this process.
     outcome = driver.optimize(job, tracker, on_trial_end)
@@ -212,6 +210,23 @@ def search_in_fresh_processes(driver: Any, job: Any, tracker: Any, info: Any,
                                "run the same command again to resume")
         outcome = results.get(timeout=60)
     return outcome
+
+
+def _not_portable(*parts: Any) -> str | None:
+    """Why these cannot be sent to a fresh process, or None.
+
+    A function defined in an interactive ``__main__`` pickles by name but
+    cannot be found again in a spawned process.
+    """
+    try:
+        pickle.dumps(parts)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    hypermodel = getattr(parts[1].source, "hypermodel", None)
+    module = getattr(hypermodel, "__module__", None) or getattr(type(hypermodel), "__module__", None)
+    if module == "__main__" and not getattr(sys.modules["__main__"], "__file__", None):
+        return "the build function is defined interactively; put it in a module to run long searches flat"
+    return None
 
 
 def _search_worker(driver: Any, job: Any, tracking_uri: str, artifact_location: str | None, info: Any,
