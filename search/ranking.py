@@ -62,7 +62,7 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
     })
     params = sorted(c for c in runs.columns if c.startswith("params."))
     for column in params:
-        board[column.removeprefix("params.")] = runs[column]
+        board[column.removeprefix("params.")] = _numeric_if_possible(runs[column])
     # Finished trials rank first: a pruned trial's value comes from fewer epochs, and the champion
     # (rank 1) must be the study's best complete trial.
     board["_rank"] = board["state"].map({"COMPLETE": 0, "PRUNED": 1}).fillna(2)
@@ -74,6 +74,16 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
     board.attrs.update(objective=objective, direction="maximize" if maximize else "minimize",
                        parent_run_id=parent.info.run_id, experiment_id=parent.info.experiment_id)
     return board.head(top) if top else board
+
+
+def _numeric_if_possible(values: Any) -> Any:
+    """MLflow keeps params as text; numbers sort and print as numbers."""
+    import pandas as pd
+
+    try:
+        return pd.to_numeric(values)
+    except (ValueError, TypeError):
+        return values
 
 
 def format_leaderboard(board: Any, fmt: str = "table") -> str:
