@@ -91,6 +91,11 @@ def _run(args: argparse.Namespace) -> int:
                  "optuna.sampler": args.sampler, "optuna.pruner": args.pruner, "storage": args.storage}
     config = load_config(args.config, overrides)
     console = Console(highlight=False)
+    from pipelines.quiet import import_tensorflow_quietly
+
+    gpus = import_tensorflow_quietly()
+    if gpus:
+        console.print(f"GPUs: {', '.join(gpus)}")
     command = "kerashpo run " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["run"] \
         else f"kerashpo run {args.config}"
     report = run_pipeline(config, tracking_uri=args.tracking_uri, on_trial_end=ProgressDisplay(console),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import shutil
 import tempfile
@@ -114,7 +116,8 @@ def log_and_register(*, tracking_uri: str, run_id: str, model: Any, x_example: A
             client.log_artifacts(run_id, str(path), "model")
         if not register:
             return None, False
-        with using_tracking_uri(tracking_uri):
+        # register_model prints "Successfully registered ..."; the run's summary reports the version.
+        with using_tracking_uri(tracking_uri), contextlib.redirect_stderr(io.StringIO()):
             version = mlflow.register_model(f"runs:/{run_id}/model", name, tags=version_tags).version
         return str(version), _maybe_move_alias(client, name, str(version), version_tags, direction)
     except Exception as exc:  # the model is exported on disk either way

@@ -231,8 +231,10 @@ def _not_portable(*parts: Any) -> str | None:
 
 def _search_worker(driver: Any, job: Any, tracking_uri: str, artifact_location: str | None, info: Any,
                    on_trial_end: Callable[[Any], None] | None, results: Any) -> None:
+    from pipelines.quiet import import_tensorflow_quietly
     from search import MLflowTracker
 
+    import_tensorflow_quietly()
     tracker = MLflowTracker(tracking_uri, artifact_location=artifact_location)
     tracker.start_search(info)  # finds the search's run and carries on in it
     try:

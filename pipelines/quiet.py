@@ -1,0 +1,41 @@
+"""Start TensorFlow without its start-up chatter.
+
+TensorFlow 2.21 writes oneDNN, CUDA-driver and cuInit lines to stderr from C++
+before its logging is configured, so ``TF_CPP_MIN_LOG_LEVEL`` cannot silence
+them. They are noise on a CPU machine; on a GPU machine ``kerashpo`` lists the
+devices it found instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull() -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow_quietly() -> list[str]:
+    """Import TensorFlow and probe for GPUs with C++ stderr muted; returns the GPU names."""
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        return [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
+    with _stderr_to_devnull():
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+    return [gpu.name for gpu in gpus]
