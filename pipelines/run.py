@@ -198,9 +198,10 @@ def search_in_fresh_processes(driver: Any, job: Any, tracker: Any, info: Any,
     context = multiprocessing.get_context("spawn")
     while outcome.handed_over:
         results = context.Queue()
+        # Sent as bytes so the fresh process starts TensorFlow quietly before unpickling the job.
+        payload = pickle.dumps((driver, job, info, on_trial_end))
         worker = context.Process(target=_search_worker, name="kerashpo-search",
-                                 args=(driver, job, tracker.tracking_uri, tracker.artifact_location, info,
-                                       on_trial_end, results))
+                                 args=(payload, tracker.tracking_uri, tracker.artifact_location, results))
         worker.start()
         worker.join()
         if worker.exitcode != 0:
@@ -229,12 +230,13 @@ def _not_portable(*parts: Any) -> str | None:
     return None
 
 
-def _search_worker(driver: Any, job: Any, tracking_uri: str, artifact_location: str | None, info: Any,
-                   on_trial_end: Callable[[Any], None] | None, results: Any) -> None:
+def _search_worker(payload: bytes, tracking_uri: str, artifact_location: str | None, results: Any) -> None:
     from pipelines.quiet import import_tensorflow_quietly
-    from search import MLflowTracker
 
     import_tensorflow_quietly()
+    from search import MLflowTracker
+
+    driver, job, info, on_trial_end = pickle.loads(payload)
     tracker = MLflowTracker(tracking_uri, artifact_location=artifact_location)
     tracker.start_search(info)  # finds the search's run and carries on in it
     try:

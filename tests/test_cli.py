@@ -135,11 +135,13 @@ def test_ui_serves_the_same_store_on_loopback(in_tmp):
 
 
 def test_run_output_is_free_of_tensorflow_startup_chatter(in_tmp):
-    (in_tmp / "quiet.yaml").write_text(GOOD.replace("name: bad", "name: quiet").replace("trials: 2", "trials: 1"))
+    # Two trials, one per process: the fresh process's start must be quiet too.
+    (in_tmp / "quiet.yaml").write_text(GOOD.replace("name: bad", "name: quiet")
+                                       .replace("max_epochs: 2", "max_epochs: 2, trials_per_process: 1"))
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "TF_CPP_MIN_LOG_LEVEL")}
     done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "quiet.yaml"], cwd=in_tmp, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "[1/1] trial 0" in done.stdout and "test_accuracy" in done.stdout
+    assert "[1/2] trial 0" in done.stdout and "[2/2] trial 1" in done.stdout and "test_accuracy" in done.stdout
     for noise in ("I0000", "E0000", "cuda drivers", "cuInit", "Successfully registered"):
         assert noise not in done.stderr + done.stdout, noise
