@@ -88,7 +88,7 @@ def _fmt(value: Any) -> str:
 
 
 def log_and_register(*, tracking_uri: str, run_id: str, model: Any, x_example: Any, name: str,
-                     register: bool, version_tags: dict[str, str], direction: str, card: str) -> tuple[str | None, bool]:
+                     register: bool, version_tags: dict[str, str], direction: str) -> tuple[str | None, bool]:
     """Log the keras-flavor model on the search run and register it; move ``champion`` if it is better.
 
     Returns (registered version, whether the alias moved). Tracking errors are
@@ -102,7 +102,6 @@ def log_and_register(*, tracking_uri: str, run_id: str, model: Any, x_example: A
 
     client = MlflowClient(tracking_uri=tracking_uri)
     try:
-        client.log_text(run_id, card, CARD)
         example = x_example[:5]
         signature = infer_signature(example, model.predict(example, verbose=0))
         # Saved locally, then logged: mlflow.keras.log_model with an input example fails (mlflow#16183).

@@ -16,7 +16,7 @@ from spaces import DEFAULT_OBJECTIVE, METRIC_NAMES, objective_direction, resolve
 
 from pipelines.config import ConfigError, PipelineConfig
 from pipelines.data import Dataset, Splits, data_spec, load_dataset, split_dataset
-from pipelines.export import ExportReport, evaluate_once, log_and_register, model_card, write_atomically
+from pipelines.export import CARD, MODEL_FILE, ExportReport, evaluate_once, log_and_register, model_card, write_atomically
 from pipelines.stores import Stores, prepare, resolve_stores, resolve_tracking_uri
 
 log = logging.getLogger("kerashpo.run")
@@ -88,7 +88,7 @@ def run_pipeline(
     ``source`` replaces what the config names: a ``spaces.Preset``, a
     ``search.SpaceSource``, or a ``build_model(hp)`` function / HyperModel.
     """
-    from search import MLflowTracker, SearchInfo, SearchJob, TrainingSetup, TrialData, redact_url
+    from search import MLflowTracker, SearchInfo, SearchJob, TrainingSetup, TrialData
 
     workdir = (workdir or Path.cwd()).resolve()
     base_dir = config.source.parent if config.source else workdir
@@ -115,8 +115,8 @@ def run_pipeline(
     prepare(stores)
     artifacts = f"{stores.artifact_location}/{config.name}" if stores.artifact_location else None
     tracker = MLflowTracker(stores.tracking_uri, artifact_location=artifacts)
-    tags = {**driver.describe(), "model": job.source.name, "dataset": dataset.name, "task": dataset.task, "config_hash": config.fingerprint(),
-            "code_version": code_version(), "storage": redact_url(stores.storage) or ""}
+    tags = {**driver.describe(), "model": job.source.name, "dataset": dataset.name, "task": dataset.task,
+            "config_hash": config.fingerprint(), "code_version": code_version()}
     params = {"trials": config.budget.trials, "max_epochs": config.budget.max_epochs,
               "patience": config.budget.patience, "seed": config.seed, "space": config.space,
               **{f"split_{k}": v for k, v in splits.sizes().items()}}
@@ -127,8 +127,8 @@ def run_pipeline(
         outcome = search_in_fresh_processes(driver, job, tracker, info, on_trial_end)
         report = None
         if outcome.best_model_path is not None:
-            report = _finish(config, study, dataset, splits, outcome, tracker, stores, objective, direction,
-                             command or f"kerashpo run {config.source or '<config>'}")
+            report = _finish(config, study, driver, dataset, splits, spec, outcome, tracker, stores,
+                             objective, direction, command or f"kerashpo run {config.source or '<config>'}")
     except KeyboardInterrupt:
         tracker.end_search("KILLED")
         raise
@@ -139,18 +139,19 @@ def run_pipeline(
     return RunReport(study, config.name, objective, tracker.parent_run_id, outcome, report, stores)
 
 
-def _finish(config: PipelineConfig, study: str, dataset: Dataset, splits: Splits, outcome: Any, tracker: Any,
-            stores: Stores, objective: str, direction: str, command: str) -> ExportReport:
+def _finish(config: PipelineConfig, study: str, driver: Any, dataset: Dataset, splits: Splits, spec: Any,
+            outcome: Any, tracker: Any, stores: Stores, objective: str, direction: str,
+            command: str) -> ExportReport:
     import keras
 
     model = keras.saving.load_model(outcome.best_model_path)
-    test_metrics = evaluate_once(model, splits.x_test, splits.y_test, data_spec(dataset, splits))
+    test_metrics = evaluate_once(model, splits.x_test, splits.y_test, spec)
     tracker.log_search_results({**test_metrics, f"best_{objective}": outcome.best_value},
                                {"best_trial": str(outcome.best_number)})
     facts = dict(
         name=config.name, dataset=dataset.name, fingerprint=dataset.fingerprint(), task=dataset.task,
         split_sizes=splits.sizes(), seed=config.seed, study=study, trial=outcome.best_number,
-        search=f"{_describe(config)}, "
+        search=", ".join(f"{k} {v}" for k, v in driver.describe().items()) + ", "
                f"{outcome.n_complete} complete / {outcome.n_pruned} pruned / {outcome.n_failed} failed trials",
         n_complete=outcome.n_complete, objective=objective, val_value=outcome.best_value,
         best_epoch=outcome.best_epoch,
@@ -161,18 +162,17 @@ def _finish(config: PipelineConfig, study: str, dataset: Dataset, splits: Splits
     if tracker.parent_run_id is not None:
         version_tags = {"objective": objective, "val_value": repr(outcome.best_value), "study": study,
                         "trial_number": str(outcome.best_number)}
-        facts["registered"] = f"{config.name}" if config.export.register_model else "-"
         version, moved = log_and_register(
             tracking_uri=stores.tracking_uri, run_id=tracker.parent_run_id, model=model,
             x_example=splits.x_test, name=config.name, register=config.export.register_model,
-            version_tags=version_tags, direction=direction, card=model_card(facts),
+            version_tags=version_tags, direction=direction,
         )
-        if version:
-            facts["registered"] = f"{config.name} version {version}" + (" (champion)" if moved else "")
-    directory = Path(config.export.dir) if config.export.dir else stores.export_dir(config.name)
+    facts["registered"] = f"{config.name} version {version}" + (" (champion)" if moved else "") if version else "-"
     card = model_card(facts)
-    write_atomically(directory, {"model.keras": Path(outcome.best_model_path), "model_card.md": card})
-    return ExportReport(directory / "model.keras", directory / "model_card.md", test_metrics, version, moved)
+    tracker.log_text(card, CARD)
+    directory = Path(config.export.dir) if config.export.dir else stores.export_dir(config.name)
+    write_atomically(directory, {MODEL_FILE: Path(outcome.best_model_path), CARD: card})
+    return ExportReport(directory / MODEL_FILE, directory / CARD, test_metrics, version, moved)
 
 
 def search_in_fresh_processes(driver: Any, job: Any, tracker: Any, info: Any,
@@ -244,8 +244,3 @@ def _search_worker(payload: bytes, tracking_uri: str, artifact_location: str | N
     except KeyboardInterrupt:
         sys.exit(130)
 
-
-def _describe(config: PipelineConfig) -> str:
-    if config.driver == "keras_tuner":
-        return f"keras_tuner ({config.keras_tuner.tuner} tuner)"
-    return f"optuna ({config.optuna.sampler} sampler, {config.optuna.pruner} pruner)"

@@ -5,15 +5,14 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 from spaces import UserError
-from search.results import COMPLETE, FAILED, TrialResult
-from search.sources import KerasTunerSampling
+from search.results import COMPLETE, FAILED
+from search.sources import KerasTunerSampling, model_params
 from search.tracking import Tracker
-from search.trials import SearchJob, SearchOutcome, TrialEvent, TrialExecutor
+from search.trials import FinishedTrial, SearchJob, SearchOutcome, TrialEvent, TrialExecutor
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 
@@ -53,7 +52,7 @@ class KerasTunerDriver:
         self.num_initial_points = num_initial_points
 
     def describe(self) -> dict[str, str]:
-        return {"driver": self.name, "tuner": self.tuner_name}
+        return {"driver": self.name, "tuner": self.tuner_name, "storage": str(self.project_dir)}
 
     def study_name(self, pipeline: str) -> str:
         """A Keras Tuner project belongs to one tuner: each tuner resumes its own."""
@@ -82,11 +81,12 @@ class KerasTunerDriver:
                 tags, epochs = driver._round_tags(hp)
                 result = executor.execute(number, KerasTunerSampling(hp), tags=tags, max_epochs=epochs,
                                           repeats=driver.executions_per_trial)
-                # The oracle updates after run_trial returns; count this trial in the event now.
-                executor.report(driver._event(self.oracle, number, result, job))
+                # The oracle records this trial after run_trial returns; count it in now.
+                this = FinishedTrial(number, result.state, result.value, result.params, result.best_epoch)
+                earlier = [t for t in _finished_trials(self.oracle) if t.number != number]
+                executor.report(number, result, earlier + [this], total=driver._total(self.oracle, job))
                 if result.state == FAILED:
                     raise kt.errors.FailedTrialError(result.error or "trial failed")
-                # best_epoch rides along as a metric so a resumed search still knows it.
                 return {setup.objective: float(result.value), "best_epoch": float(result.best_epoch)}
 
             def on_trial_end(self, trial: Any) -> None:
@@ -109,11 +109,12 @@ class KerasTunerDriver:
                 max_consecutive_failed_trials=max(3, job.n_trials), **self._tuner_options(job),
             )
         tuner.oracle.verbose = 0  # the progress display reports each trial
+        handed_over = False
         try:
             tuner.search(verbose=0)
         except _HandOver:
-            return self._outcome(tuner, executor, handed_over=True)
-        return self._outcome(tuner, executor, handed_over=False)
+            handed_over = True
+        return executor.outcome(_finished_trials(tuner.oracle), handed_over)
 
     # -- pieces -----------------------------------------------------------------
 
@@ -151,38 +152,15 @@ class KerasTunerDriver:
         except Exception:  # private Keras Tuner helpers: the count is only for the display
             return job.n_trials
 
-    def _event(self, oracle: Any, number: int, result: TrialResult, job: SearchJob) -> dict[str, Any]:
-        earlier = [t for t in oracle.trials.values()
-                   if t.status in ("COMPLETED", "FAILED", "INVALID") and int(t.trial_id) != number]
-        scores = [(t.score, int(t.trial_id)) for t in earlier if t.status == "COMPLETED" and t.score is not None]
-        if result.state == COMPLETE and result.value is not None:
-            scores.append((result.value, number))
-        pick = max if job.setup.direction == "maximize" else min
-        best = pick(scores, key=lambda score: score[0]) if scores else None
-        return dict(number=number, state=result.state, value=result.value, error=result.error,
-                    finished=len(earlier) + 1, total=self._total(oracle, job),
-                    best_value=best[0] if best else None, best_number=best[1] if best else None,
-                    n_pruned=0, n_failed=sum(t.status == "FAILED" for t in earlier) + (result.state == FAILED))
 
-    def _outcome(self, tuner: Any, executor: TrialExecutor, handed_over: bool) -> SearchOutcome:
-        trials = list(tuner.oracle.trials.values())
-        complete = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
-        best = tuner.oracle.get_best_trials(1)[0] if complete else None
-        stored = executor.checkpoints.best()
-        number = int(best.trial_id) if best else None
-        model_path = stored[2] if stored and stored[0] == number else None
-        return SearchOutcome(
-            best_number=number, best_value=float(best.score) if best else None,
-            best_params={k: v for k, v in best.hyperparameters.values.items() if not k.startswith("tuner/")}
-            if best else {},
-            best_model_path=model_path, n_complete=len(complete), n_pruned=0,
-            n_failed=sum(1 for t in trials if t.status == "FAILED"), seconds=time.time() - executor.started,
-            handed_over=handed_over,
-            best_epoch=_best_epoch(best),
-        )
+_STATES = {"COMPLETED": COMPLETE, "FAILED": FAILED, "INVALID": FAILED}
 
 
-def _best_epoch(trial: Any) -> int | None:
-    if trial is None or not trial.metrics.exists("best_epoch"):
-        return None
-    return int(trial.metrics.get_last_value("best_epoch"))
+def _finished_trials(oracle: Any) -> list[FinishedTrial]:
+    return [
+        FinishedTrial(int(t.trial_id), _STATES[t.status], t.score if t.status == "COMPLETED" else None,
+                      model_params(t.hyperparameters.values),
+                      # best_epoch rides along as a metric (run_trial returns it), so a resumed search knows it.
+                      int(t.metrics.get_last_value("best_epoch")) if t.metrics.exists("best_epoch") else None)
+        for t in oracle.trials.values() if t.status in _STATES
+    ]

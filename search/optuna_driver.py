@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 from spaces import UserError
-from search.results import COMPLETE, PRUNED, TrialResult
+from search.results import COMPLETE, FAILED, PRUNED, TrialResult
 from search.sources import OptunaSampling
-from search.tracking import Tracker
-from search.trials import SearchJob, SearchOutcome, TrialEvent, TrialExecutor
+from search.tracking import Tracker, redact_url
+from search.trials import FinishedTrial, SearchJob, SearchOutcome, TrialEvent, TrialExecutor, worker_id
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
 PRUNERS = ("hyperband", "successive_halving", "median", "none")
@@ -39,7 +38,8 @@ class OptunaDriver:
         self.storage = storage
 
     def describe(self) -> dict[str, str]:
-        return {"driver": self.name, "sampler": self.sampler_name, "pruner": self.pruner_name}
+        return {"driver": self.name, "sampler": self.sampler_name, "pruner": self.pruner_name,
+                "storage": redact_url(str(self.storage)) if self.storage is not None else "in memory"}
 
     def study_name(self, pipeline: str) -> str:
         """One Optuna study per pipeline: a changed sampler or pruner continues it."""
@@ -72,13 +72,14 @@ class OptunaDriver:
         executor = TrialExecutor(job, tracker, on_trial_end)
         handed_over = False
         while not executor.out_of_time():
-            if _finished(study) >= job.n_trials:
+            if len(_finished_trials(study)) >= job.n_trials:
                 break
             if executor.hand_over():
                 handed_over = True
                 break
             trial = study.ask()
-            trial.set_user_attr(_WORKER_ATTR, _worker_id())
+            trial.set_user_attr(_WORKER_ATTR, worker_id())
+
             def should_prune(epoch: int, value: float, trial: Any = trial) -> bool:
                 trial.report(value, epoch)
                 return trial.should_prune()
@@ -89,8 +90,8 @@ class OptunaDriver:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 raise
             _tell(study, trial, result)
-            executor.report(self._event(study, trial.number, result, job))
-        return _outcome(study, executor, handed_over)
+            executor.report(trial.number, result, _finished_trials(study), total=job.n_trials)
+        return executor.outcome(_finished_trials(study), handed_over)
 
     # -- pieces -----------------------------------------------------------------
 
@@ -135,25 +136,11 @@ class OptunaDriver:
             return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
         return optuna.pruners.NopPruner()
 
-    def _event(self, study: Any, number: int, result: TrialResult, job: SearchJob) -> dict[str, Any]:
-        import optuna
-
-        states = [t.state for t in study.get_trials(deepcopy=False)]
-        S = optuna.trial.TrialState
-        best = _best_trial(study)
-        return dict(
-            number=number, state=result.state, value=result.value, error=result.error,
-            finished=_finished(study), total=job.n_trials,
-            best_value=best.value if best else None, best_number=best.number if best else None,
-            n_pruned=states.count(S.PRUNED), n_failed=states.count(S.FAIL),
-        )
-
 
 def _tell(study: Any, trial: Any, result: TrialResult) -> None:
     import optuna
 
     S = optuna.trial.TrialState
-    # Fixed values are not Optuna params; keep the whole dict the builder saw.
     trial.set_user_attr(_PARAMS_ATTR, result.params)
     if result.error:
         trial.set_user_attr("error", result.error[:2000])
@@ -167,26 +154,19 @@ def _tell(study: Any, trial: Any, result: TrialResult) -> None:
         study.tell(trial, state=S.FAIL)
 
 
-def _finished(study: Any) -> int:
+def _finished_trials(study: Any) -> list[FinishedTrial]:
     """Trials that count against the budget: finished, except lost ones (they are retried)."""
     import optuna
 
     S = optuna.trial.TrialState
-    return sum(
-        1 for t in study.get_trials(deepcopy=False, states=(S.COMPLETE, S.PRUNED, S.FAIL))
+    states = {S.COMPLETE: COMPLETE, S.PRUNED: PRUNED, S.FAIL: FAILED}
+    return [
+        FinishedTrial(t.number, states[t.state], t.value if t.state == S.COMPLETE else None,
+                      # Fixed values are not Optuna params; the user attribute holds the whole dict.
+                      dict(t.user_attrs.get(_PARAMS_ATTR, t.params)), t.user_attrs.get("best_epoch"))
+        for t in study.get_trials(deepcopy=False, states=tuple(states))
         if not t.user_attrs.get(_LOST_ATTR)
-    )
-
-
-def _best_trial(study: Any) -> Any:
-    import optuna
-
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return study.best_trial if complete else None
-
-
-def _worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    ]
 
 
 def _alive(worker: str) -> bool:
@@ -233,23 +213,6 @@ def _recover_lost_trials(study: Any) -> list[int]:
             study.enqueue_trial(trial.params, skip_if_exists=False)
             lost.append(trial.number)
     return lost
-
-
-def _outcome(study: Any, executor: TrialExecutor, handed_over: bool) -> SearchOutcome:
-    import optuna
-
-    S = optuna.trial.TrialState
-    states = [t.state for t in study.get_trials(deepcopy=False)]
-    best = _best_trial(study)
-    stored = executor.checkpoints.best()
-    model_path = stored[2] if stored and best is not None and stored[0] == best.number else None
-    return SearchOutcome(
-        best_number=best.number if best else None, best_value=best.value if best else None,
-        best_params=dict(best.user_attrs.get(_PARAMS_ATTR, best.params)) if best else {}, best_model_path=model_path,
-        n_complete=states.count(S.COMPLETE), n_pruned=states.count(S.PRUNED),
-        n_failed=states.count(S.FAIL), seconds=time.time() - executor.started, handed_over=handed_over,
-        best_epoch=best.user_attrs.get("best_epoch") if best else None,
-    )
 
 
 def _load_sampler_module(sampler: str) -> None:

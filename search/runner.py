@@ -105,7 +105,7 @@ def run_trial(
     params: dict[str, Any] = {}
     try:
         params, model = source.build(sampling, setup.data.spec)
-        _check_model(model)
+        check_model(model)
     except Exception as exc:  # a bad configuration or a user's builder failing is the trial's failure
         params = params or dict(getattr(sampling.hp, "values", {}) or {})
         if on_built is not None:
@@ -172,8 +172,10 @@ def encode_targets(model: Any, y: Any, spec: DataSpec) -> Any:
     return y
 
 
-def _check_model(model: Any) -> None:
+def check_model(model: Any) -> None:
+    """A builder must return a compiled keras.Model."""
     if not isinstance(model, keras.Model):
-        raise TypeError(f"the builder returned {type(model).__name__}, not a keras.Model")
-    if not getattr(model, "compiled", False) and getattr(model, "optimizer", None) is None:
-        raise TypeError("the builder returned an uncompiled model; call model.compile(...) before returning it")
+        raise TypeError(f"returned {type(model).__name__}, not a keras.Model")
+    if getattr(model, "optimizer", None) is None:
+        raise TypeError("returned an uncompiled model; call model.compile(optimizer=..., loss=..., metrics=...) "
+                        "before returning it")

@@ -51,13 +51,13 @@ def as_source(thing: Any) -> Any:
 class SpaceSource:
     """A declared space and the preset builder that reads its values."""
 
-    def check(self) -> None:
-        """Declared spaces were validated when they were made."""
-
     def __init__(self, preset: Preset):
         self.preset = preset
         self.name = preset.name
         self.space = preset.space
+
+    def check(self) -> None:
+        """Declared spaces were validated when they were made."""
 
     def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], Any]:
         params = sampling.sample_space(self.preset.space)
@@ -86,14 +86,12 @@ class HyperModelSource:
             raise UserError(f"{name or hypermodel!r} is neither a function build_model(hp) nor a HyperModel")
         self.hypermodel = hypermodel
         self.name = name or getattr(hypermodel, "__name__", type(hypermodel).__name__)
+        self._build = hypermodel.build if hasattr(hypermodel, "build") else hypermodel
         self._custom_fit = _overrides_fit(hypermodel)
 
     def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], Any]:
-        hp = sampling.hp
-        builder = self.hypermodel.build if hasattr(self.hypermodel, "build") else self.hypermodel
-        model = builder(hp)
-        # Keras Tuner's own bookkeeping (Hyperband's tuner/epochs, ...) is not a parameter of the model.
-        return {k: v for k, v in hp.values.items() if not k.startswith("tuner/")}, model
+        model = self._build(sampling.hp)
+        return model_params(sampling.hp.values), model
 
     def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str, direction: str) -> FitOptions:
         return default_fit_options(params, max_epochs, monitor, direction)
@@ -103,18 +101,18 @@ class HyperModelSource:
         import keras
         import keras_tuner
 
-        hp = keras_tuner.HyperParameters()
-        builder = self.hypermodel.build if hasattr(self.hypermodel, "build") else self.hypermodel
+        from search.runner import check_model
+
         try:
-            model = builder(hp)
-        except Exception as exc:
-            raise UserError(f"build_model {self.name}: failed with default values: {type(exc).__name__}: {exc}") from None
-        try:
-            if not isinstance(model, keras.Model):
-                raise UserError(f"build_model {self.name}: returned {type(model).__name__}, not a keras.Model")
-            if getattr(model, "optimizer", None) is None:
-                raise UserError(f"build_model {self.name}: returned an uncompiled model; "
-                                "call model.compile(optimizer=..., loss=..., metrics=...) before returning it")
+            try:
+                model = self._build(keras_tuner.HyperParameters())
+            except Exception as exc:
+                raise UserError(f"build_model {self.name}: failed with default values: "
+                                f"{type(exc).__name__}: {exc}") from None
+            try:
+                check_model(model)
+            except TypeError as exc:
+                raise UserError(f"build_model {self.name}: {exc}") from None
         finally:
             keras.backend.clear_session()
 
@@ -123,6 +121,11 @@ class HyperModelSource:
             x, y = kwargs.pop("x"), kwargs.pop("y")
             return self.hypermodel.fit(sampling.hp, model, x, y, **kwargs)
         return model.fit(**kwargs)
+
+
+def model_params(hp_values: dict[str, Any]) -> dict[str, Any]:
+    """The sampled values, without Keras Tuner's own bookkeeping (Hyperband's ``tuner/epochs``, ...)."""
+    return {k: v for k, v in hp_values.items() if not k.startswith("tuner/")}
 
 
 def _overrides_fit(hypermodel: Any) -> bool:

@@ -75,6 +75,9 @@ class Tracker:
     def log_search_results(self, metrics: dict[str, float], tags: dict[str, str]) -> None:
         pass
 
+    def log_text(self, text: str, artifact_file: str) -> None:
+        pass
+
     def end_search(self, status: str = "FINISHED") -> None:
         pass
 
@@ -131,8 +134,8 @@ class MLflowTracker(Tracker):
                 self._log_batch(self.parent_run_id, params=info.params)
             # A resumed search keeps its first start time; this tag says which search ran last.
             self.client.set_tag(self.parent_run_id, STARTED_TAG, f"{int(time.time() * 1000):015d}")
-            if info.config_text is not None:
-                self.client.log_text(self.parent_run_id, info.config_text, "config.yaml")
+        if info.config_text is not None:
+            self.log_text(info.config_text, "config.yaml")
 
     def log_search_results(self, metrics: dict[str, float], tags: dict[str, str]) -> None:
         """Final figures of the search (test metrics, best value) on the parent run."""
@@ -142,6 +145,13 @@ class MLflowTracker(Tracker):
             now = int(time.time() * 1000)
             self._log_batch(self.parent_run_id, metrics=[(k, float(v), now, 0) for k, v in metrics.items()],
                             tags=tags)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """A text artifact (the config, the model card) on the search's run."""
+        if self.parent_run_id is None:
+            return
+        with self._guarded(f"log {artifact_file}"):
+            self.client.log_text(self.parent_run_id, text, artifact_file)
 
     def end_search(self, status: str = "FINISHED") -> None:
         if self.parent_run_id is None:
@@ -158,13 +168,13 @@ class MLflowTracker(Tracker):
             all_tags = {TRIAL_TAG: str(number), STATE_TAG: "RUNNING", "mlflow.parentRunId": self.parent_run_id,
                         ROLE_TAG: "trial", **(tags or {})}
             run_id = self._runs.get(number)
-            if run_id is None:
-                run = self.client.create_run(self.experiment_id, tags=all_tags, run_name=f"trial-{number:03d}")
-                run_id = self._runs[number] = run.info.run_id
+            if run_id is None:  # tagged from birth, so a crash right after still leaves a findable run
+                run_id = self._runs[number] = self.client.create_run(
+                    self.experiment_id, tags=all_tags, run_name=f"trial-{number:03d}").info.run_id
+                self._log_batch(run_id, params=params)
             else:  # the same trial again (resumed or retried): reuse its run
                 self.client.update_run(run_id, status="RUNNING")
-                self._log_batch(run_id, tags=all_tags)
-            self._log_batch(run_id, params=params)
+                self._log_batch(run_id, params=params, tags=all_tags)
 
     def end_trial(self, number: int, result: TrialResult) -> None:
         run_id = self._runs.get(number)
@@ -197,9 +207,6 @@ class MLflowTracker(Tracker):
             with self._guarded("close a lost trial's run"):
                 self._log_batch(run_id, tags={STATE_TAG: FAILED, "error": reason})
                 self.client.set_terminated(run_id, status="FAILED")
-
-    def trial_run_id(self, number: int) -> str | None:
-        return self._runs.get(number)
 
     # -- helpers --------------------------------------------------------------
 

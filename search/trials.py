@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from search.checkpoints import CheckpointStore
 from search.sources import as_source
-from search.results import COMPLETE, FAILED, TrialResult
+from search.results import COMPLETE, FAILED, PRUNED, TrialResult
 from search.runner import PruneCheck, TrainingSetup, run_trial
 from search.tracking import Tracker
 
@@ -41,6 +41,22 @@ class SearchJob:
 
     def __post_init__(self) -> None:
         self.source = as_source(self.source)
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process: tags trial runs, and tells a dead local worker from a live one."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class FinishedTrial:
+    """A trial that counts against the budget, as a driver's storage records it."""
+
+    number: int
+    state: str  # COMPLETE, PRUNED or FAILED
+    value: float | None
+    params: dict[str, Any]
+    best_epoch: int | None = None
 
 
 @dataclass
@@ -86,7 +102,7 @@ class TrialExecutor:
         self.checkpoints = CheckpointStore(job.checkpoint_dir, job.keep_best, job.setup.direction)
         self.started = job.started_at
         self.finished_this_run = 0
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.worker = worker_id()
         # Everything alive now (TensorFlow, MLflow, the data) lives for the whole search: freezing it
         # keeps the collection after each trial from walking it again (about 0.7 s a trial otherwise).
         gc.collect()
@@ -121,14 +137,44 @@ class TrialExecutor:
         self.finished_this_run += 1
         return result
 
-    def report(self, event_fields: dict[str, Any]) -> None:
+    def best(self, finished: list[FinishedTrial]) -> FinishedTrial | None:
+        """The best complete trial; ties go to the earlier one."""
+        best = None
+        for trial in sorted(finished, key=lambda t: t.number):
+            if trial.state == COMPLETE and trial.value is not None and (
+                    best is None or self.job.setup.better(trial.value, best.value)):
+                best = trial
+        return best
+
+    def report(self, number: int, result: TrialResult, finished: list[FinishedTrial], total: int) -> None:
+        """Tell the progress display about a trial; ``finished`` includes it."""
         if self.job.finished_at_start is None:
-            self.job.finished_at_start = event_fields["finished"] - 1
-        if self.on_trial_end is not None:
-            self.on_trial_end(TrialEvent(objective=self.job.setup.objective,
-                                         elapsed=time.time() - self.started,
-                                         finished_this_search=event_fields["finished"] - self.job.finished_at_start,
-                                         **event_fields))
+            self.job.finished_at_start = len(finished) - 1
+        if self.on_trial_end is None:
+            return
+        best = self.best(finished)
+        states = [t.state for t in finished]
+        self.on_trial_end(TrialEvent(
+            number=number, objective=self.job.setup.objective, state=result.state, value=result.value,
+            error=result.error, finished=len(finished), total=total,
+            best_value=best.value if best else None, best_number=best.number if best else None,
+            n_pruned=states.count(PRUNED), n_failed=states.count(FAILED),
+            elapsed=time.time() - self.started, finished_this_search=len(finished) - self.job.finished_at_start,
+        ))
+
+    def outcome(self, finished: list[FinishedTrial], handed_over: bool) -> SearchOutcome:
+        """The search's result; the best trial's model comes from the checkpoints."""
+        best = self.best(finished)
+        stored = self.checkpoints.best()
+        states = [t.state for t in finished]
+        return SearchOutcome(
+            best_number=best.number if best else None, best_value=best.value if best else None,
+            best_params=dict(best.params) if best else {},
+            best_model_path=stored[2] if stored and best and stored[0] == best.number else None,
+            n_complete=states.count(COMPLETE), n_pruned=states.count(PRUNED), n_failed=states.count(FAILED),
+            seconds=time.time() - self.started, best_epoch=best.best_epoch if best else None,
+            handed_over=handed_over,
+        )
 
     def out_of_time(self) -> bool:
         return self.job.timeout is not None and time.time() - self.started >= self.job.timeout

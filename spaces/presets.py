@@ -24,10 +24,8 @@ def resolve_space(reference: str, base_dir: Path | None = None) -> Preset:
     A file without ``extends`` declares its own parameters for the ``mlp``
     builder; the builder's vocabulary still checks them.
     """
-    if reference in PRESETS:
-        return PRESETS[reference]
     if not reference.endswith((".yaml", ".yml")):
-        raise SpaceError(f"unknown space preset {reference!r}; choose from {', '.join(PRESETS)} or give a .yaml file")
+        return get_preset(reference)
     path = Path(reference)
     if base_dir is not None and not path.is_absolute() and not path.exists():
         path = base_dir / path
