@@ -4,7 +4,7 @@ Nothing here knows Optuna, Keras Tuner or MLflow; Keras is imported only when a
 model is built.
 """
 
-from spaces.data_spec import TASKS, DataSpec, Task
+from spaces.data_spec import TASKS, CategoricalInput, DataSpec, ImageInput, NumericInput, Task
 from spaces.errors import SpaceError, UserError
 from spaces.mlp import MLP, build_mlp, mlp_space
 from spaces.params import Bool, Categorical, Fixed, Float, Int, Param, Suggester
@@ -15,7 +15,8 @@ from spaces.tasks import DEFAULT_OBJECTIVE, METRIC_NAMES, objective_direction
 
 __all__ = [
     "DEFAULT_OBJECTIVE", "METRIC_NAMES", "MLP", "PRESETS", "TASKS",
-    "Bool", "Categorical", "DataSpec", "FitOptions", "Fixed", "Float", "Int", "Param", "Preset",
+    "Bool", "Categorical", "CategoricalInput", "DataSpec", "FitOptions", "Fixed", "Float", "ImageInput", "Int",
+    "NumericInput", "Param", "Preset",
     "Space", "SpaceError", "Suggester", "Task", "UserError",
     "build_mlp", "get_preset", "load_space_file", "mlp_space", "objective_direction",
     "resolve_space", "space_from_dict",

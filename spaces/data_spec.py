@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Union
 
 import numpy as np
 
@@ -14,18 +14,50 @@ TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
 
 
 @dataclass(frozen=True)
+class NumericInput:
+    """One float input of ``width`` columns; NaN is filled with the training mean, then standardised."""
+
+    name: str
+    mean: np.ndarray
+    variance: np.ndarray
+
+    @property
+    def width(self) -> int:
+        return int(np.size(self.mean))
+
+
+@dataclass(frozen=True)
+class CategoricalInput:
+    """One string column; values outside the training vocabulary share one out-of-vocabulary slot."""
+
+    name: str
+    vocabulary: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """Raw images of ``shape`` (height, width, channels); ``scale`` is the value of full intensity."""
+
+    name: str
+    shape: tuple[int, int, int]
+    scale: float = 255.0
+
+
+Input = Union[NumericInput, CategoricalInput, ImageInput]
+
+
+@dataclass(frozen=True)
 class DataSpec:
-    """Input shape, task and the preprocessing statistics fitted on the training split.
+    """The model's raw inputs, the task and the preprocessing statistics fitted on the training split.
 
     The statistics travel into the model as layers, so an exported model takes
-    raw inputs.
+    raw inputs: a single input takes an array, several take a dict keyed by
+    input name.
     """
 
-    input_shape: tuple[int, ...]
+    inputs: tuple[Input, ...]
     task: Task
     n_classes: int | None = None
-    feature_mean: np.ndarray | None = None
-    feature_variance: np.ndarray | None = None
     target_mean: float = 0.0
     target_std: float = 1.0
 
@@ -34,7 +66,20 @@ class DataSpec:
             raise SpaceError(f"task {self.task!r} is not one of {', '.join(TASKS)}")
         if self.task == "multiclass" and (self.n_classes or 0) < 2:
             raise SpaceError("a multiclass task needs n_classes >= 2")
+        if not self.inputs:
+            raise SpaceError("a data spec needs at least one input")
+        if self.image is not None and len(self.inputs) > 1:
+            raise SpaceError("an image input cannot be combined with other inputs")
 
     @property
     def output_units(self) -> int:
         return int(self.n_classes) if self.task == "multiclass" else 1
+
+    @property
+    def image(self) -> ImageInput | None:
+        return next((i for i in self.inputs if isinstance(i, ImageInput)), None)
+
+    @property
+    def kind(self) -> str:
+        """``image`` or ``tabular``: which presets can build for this data."""
+        return "image" if self.image is not None else "tabular"

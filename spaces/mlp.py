@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from spaces.data_spec import DataSpec
+from spaces.inputs import encoded_features, raw_inputs
 from spaces.params import Bool, Categorical, Float, Int
 from spaces.preset import FitOptions, Preset
 from spaces.space import Space
@@ -112,19 +113,6 @@ def make_optimizer(params: dict[str, Any]) -> Any:
     return classes[name](**options)
 
 
-def input_layers(spec: DataSpec) -> tuple[Any, Any]:
-    """The raw input and, when statistics were fitted, its normalisation."""
-    import keras
-
-    inputs = keras.Input(shape=spec.input_shape, name="features")
-    x = inputs
-    if spec.feature_mean is not None:
-        x = keras.layers.Normalization(
-            mean=spec.feature_mean.tolist(), variance=spec.feature_variance.tolist(), name="normalize"
-        )(x)
-    return inputs, x
-
-
 def output_and_compile(inputs: Any, x: Any, spec: DataSpec, params: dict[str, Any], name: str) -> Any:
     """Task head in float32, target de-scaling for regression, then compile."""
     import keras
@@ -149,7 +137,8 @@ def build_mlp(params: dict[str, Any], spec: DataSpec) -> Any:
     """A compiled dense network for ``spec`` from the sampled ``params``."""
     import keras
 
-    inputs, x = input_layers(spec)
+    inputs, tensors = raw_inputs(spec)
+    x = encoded_features(spec, tensors)
     batch_norm = bool(_value(params, "batch_norm"))
     dropout = float(_value(params, "dropout"))
     for k in range(1, int(_value(params, "n_layers")) + 1):
@@ -190,4 +179,5 @@ def mlp_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, mode:
     return FitOptions(batch_size=int(_value(params, "batch_size")), callbacks=callbacks)
 
 
-MLP = Preset(name="mlp", space=mlp_space(), build=build_mlp, fit_options=mlp_fit_options)
+MLP = Preset(name="mlp", space=mlp_space(), build=build_mlp, fit_options=mlp_fit_options,
+             data_kinds=("tabular", "image"))

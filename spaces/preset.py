@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from spaces.data_spec import DataSpec
+from spaces.errors import SpaceError
 from spaces.space import Space
 
 
@@ -31,9 +32,16 @@ class Preset:
 
     ``fit_options(params, max_epochs, monitor, mode)`` turns the training
     parameters (batch size, learning-rate schedule) into ``fit`` arguments.
+    ``data_kinds`` says which data the builder takes (``DataSpec.kind``).
     """
 
     name: str
     space: Space
     build: BuildFn
     fit_options: FitOptionsFn = default_fit_options
+    data_kinds: tuple[str, ...] = ("tabular",)
+
+    def check_data(self, spec: DataSpec) -> None:
+        if spec.kind not in self.data_kinds:
+            raise SpaceError(f"space {self.name!r} builds for {' or '.join(self.data_kinds)} data, and this "
+                             f"dataset is {spec.kind}; choose a space for {spec.kind} data")

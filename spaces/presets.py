@@ -31,4 +31,5 @@ def resolve_space(reference: str, base_dir: Path | None = None) -> Preset:
         path = base_dir / path
     base, space = load_space_file(path, {name: preset.space for name, preset in PRESETS.items()}, default="mlp")
     preset = PRESETS[base]
-    return Preset(name=str(path), space=space, build=preset.build, fit_options=preset.fit_options)
+    return Preset(name=str(path), space=space, build=preset.build, fit_options=preset.fit_options,
+                  data_kinds=preset.data_kinds)
