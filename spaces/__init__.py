@@ -4,6 +4,7 @@ Nothing here knows Optuna, Keras Tuner or MLflow; Keras is imported only when a
 model is built.
 """
 
+from spaces.cnn import CNN, build_cnn, cnn_space
 from spaces.data_spec import TASKS, CategoricalInput, DataSpec, ImageInput, NumericInput, Task
 from spaces.errors import SpaceError, UserError
 from spaces.mlp import MLP, build_mlp, mlp_space
@@ -14,10 +15,10 @@ from spaces.space import Space, load_space_file, space_from_dict
 from spaces.tasks import DEFAULT_OBJECTIVE, METRIC_NAMES, objective_direction
 
 __all__ = [
-    "DEFAULT_OBJECTIVE", "METRIC_NAMES", "MLP", "PRESETS", "TASKS",
+    "CNN", "DEFAULT_OBJECTIVE", "METRIC_NAMES", "MLP", "PRESETS", "TASKS",
     "Bool", "Categorical", "CategoricalInput", "DataSpec", "FitOptions", "Fixed", "Float", "ImageInput", "Int",
     "NumericInput", "Param", "Preset",
     "Space", "SpaceError", "Suggester", "Task", "UserError",
-    "build_mlp", "get_preset", "load_space_file", "mlp_space", "objective_direction",
+    "build_cnn", "build_mlp", "cnn_space", "get_preset", "load_space_file", "mlp_space", "objective_direction",
     "resolve_space", "space_from_dict",
 ]

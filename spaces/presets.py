@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from spaces.cnn import CNN
 from spaces.errors import SpaceError
 from spaces.mlp import MLP
 from spaces.preset import Preset
 from spaces.space import load_space_file
 
-PRESETS: dict[str, Preset] = {"mlp": MLP}
+PRESETS: dict[str, Preset] = {"mlp": MLP, "cnn": CNN}
 
 
 def get_preset(name: str) -> Preset:
@@ -19,7 +20,7 @@ def get_preset(name: str) -> Preset:
 
 
 def resolve_space(reference: str, base_dir: Path | None = None) -> Preset:
-    """A preset name (``mlp``) or a space file that narrows or extends one.
+    """A preset name (``mlp``, ``cnn``) or a space file that narrows or extends one.
 
     A file without ``extends`` declares its own parameters for the ``mlp``
     builder; the builder's vocabulary still checks them.

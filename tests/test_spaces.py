@@ -6,7 +6,8 @@ import numpy as np
 import optuna
 import pytest
 
-from spaces import MLP, Bool, Categorical, DataSpec, Fixed, Float, Int, Space, SpaceError, build_mlp, resolve_space
+from spaces import (MLP, Bool, Categorical, DataSpec, Fixed, Float, Int, NumericInput, Space, SpaceError, build_mlp,
+                    resolve_space)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -116,8 +117,8 @@ def test_grid_lists_every_value_and_requires_float_grids():
 ])
 def test_builder_makes_a_compiled_model_for_each_task(task, n_classes, units, loss):
     mean = np.arange(5, dtype="float32")
-    spec = DataSpec(input_shape=(5,), task=task, n_classes=n_classes, feature_mean=mean,
-                    feature_variance=np.ones(5, dtype="float32"), target_mean=100.0, target_std=10.0)
+    spec = DataSpec(inputs=(NumericInput("features", mean, np.ones(5, dtype="float32")),), task=task,
+                    n_classes=n_classes, target_mean=100.0, target_std=10.0)
     params = {"n_layers": 3, "units_1": 8, "units_2": 8, "units_3": 4, "activation": "selu", "batch_norm": True,
               "dropout": 0.1, "l1_enabled": True, "l1": 1e-4, "optimizer": "sgd", "momentum": 0.8,
               "learning_rate": 0.01, "clipnorm": 1.0}
