@@ -11,7 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from spaces import UserError
 
-BUILTIN_DATASETS = ("digits", "breast_cancer", "wine", "iris", "diabetes")
+# digits_images: the digits set as 8x8 grayscale images (for the cnn space).
+BUILTIN_DATASETS = ("digits", "digits_images", "breast_cancer", "wine", "iris", "diabetes")
+FILE_FORMATS = ("csv", "parquet", "npz", "images")
+_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}
 
 
 class ConfigError(UserError):
@@ -23,14 +26,59 @@ class _Section(BaseModel):
 
 
 class DatasetConfig(_Section):
-    name: str
+    """A built-in set (``name``) or a file or folder (``path``, relative to the config)."""
+
+    name: Optional[str] = None
+    path: Optional[str] = None
+    # csv, parquet, npz or images (a folder with one sub-folder per class); default: from the path.
+    format: Optional[Literal["csv", "parquet", "npz", "images"]] = None
+    # CSV / Parquet
+    target: Optional[str] = None
+    drop: list[str] = []
+    categorical: list[str] = []  # columns to encode as categories even though they hold numbers
+    # NPZ
+    x_key: str = "x"
+    y_key: str = "y"
+    # image folders
+    image_size: Optional[tuple[int, int]] = None  # (height, width) every image is resized to
+    color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"
 
     @field_validator("name")
     @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in BUILTIN_DATASETS:
-            raise ValueError(f"unknown dataset {value!r}; choose from {', '.join(BUILTIN_DATASETS)}")
+    def _known(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and value not in BUILTIN_DATASETS:
+            raise ValueError(f"unknown dataset {value!r}; choose from {', '.join(BUILTIN_DATASETS)}, "
+                             "or give a file with dataset.path")
         return value
+
+    @field_validator("image_size")
+    @classmethod
+    def _positive(cls, value: Optional[tuple[int, int]]) -> Optional[tuple[int, int]]:
+        if value is not None and min(value) < 1:
+            raise ValueError(f"image_size {list(value)} needs two positive numbers: [height, width]")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DatasetConfig":
+        if self.name and self.path:
+            raise ValueError("give either name (a built-in dataset) or path (a file or folder), not both")
+        if self.path and self.format is None:
+            suffix = Path(self.path).suffix.lower()
+            if suffix in _SUFFIXES:
+                self.format = _SUFFIXES[suffix]  # type: ignore[assignment]
+            elif suffix == "":
+                self.format = "images"
+            else:
+                raise ValueError(f"cannot tell the format of {self.path!r}; set dataset.format to one of "
+                                 f"{', '.join(FILE_FORMATS)}")
+        if self.format in ("csv", "parquet") and not self.target:
+            raise ValueError(f"a {self.format} dataset needs target: the name of the column to predict")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The dataset's name in tags and the model card."""
+        return self.name or (Path(self.path).name if self.path else "in-memory")
 
 
 class SplitConfig(_Section):

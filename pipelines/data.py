@@ -1,14 +1,21 @@
-"""Datasets: loaded once per run, split once (seeded), statistics from the training split only."""
+"""Datasets: loaded once per run, split once (seeded), statistics from the training split only.
+
+Three shapes of features reach the model: an array of numeric columns (the
+built-in sets, 2-D NPZ files), images (image folders, 3-D/4-D NPZ files,
+``digits_images``), and tables (CSV, Parquet, DataFrames) with one input per
+column so that numeric and string columns can be mixed.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from spaces import DataSpec, UserError
+from spaces import CategoricalInput, DataSpec, ImageInput, NumericInput, UserError
 
 from pipelines.config import PipelineConfig
 
@@ -20,56 +27,129 @@ class DataError(UserError):
 @dataclass
 class Dataset:
     name: str
-    x: np.ndarray
+    x: Any  # an array (rows, columns) or (rows, height, width, channels), or a dict of (rows, 1) columns
     y: np.ndarray
     task: str
     n_classes: int | None
     feature_names: list[str]
     class_names: list[str] | None = None
+    # Tables: the model's input name for each source column.
+    columns: dict[str, str] | None = None
+
+    @property
+    def kind(self) -> str:
+        if isinstance(self.x, dict):
+            return "table"
+        return "image" if self.x.ndim == 4 else "array"
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
-        digest.update(np.ascontiguousarray(self.x).tobytes())
+        for column in (self.x.values() if isinstance(self.x, dict) else [self.x]):
+            data = "\x1f".join(map(str, column.ravel())).encode() if column.dtype == object else column
+            digest.update(np.ascontiguousarray(data).tobytes() if not isinstance(data, bytes) else data)
         digest.update(np.ascontiguousarray(self.y).tobytes())
         return digest.hexdigest()[:16]
 
 
 @dataclass
 class Splits:
-    x_train: np.ndarray
+    x_train: Any
     y_train: np.ndarray
-    x_val: np.ndarray
+    x_val: Any
     y_val: np.ndarray
-    x_test: np.ndarray
+    x_test: Any
     y_test: np.ndarray
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
 
 
-def _sklearn_loader(name: str) -> Any:
-    import sklearn.datasets as datasets
+def take(x: Any, rows: Any) -> Any:
+    """Rows of an array or of every column of a table."""
+    return {name: column[rows] for name, column in x.items()} if isinstance(x, dict) else x[rows]
 
-    return getattr(datasets, f"load_{name}")
+
+def load_dataset(config: PipelineConfig, base_dir: Path | None = None, data: Any = None) -> Dataset:
+    """The dataset the config names, or ``data`` given from Python (a DataFrame, or ``(x, y)`` arrays).
+
+    Relative paths are looked up beside the config (``base_dir``).
+    """
+    from pipelines import loaders
+
+    spec = config.dataset
+    if data is not None:
+        if isinstance(data, tuple) and len(data) == 2:
+            return dataset_from_arrays(spec.label, *data, task=config.task)
+        return loaders.dataset_from_frame(spec.label, data, spec.target, spec.drop, spec.categorical, config.task)
+    if spec.name:
+        return loaders.load_builtin(spec.name, config.task)
+    if not spec.path:
+        raise DataError("dataset: give name (a built-in dataset) or path (a CSV, Parquet or NPZ file, or an "
+                        "image folder)")
+    path = Path(spec.path).expanduser()
+    if not path.is_absolute() and base_dir is not None and not path.exists():
+        path = base_dir / path
+    if not path.exists():
+        raise DataError(f"dataset.path: {path} not found")
+    return loaders.load_path(path, spec, config.task)
 
 
-def load_dataset(config: PipelineConfig) -> Dataset:
-    """A built-in scikit-learn dataset (bundled with scikit-learn, no download)."""
-    name = config.dataset.name
-    bunch = _sklearn_loader(name)()
-    x = np.asarray(bunch.data, dtype="float32")
-    y = np.asarray(bunch.target)
-    task = infer_task(y) if config.task == "auto" else config.task
-    check_target(y, task, name)
-    n_classes = None
-    if task != "regression":
-        y = y.astype("int64")
-        n_classes = int(y.max()) + 1
-    else:
-        y = y.astype("float32")
-    classes = [str(c) for c in getattr(bunch, "target_names", [])] or None
-    features = [str(f) for f in getattr(bunch, "feature_names", [])] or [f"x{i}" for i in range(x.shape[1])]
-    return Dataset(name, x, y, task, n_classes, features, classes if task != "regression" else None)
+def dataset_from_arrays(name: str, x: Any, y: Any, task: str = "auto", class_names: list[str] | None = None,
+                        feature_names: list[str] | None = None) -> Dataset:
+    """Numeric features (rows, columns), or images (rows, height, width[, channels]), and a target."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., np.newaxis]
+    if x.ndim not in (2, 4):
+        raise DataError(f"dataset {name}: features have shape {x.shape}; give (rows, columns) for tables or "
+                        "(rows, height, width[, channels]) for images")
+    if not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"dataset {name}: features hold {x.dtype} values; give numbers")
+    if len(x) != len(y):
+        raise DataError(f"dataset {name}: {len(x)} rows of features but {len(y)} targets")
+    if x.dtype != np.uint8:
+        x = x.astype("float32")
+    features = feature_names or ([f"x{i}" for i in range(x.shape[1])] if x.ndim == 2 else ["image"])
+    return with_target(name, x, np.asarray(y), task, features, class_names=class_names)
+
+
+def with_target(name: str, x: Any, y: np.ndarray, task: str, feature_names: list[str],
+                columns: dict[str, str] | None = None, class_names: list[str] | None = None,
+                target: str = "the target") -> Dataset:
+    """Check the target, infer the task, and encode classes as 0..k-1 (names kept, sorted)."""
+    import pandas as pd
+
+    if len(y) == 0:
+        raise DataError(f"dataset {name}: has no rows")
+    missing = int(pd.isna(y).sum())
+    if missing:
+        raise DataError(f"dataset {name}: {target} is missing in {missing} row(s); drop or fill those rows")
+    numeric = np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.bool_)
+    if numeric and not np.all(np.isfinite(y.astype("float64"))):
+        raise DataError(f"dataset {name}: {target} holds infinite values; drop or fill those rows")
+    if task == "auto":
+        task = infer_task(y) if numeric else ("binary" if len(np.unique(y.astype(str))) == 2 else "multiclass")
+    if task == "regression":
+        if not numeric:
+            example = next(v for v in y if not _is_number(v))
+            raise DataError(f"dataset {name}: task regression needs a numeric target, but {target} holds "
+                            f"{example!r}; fix the column or set task: binary or multiclass")
+        return Dataset(name, x, y.astype("float32"), task, None, feature_names, None, columns)
+    classes, codes = np.unique(y if numeric else y.astype(str), return_inverse=True)
+    if len(classes) < 2:
+        raise DataError(f"dataset {name}: {target} has a single class ({classes[0]!r}); a classifier needs two")
+    if task == "binary" and len(classes) != 2:
+        raise DataError(f"dataset {name}: task binary needs exactly 2 classes, found {len(classes)}")
+    names = class_names if class_names and len(class_names) == len(classes) else [str(c) for c in classes]
+    return Dataset(name, x, codes.astype("int64"), task, len(classes), feature_names, names, columns)
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def infer_task(y: np.ndarray) -> str:
@@ -81,48 +161,79 @@ def infer_task(y: np.ndarray) -> str:
     return "regression"
 
 
-def check_target(y: np.ndarray, task: str, name: str) -> None:
-    if len(y) == 0:
-        raise DataError(f"dataset {name}: has no rows")
-    if np.issubdtype(y.dtype, np.number) and not np.all(np.isfinite(y)):
-        raise DataError(f"dataset {name}: the target holds NaN or infinite values; drop or fill those rows")
-    if task == "binary" and len(np.unique(y)) != 2:
-        raise DataError(f"dataset {name}: task binary needs exactly 2 classes, found {len(np.unique(y))}")
-
-
 def split_dataset(dataset: Dataset, validation: float, test: float, seed: int) -> Splits:
     """Train/validation/test, stratified by class for classification, seeded."""
     from sklearn.model_selection import train_test_split
 
     stratify = dataset.y if dataset.task != "regression" else None
+    rows = np.arange(len(dataset.y))
     if stratify is not None:
         counts = np.bincount(stratify)
-        smallest = int(counts[counts > 0].min())
-        if smallest < 3:
-            raise DataError(f"dataset {dataset.name}: a class has {smallest} sample(s); "
-                            "each class needs at least 3 to appear in train, validation and test")
-    x_rest, x_test, y_rest, y_test = train_test_split(
-        dataset.x, dataset.y, test_size=test, random_state=seed, stratify=stratify
-    )
-    x_train, x_val, y_train, y_val = train_test_split(
-        x_rest, y_rest, test_size=validation / (1.0 - test), random_state=seed,
-        stratify=y_rest if stratify is not None else None,
-    )
-    return Splits(x_train, y_train, x_val, y_val, x_test, y_test)
+        smallest = int(np.argmin(np.where(counts > 0, counts, counts.max() + 1)))
+        needed = _rows_needed(validation, test)
+        if counts[smallest] < needed:
+            label = dataset.class_names[smallest] if dataset.class_names else smallest
+            raise DataError(f"dataset {dataset.name}: class {label!r} has {counts[smallest]} sample(s); with "
+                            f"validation {validation} and test {test} each class needs at least {needed}")
+    if len(rows) * min(validation, test) < 1 or len(rows) * (1 - validation - test) < 1:
+        raise DataError(f"dataset {dataset.name}: {len(rows)} rows are too few to split into train, validation "
+                        "and test")
+    try:
+        rest, test_rows = train_test_split(rows, test_size=test, random_state=seed, stratify=stratify)
+        train_rows, val_rows = train_test_split(
+            rest, test_size=validation / (1.0 - test), random_state=seed,
+            stratify=stratify[rest] if stratify is not None else None,
+        )
+    except ValueError as exc:  # e.g. a split smaller than the number of classes
+        raise DataError(f"dataset {dataset.name}: cannot split {len(rows)} rows ({exc})") from None
+    x, y = dataset.x, dataset.y
+    return Splits(take(x, train_rows), y[train_rows], take(x, val_rows), y[val_rows], take(x, test_rows),
+                  y[test_rows])
+
+
+def _rows_needed(validation: float, test: float) -> int:
+    """Samples a class needs so that stratified splitting puts one in each split."""
+    smallest_share = min(validation, test, 1.0 - validation - test)
+    return max(3, int(np.ceil(1.0 / smallest_share)))
 
 
 def data_spec(dataset: Dataset, splits: Splits) -> DataSpec:
-    """Normalisation (and, for regression, target scaling) fitted on the training split alone."""
+    """The model's inputs, with normalisation, imputation, vocabularies and target scaling fitted on train alone."""
     target_mean, target_std = 0.0, 1.0
     if dataset.task == "regression":
         target_mean = float(np.mean(splits.y_train))
         target_std = float(np.std(splits.y_train)) or 1.0
-    return DataSpec(
-        input_shape=tuple(splits.x_train.shape[1:]),
-        task=dataset.task,  # type: ignore[arg-type]
-        n_classes=dataset.n_classes,
-        feature_mean=splits.x_train.mean(axis=0),
-        feature_variance=splits.x_train.var(axis=0),
-        target_mean=target_mean,
-        target_std=target_std,
-    )
+    x = splits.x_train
+    if dataset.kind == "image":
+        scale = 255.0 if x.dtype == np.uint8 else float(np.max(x)) or 1.0
+        inputs: tuple[Any, ...] = (ImageInput("image", tuple(x.shape[1:]), scale),)
+    elif dataset.kind == "table":
+        inputs = tuple(CategoricalInput(name, vocabulary(column)) if column.dtype == object
+                       else _numeric_input(name, column) for name, column in x.items())
+    else:
+        inputs = (_numeric_input("features", x),)
+    return DataSpec(inputs=inputs, task=dataset.task, n_classes=dataset.n_classes,  # type: ignore[arg-type]
+                    target_mean=target_mean, target_std=target_std)
+
+
+def _numeric_input(name: str, x: np.ndarray) -> NumericInput:
+    """Mean and variance of the values present in train.
+
+    A column constant (or missing) in train gets variance 1: Keras divides by
+    max(std, 1e-7), so a value unseen in train would otherwise reach the
+    network multiplied by 10^7 (digits has such border pixels).
+    """
+    present = np.isfinite(x)
+    count = present.sum(axis=0)
+    values = np.where(present, x, 0.0)
+    mean = values.sum(axis=0) / np.maximum(count, 1)
+    variance = (np.where(present, x - mean, 0.0) ** 2).sum(axis=0) / np.maximum(count, 1)
+    variance = np.where(variance > 0, variance, 1.0)
+    return NumericInput(name, mean.astype("float32"), variance.astype("float32"))
+
+
+def vocabulary(column: np.ndarray) -> tuple[str, ...]:
+    """The categories of a string column, most frequent first (ties by value)."""
+    values, counts = np.unique(column.astype(str).ravel(), return_counts=True)
+    order = sorted(range(len(values)), key=lambda i: (-counts[i], values[i]))
+    return tuple(str(values[i]) for i in order)

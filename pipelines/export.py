@@ -33,9 +33,9 @@ class ExportReport:
 
 def evaluate_once(model: Any, x_test: Any, y_test: Any, spec: Any) -> dict[str, float]:
     """The only place the test split is used."""
-    from search.runner import encode_targets
+    from search.runner import encode_targets, model_inputs
 
-    results = model.evaluate(x_test, encode_targets(model, y_test, spec), verbose=0, return_dict=True)
+    results = model.evaluate(model_inputs(x_test), encode_targets(model, y_test, spec), verbose=0, return_dict=True)
     return {f"test_{name}": float(value) for name, value in results.items()}
 
 
@@ -100,10 +100,12 @@ def log_and_register(*, tracking_uri: str, run_id: str, model: Any, x_example: A
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
+    from search.runner import model_inputs
+
     client = MlflowClient(tracking_uri=tracking_uri)
     try:
-        example = x_example[:5]
-        signature = infer_signature(example, model.predict(example, verbose=0))
+        example = x_example
+        signature = infer_signature(example, model.predict(model_inputs(example), verbose=0))
         # Saved locally, then logged: mlflow.keras.log_model with an input example fails (mlflow#16183).
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / "model"

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from spaces import DEFAULT_OBJECTIVE, METRIC_NAMES, objective_direction, resolve_space
+from spaces import DEFAULT_OBJECTIVE, METRIC_NAMES, Preset, objective_direction, resolve_space
 
 from pipelines.config import ConfigError, PipelineConfig
-from pipelines.data import Dataset, Splits, data_spec, load_dataset, split_dataset
+from pipelines.data import Dataset, Splits, data_spec, load_dataset, split_dataset, take
 from pipelines.export import CARD, MODEL_FILE, ExportReport, evaluate_once, log_and_register, model_card, write_atomically
 from pipelines.stores import Stores, prepare, resolve_stores, resolve_tracking_uri
 
@@ -82,11 +82,14 @@ def run_pipeline(
     source: Any = None,
     on_trial_end: Callable[[Any], None] | None = None,
     command: str | None = None,
+    data: Any = None,
 ) -> RunReport:
     """Run one pipeline. Every input is checked before any store is written.
 
     ``source`` replaces what the config names: a ``spaces.Preset``, a
     ``search.SpaceSource``, or a ``build_model(hp)`` function / HyperModel.
+    ``data`` replaces the config's dataset: a pandas DataFrame (with
+    ``dataset.target`` naming its target column) or ``(x, y)`` arrays.
     """
     from search import MLflowTracker, SearchInfo, SearchJob, TrainingSetup, TrialData
 
@@ -95,10 +98,13 @@ def run_pipeline(
     source = resolve_source(config, base_dir) if source is None else source
     uri = resolve_tracking_uri(tracking_uri, config.tracking.uri, workdir)
     stores = resolve_stores(workdir, uri, config.storage)
-    dataset = load_dataset(config)
+    dataset = load_dataset(config, base_dir, data)
     objective, direction = resolve_objective(config, dataset.task)
     splits = split_dataset(dataset, config.split.validation, config.split.test, config.seed)
     spec = data_spec(dataset, splits)
+    preset = getattr(source, "preset", None) or (source if isinstance(source, Preset) else None)
+    if preset is not None:
+        preset.check_data(spec)
     setup = TrainingSetup(
         data=TrialData(splits.x_train, splits.y_train, splits.x_val, splits.y_val, spec),
         objective=objective, direction=direction, max_epochs=config.budget.max_epochs,
@@ -164,7 +170,7 @@ def _finish(config: PipelineConfig, study: str, driver: Any, dataset: Dataset, s
                         "trial_number": str(outcome.best_number)}
         version, moved = log_and_register(
             tracking_uri=stores.tracking_uri, run_id=tracker.parent_run_id, model=model,
-            x_example=splits.x_test, name=config.name, register=config.export.register_model,
+            x_example=take(splits.x_test, slice(0, 5)), name=config.name, register=config.export.register_model,
             version_tags=version_tags, direction=direction,
         )
     facts["registered"] = f"{config.name} version {version}" + (" (champion)" if moved else "") if version else "-"

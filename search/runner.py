@@ -17,15 +17,38 @@ from search.results import COMPLETE, FAILED, PRUNED, TrialResult
 PruneCheck = Callable[[int, float], bool]
 
 
-@dataclass
 class TrialData:
-    """The training and validation splits every trial of a search shares (loaded once)."""
+    """The training and validation splits every trial of a search shares (loaded once).
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    spec: DataSpec
+    ``x_*`` is an array, or a dict of arrays by input name (string columns as
+    object arrays). Trials train from ``tf.data`` pipelines over tensors made
+    once per process and cached; only shuffling and batching are per trial.
+    """
+
+    def __init__(self, x_train: Any, y_train: np.ndarray, x_val: Any, y_val: np.ndarray, spec: DataSpec):
+        self.x_train, self.y_train, self.x_val, self.y_val, self.spec = x_train, y_train, x_val, y_val, spec
+        self._datasets: dict[tuple[str, bool], Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # tf.data objects do not pickle; a fresh search process makes its own.
+        return {**self.__dict__, "_datasets": {}}
+
+    def arrays(self, split: str, model: Any) -> tuple[Any, Any]:
+        """Inputs and targets of ``train`` or ``val`` as ``model`` takes them."""
+        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_val, self.y_val)
+        return model_inputs(x), encode_targets(model, y, self.spec)
+
+    def batches(self, split: str, model: Any, batch_size: int, seed: int | None = None) -> Any:
+        """A batched, prefetched ``tf.data`` pipeline; ``train`` is reshuffled every epoch (seeded)."""
+        import tensorflow as tf
+
+        key = (split, wants_one_hot(model, self.spec))
+        if key not in self._datasets:
+            self._datasets[key] = tf.data.Dataset.from_tensor_slices(self.arrays(split, model)).cache()
+        dataset = self._datasets[key]
+        if split == "train":
+            dataset = dataset.shuffle(len(self.y_train), seed=seed, reshuffle_each_iteration=True)
+        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 @dataclass
@@ -125,13 +148,9 @@ def run_trial(
         *options.callbacks,
         watch,
     ]
-    data = setup.data
-    y_train, y_val = encode_targets(model, data.y_train, data.spec), encode_targets(model, data.y_val, data.spec)
     try:
-        fit = source.fit(
-            sampling, model, x=data.x_train, y=y_train, validation_data=(data.x_val, y_val),
-            epochs=epochs, batch_size=options.batch_size, callbacks=callbacks, verbose=0,
-        )
+        fit = source.fit(sampling, model, setup.data, batch_size=options.batch_size, seed=seed, epochs=epochs,
+                         callbacks=callbacks, verbose=0)
     except Exception as exc:
         return TrialResult(FAILED, params=params, error=f"training failed: {type(exc).__name__}: {exc}",
                            train_seconds=time.perf_counter() - started, n_params=model.count_params())
@@ -158,8 +177,8 @@ def run_trial(
     return result
 
 
-def encode_targets(model: Any, y: Any, spec: DataSpec) -> Any:
-    """One-hot labels for a model compiled with (non-sparse) categorical cross-entropy.
+def wants_one_hot(model: Any, spec: DataSpec) -> bool:
+    """Whether ``model`` was compiled with (non-sparse) categorical cross-entropy.
 
     Keras Tuner's own examples compile with ``categorical_crossentropy``; the
     data here holds class indices, so a build function written for one-hot
@@ -167,9 +186,20 @@ def encode_targets(model: Any, y: Any, spec: DataSpec) -> Any:
     """
     loss = model.loss
     name = loss if isinstance(loss, str) else getattr(loss, "name", type(loss).__name__)
-    if spec.task == "multiclass" and str(name).lower() in ("categorical_crossentropy", "categoricalcrossentropy"):
-        return keras.utils.to_categorical(y, spec.output_units)
-    return y
+    return spec.task == "multiclass" and str(name).lower() in ("categorical_crossentropy", "categoricalcrossentropy")
+
+
+def encode_targets(model: Any, y: Any, spec: DataSpec) -> Any:
+    return keras.utils.to_categorical(y, spec.output_units) if wants_one_hot(model, spec) else y
+
+
+def model_inputs(x: Any) -> Any:
+    """``x`` as Keras takes it: string columns become string tensors (Keras refuses object arrays)."""
+    if not isinstance(x, dict):
+        return x
+    import tensorflow as tf
+
+    return {name: tf.constant(column.astype(str)) if column.dtype == object else column for name, column in x.items()}
 
 
 def check_model(model: Any) -> None:

@@ -96,8 +96,9 @@ def test_preprocessing_statistics_come_from_the_training_split_only():
     data = load_dataset(config)
     splits = split_dataset(data, 0.2, 0.2, seed=0)
     spec = data_spec(data, splits)
-    np.testing.assert_allclose(spec.feature_mean, splits.x_train.mean(axis=0), rtol=1e-6)
-    assert not np.allclose(spec.feature_mean, data.x.mean(axis=0), rtol=1e-6)
+    (features,) = spec.inputs
+    np.testing.assert_allclose(features.mean, splits.x_train.mean(axis=0), rtol=1e-6)
+    assert not np.allclose(features.mean, data.x.mean(axis=0), rtol=1e-6)
     sizes = splits.sizes()
     assert sizes["train"] + sizes["validation"] + sizes["test"] == len(data.y)
     # stratified: every class is present in every split

@@ -1,0 +1,197 @@
+"""Readers for every dataset a config can name: built-in sets, CSV, Parquet, NPZ and image folders.
+
+Each reader turns a user's file into a ``Dataset`` or raises one ``DataError``
+line naming the file, the field or the value and what would fix it.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipelines.config import DatasetConfig
+from pipelines.data import DataError, Dataset, dataset_from_arrays, with_target
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+_PIL_MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
+
+
+def load_builtin(name: str, task: str) -> Dataset:
+    """A scikit-learn bundled dataset (no download); ``digits_images`` is digits as 8x8 images."""
+    import sklearn.datasets as datasets
+
+    bunch = getattr(datasets, f"load_{name.removesuffix('_images')}")()
+    names = [str(c) for c in getattr(bunch, "target_names", [])] or None
+    if name == "digits_images":
+        return dataset_from_arrays(name, np.asarray(bunch.images, dtype="float32"), bunch.target, task, names)
+    features = [str(f) for f in getattr(bunch, "feature_names", [])] or None
+    return dataset_from_arrays(name, bunch.data, bunch.target, task, names, features)
+
+
+def load_path(path: Path, spec: DatasetConfig, task: str) -> Dataset:
+    if spec.format == "images":
+        return load_image_folder(path, spec.image_size, spec.color_mode, task)
+    if spec.format == "npz":
+        return load_npz(path, spec.x_key, spec.y_key, task)
+    frame = read_table(path, spec.format, spec.categorical)
+    return dataset_from_frame(path.name, frame, spec.target, spec.drop, spec.categorical, task)
+
+
+def read_table(path: Path, file_format: str | None, categorical: list[str] = ()) -> Any:
+    """A CSV or Parquet file as a DataFrame; columns named in ``categorical`` are read as text."""
+    import pandas as pd
+
+    if path.is_dir():
+        raise DataError(f"dataset.path: {path} is a folder; give a {file_format} file, or set format: images")
+    try:
+        if file_format == "parquet":
+            return pd.read_parquet(path)
+        # Category columns read as text keep their codes exactly ("007" stays "007").
+        return pd.read_csv(path, dtype={name: str for name in categorical})
+    except pd.errors.EmptyDataError:
+        raise DataError(f"dataset.path: {path} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"dataset.path: {path} cannot be read as {file_format} ({first})") from None
+
+
+def dataset_from_frame(name: str, frame: Any, target: str | None, drop: list[str] = (),
+                       categorical: list[str] = (), task: str = "auto") -> Dataset:
+    """A table: one model input per column; text, boolean and listed columns are categories."""
+    import pandas as pd
+
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"dataset {name}: expected a pandas DataFrame or (x, y) arrays, got {type(frame).__name__}")
+    columns = [str(c) for c in frame.columns]
+    frame = frame.set_axis(columns, axis=1)
+    if not target:
+        raise DataError(f"dataset {name}: set dataset.target to the column to predict "
+                        f"(columns: {_listing(columns)})")
+    for field, names in (("target", [target]), ("drop", drop), ("categorical", categorical)):
+        unknown = [n for n in names if n not in columns]
+        if unknown:
+            raise DataError(f"dataset.{field}: no column {unknown[0]!r} in {name}; its columns are "
+                            f"{_listing(columns)}")
+    if len(frame) == 0:
+        raise DataError(f"dataset {name}: has no rows")
+    features = frame.drop(columns=[target, *drop])
+    if features.shape[1] == 0:
+        raise DataError(f"dataset {name}: no feature columns are left besides the target {target!r}")
+    x, input_names = table_inputs(features, categorical, name)
+    return with_target(name, x, frame[target].to_numpy(), task, list(features.columns), columns=input_names,
+                       target=f"column {target!r}")
+
+
+def table_inputs(frame: Any, categorical: Any = (), name: str = "table",
+                 kinds: dict[str, str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Model inputs from raw columns: numbers as float32 (NaN kept), categories as text.
+
+    ``kinds`` (input name -> ``numeric``/``categorical``) fixes the encoding
+    to a trained model's; without it, text and boolean columns and those in
+    ``categorical`` are categories. Returns the inputs and the input name of
+    each column.
+    """
+    import pandas as pd
+
+    inputs: dict[str, np.ndarray] = {}
+    names: dict[str, str] = {}
+    for column in frame.columns:
+        key = input_name(str(column), names.values())
+        names[str(column)] = key
+        series = frame[column]
+        as_category = (kinds[key] == "categorical" if kinds else
+                       column in categorical or not pd.api.types.is_numeric_dtype(series)
+                       or pd.api.types.is_bool_dtype(series))
+        if as_category:
+            # Missing categories become "", one more category learned from training.
+            text = series.astype(object).where(series.notna(), "").astype(str)
+            inputs[key] = text.to_numpy(dtype=object).reshape(-1, 1)
+            continue
+        try:
+            values = pd.to_numeric(series).to_numpy(dtype="float32", na_value=np.nan)
+        except (TypeError, ValueError):
+            raise DataError(f"{name}: column {column!r} should hold numbers") from None
+        if np.isinf(values).any():
+            raise DataError(f"{name}: column {column!r} holds infinite values; replace them or drop the column")
+        if kinds is None and np.isnan(values).all():
+            raise DataError(f"{name}: column {column!r} has no values; drop it with dataset.drop")
+        inputs[key] = values.reshape(-1, 1)
+    return inputs, names
+
+
+def input_name(column: str, taken: Any) -> str:
+    """A Keras input name for a column: letters, digits and _ only, unique."""
+    base = re.sub(r"\W+", "_", column).strip("_") or "column"
+    if base[0].isdigit():
+        base = f"c_{base}"
+    candidate, n = base, 1
+    while candidate in set(taken):
+        n += 1
+        candidate = f"{base}_{n}"
+    return candidate
+
+
+def _listing(names: list[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def load_npz(path: Path, x_key: str, y_key: str, task: str) -> Dataset:
+    """Features under ``x_key`` (a table of numbers or images) and the target under ``y_key``."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = list(archive.keys())
+            missing = [k for k in (x_key, y_key) if k not in keys]
+            if missing:
+                field = "x_key" if missing[0] == x_key else "y_key"
+                raise DataError(f"dataset.{field}: {path} has no array {missing[0]!r}; it holds "
+                                f"{', '.join(keys) or 'nothing'}")
+            x, y = archive[x_key], archive[y_key]
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise DataError(f"dataset.path: {path} is not a readable .npz file ({exc})") from None
+    except ValueError as exc:  # object arrays need pickle, which is never allowed
+        raise DataError(f"dataset.path: {path} holds object arrays ({exc}); save numeric arrays") from None
+    return dataset_from_arrays(path.name, x, y, task)
+
+
+def load_image_folder(path: Path, size: tuple[int, int] | None, color_mode: str, task: str) -> Dataset:
+    """One sub-folder per class; every image decoded once, resized to ``size`` (height, width) if given."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_dir():
+        raise DataError(f"dataset.path: {path} is not a folder; an image dataset is a folder with one "
+                        "sub-folder per class")
+    classes = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(classes) < 2:
+        raise DataError(f"dataset.path: {path} needs one sub-folder of images per class, at least 2; found "
+                        f"{len(classes)}{' (' + classes[0].name + ')' if classes else ''}")
+    images: list[np.ndarray] = []
+    labels: list[str] = []
+    first: tuple[Path, tuple[int, int]] | None = None
+    for folder in classes:
+        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DataError(f"dataset.path: class folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        for file in files:
+            try:
+                with Image.open(file) as opened:
+                    image = opened.convert(_PIL_MODES[color_mode])
+            except (UnidentifiedImageError, OSError, ValueError) as exc:
+                raise DataError(f"dataset.path: cannot read image {file} ({type(exc).__name__}); remove or "
+                                "replace it") from None
+            if size is not None:
+                image = image.resize((size[1], size[0]), Image.BILINEAR)
+            elif first is None:
+                first = (file, image.size)
+            elif image.size != first[1]:
+                raise DataError(f"dataset.path: images differ in size ({first[0]} is {first[1][0]}x{first[1][1]}, "
+                                f"{file} is {image.size[0]}x{image.size[1]}); set dataset.image_size: "
+                                "[height, width]")
+            array = np.asarray(image, dtype=np.uint8)
+            images.append(array[..., np.newaxis] if array.ndim == 2 else array)
+            labels.append(folder.name)
+    return dataset_from_arrays(path.name, np.stack(images), np.asarray(labels), task)
