@@ -105,12 +105,18 @@ def dataset_from_arrays(name: str, x: Any, y: Any, task: str = "auto", class_nam
                         "(rows, height, width[, channels]) for images")
     if not np.issubdtype(x.dtype, np.number):
         raise DataError(f"dataset {name}: features hold {x.dtype} values; give numbers")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError(f"dataset {name}: the target has shape {y.shape}; give one label or value per row "
+                        "(for one-hot labels, y.argmax(axis=1))")
     if len(x) != len(y):
         raise DataError(f"dataset {name}: {len(x)} rows of features but {len(y)} targets")
     if x.dtype != np.uint8:
         x = x.astype("float32")
     features = feature_names or ([f"x{i}" for i in range(x.shape[1])] if x.ndim == 2 else ["image"])
-    return with_target(name, x, np.asarray(y), task, features, class_names=class_names)
+    return with_target(name, x, y, task, features, class_names=class_names)
 
 
 def with_target(name: str, x: Any, y: np.ndarray, task: str, feature_names: list[str],
@@ -131,9 +137,14 @@ def with_target(name: str, x: Any, y: np.ndarray, task: str, feature_names: list
         task = infer_task(y) if numeric else ("binary" if len(np.unique(y.astype(str))) == 2 else "multiclass")
     if task == "regression":
         if not numeric:
-            example = next(v for v in y if not _is_number(v))
-            raise DataError(f"dataset {name}: task regression needs a numeric target, but {target} holds "
-                            f"{example!r}; fix the column or set task: binary or multiclass")
+            example = next((v for v in y if not _is_number(v)), None)
+            if example is not None:
+                raise DataError(f"dataset {name}: task regression needs a numeric target, but {target} holds "
+                                f"{example!r}; fix the column or set task: binary or multiclass")
+            y = y.astype("float64")  # numbers written as text, e.g. a column read as categorical
+            if not np.all(np.isfinite(y)):
+                raise DataError(f"dataset {name}: {target} holds infinite or NaN values written as text; drop or "
+                                "fill those rows")
         return Dataset(name, x, y.astype("float32"), task, None, feature_names, None, columns)
     classes, codes = np.unique(y if numeric else y.astype(str), return_inverse=True)
     if len(classes) < 2:
@@ -205,7 +216,8 @@ def data_spec(dataset: Dataset, splits: Splits) -> DataSpec:
         target_std = float(np.std(splits.y_train)) or 1.0
     x = splits.x_train
     if dataset.kind == "image":
-        scale = 255.0 if x.dtype == np.uint8 else float(np.max(x)) or 1.0
+        # Full intensity as the training images show it: 255 for most files, 16 for digits.
+        scale = float(np.max(x)) or 1.0
         inputs: tuple[Any, ...] = (ImageInput("image", tuple(x.shape[1:]), scale),)
     elif dataset.kind == "table":
         inputs = tuple(CategoricalInput(name, vocabulary(column)) if column.dtype == object
