@@ -87,7 +87,7 @@ def load_dataset(config: PipelineConfig, base_dir: Path | None = None, data: Any
         raise DataError("dataset: give name (a built-in dataset) or path (a CSV, Parquet or NPZ file, or an "
                         "image folder)")
     path = Path(spec.path).expanduser()
-    if not path.is_absolute() and base_dir is not None and not path.exists():
+    if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     if not path.exists():
         raise DataError(f"dataset.path: {path} not found")

@@ -142,6 +142,10 @@ def _listing(names: list[str], limit: int = 12) -> str:
 
 def load_npz(path: Path, x_key: str, y_key: str, task: str) -> Dataset:
     """Features under ``x_key`` (a table of numbers or images) and the target under ``y_key``."""
+    # np.load returns a bare array for a .npy file and tries pickle on anything else; neither is an archive.
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"dataset.path: {path} is not an .npz archive; save the arrays with "
+                        f"numpy.savez(path, {x_key}=features, {y_key}=target)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             keys = list(archive.keys())
