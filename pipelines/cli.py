@@ -53,11 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--format", default="table", choices=("table", "csv", "markdown"))
     board.add_argument("--tracking-uri")
 
-    export = commands.add_parser("export", help="write the champion .keras file and its model card")
+    export = commands.add_parser("export", help="write the champion as .keras, SavedModel, schema and model card")
     export.add_argument("--experiment", help="experiment (pipeline) name; default: the most recent")
+    export.add_argument("--run-id", help="a search run's model instead of the registered champion")
     export.add_argument("--to", required=True, type=Path, dest="destination", help="target directory")
     export.add_argument("--force", action="store_true", help="replace a directory that already holds files")
     export.add_argument("--tracking-uri")
+
+    predict = commands.add_parser("predict", help="score raw inputs with an exported or registered model")
+    predict.add_argument("--model", required=True,
+                         help="an export folder, or an MLflow URI such as models:/NAME@champion or runs:/ID/model")
+    predict.add_argument("input", type=Path, help="a CSV or Parquet file, an NPZ file, or a folder of images")
+    predict.add_argument("--out", type=Path, help="CSV file to write (default: standard output)")
+    predict.add_argument("--x-key", default="x", help="NPZ: the array of inputs (default x)")
+    predict.add_argument("--tracking-uri")
 
     ui = commands.add_parser("ui", help="open the MLflow UI on 127.0.0.1 over the same store")
     ui.add_argument("--port", type=_positive, default=5000)
@@ -142,17 +151,90 @@ def _leaderboard(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
-    from pipelines.export import export_registered
+    from pipelines.export import ALIAS, MLFLOW_MODEL, export_model
+    from pipelines.quiet import import_tensorflow_quietly
     from search.ranking import find_search_run
+    from spaces import UserError
 
+    import_tensorflow_quietly()
     uri = _tracking_uri(args)
     _require_store(uri)
     client = MlflowClient(tracking_uri=uri)
-    parent = find_search_run(client, args.experiment)
-    name = client.get_experiment(parent.info.experiment_id).name
-    destination = export_registered(uri, name, args.destination, force=args.force)
-    print(f"exported the champion of {name} to {destination}/ (model.keras, model_card.md)")
+    if args.run_id:
+        try:
+            run_id = client.get_run(args.run_id).info.run_id
+        except Exception:
+            raise UserError(f"--run-id: no run {args.run_id!r} in {uri}") from None
+        model_uri, source = f"runs:/{run_id}/{MLFLOW_MODEL}", f"run {run_id}"
+    else:
+        parent = find_search_run(client, args.experiment)
+        name = client.get_experiment(parent.info.experiment_id).name
+        try:
+            run_id = client.get_model_version_by_alias(name, ALIAS).run_id
+        except Exception:
+            raise UserError(f"no registered champion for {name!r}: no search of it finished a trial yet; finish a "
+                            "`kerashpo run` first") from None
+        model_uri, source = f"models:/{name}@{ALIAS}", f"the champion of {name}"
+    destination = export_model(uri, model_uri, args.destination, run_id, force=args.force)
+    print(f"exported {source} to {destination}/ (model.keras, saved_model/, schema.json, model_card.md)")
     return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from pipelines.quiet import import_tensorflow_quietly
+    from pipelines.serving import Champion, InputError
+    from spaces import UserError
+
+    import_tensorflow_quietly()
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            if Path(args.model).exists():
+                champion = Champion.load(args.model)
+            elif ":/" in args.model:
+                from pipelines.export import download_model
+
+                champion = Champion.load(download_model(_tracking_uri(args), args.model, Path(scratch)))
+            else:
+                raise UserError(f"--model: {args.model} is neither a folder nor an MLflow URI (models:/NAME@champion)")
+            predictions = champion.predict(_read_input(args.input, champion, args.x_key))
+        except InputError as exc:
+            raise UserError(f"{args.input}: {exc}") from None
+    if args.out:
+        predictions.to_csv(args.out, index=False)
+        print(f"wrote {len(predictions)} predictions to {args.out}")
+    else:
+        predictions.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def _read_input(path: Path, champion: object, x_key: str) -> object:
+    """Raw inputs from a file: a table, an NPZ array, or the images under a folder (a ``file`` column is added)."""
+    import numpy as np
+
+    from pipelines.loaders import read_table
+    from pipelines.serving import image_files, read_images
+    from spaces import UserError
+
+    if not path.exists():
+        raise UserError(f"{path}: not found")
+    if path.is_dir():
+        files = image_files(path)
+        if not files:
+            raise UserError(f"{path}: holds no images")
+        return read_images(files, champion.schema)
+    if path.suffix.lower() == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            if x_key not in archive:
+                raise UserError(f"{path}: has no array {x_key!r} (it holds {', '.join(archive.keys())}); "
+                                "pass --x-key")
+            return archive[x_key]
+    kind = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
+    if kind is None:
+        raise UserError(f"{path}: give a .csv, .parquet or .npz file, or a folder of images")
+    text = [i["column"] for i in champion.schema["inputs"] if i.get("kind") == "categorical"]
+    return read_table(path, kind, text, field="input")
 
 
 def _ui(args: argparse.Namespace) -> int:
@@ -166,7 +248,7 @@ def _ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-_COMMANDS = {"run": _run, "leaderboard": _leaderboard, "export": _export, "ui": _ui}
+_COMMANDS = {"run": _run, "leaderboard": _leaderboard, "export": _export, "predict": _predict, "ui": _ui}
 
 
 def _quiet_libraries() -> None:
@@ -174,6 +256,7 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.basicConfig(level=logging.WARNING, format="kerashpo: %(message)s")
     for name in ("alembic", "mlflow", "absl", "tensorflow"):
         logging.getLogger(name).setLevel(logging.ERROR)

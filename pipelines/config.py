@@ -130,6 +130,8 @@ class ExportConfig(_Section):
     keep_best: int = Field(3, ge=1)
     register_model: bool = True
     dir: Optional[str] = None
+    # Retrain the best configuration on train + validation for its best epoch count before the test.
+    refit: bool = False
 
 
 class PipelineConfig(_Section):

@@ -33,8 +33,10 @@ class Dataset:
     n_classes: int | None
     feature_names: list[str]
     class_names: list[str] | None = None
-    # Tables: the model's input name for each source column.
+    # Tables: the model's input name for each source column, and the column's type as a client sends it
+    # (MLflow's names: long, double, boolean, string).
     columns: dict[str, str] | None = None
+    column_types: dict[str, str] | None = None
 
     @property
     def kind(self) -> str:
@@ -249,3 +251,42 @@ def vocabulary(column: np.ndarray) -> tuple[str, ...]:
     values, counts = np.unique(column.astype(str).ravel(), return_counts=True)
     order = sorted(range(len(values)), key=lambda i: (-counts[i], values[i]))
     return tuple(str(values[i]) for i in order)
+
+
+def concat_rows(a: Any, b: Any) -> Any:
+    """Rows of ``a`` then ``b``: arrays, or tables column by column."""
+    if isinstance(a, dict):
+        return {name: np.concatenate([a[name], b[name]]) for name in a}
+    return np.concatenate([a, b])
+
+
+def train_and_validation(splits: Splits) -> Splits:
+    """Train and validation as one training split (for a refit); the test split is unchanged."""
+    x, y = concat_rows(splits.x_train, splits.x_val), np.concatenate([splits.y_train, splits.y_val])
+    return Splits(x, y, take(splits.x_val, slice(0, 0)), splits.y_val[:0], splits.x_test, splits.y_test)
+
+
+def model_schema(dataset: Dataset, spec: DataSpec, source: Any) -> dict[str, Any]:
+    """What a client sends and gets back: the model's inputs by source column, the task, the class names.
+
+    ``source`` is the config's dataset section (colour mode, resizing, the
+    target and dropped columns that a client's file may still hold).
+    """
+    inputs: list[dict[str, Any]]
+    ignored: list[str] = []
+    if dataset.kind == "table":
+        kinds = {item.name: "categorical" if isinstance(item, CategoricalInput) else "numeric" for item in spec.inputs}
+        types = dataset.column_types or {}
+        inputs = [{"name": name, "column": column, "kind": kinds[name], "dtype": types.get(column, "string")}
+                  for column, name in dataset.columns.items()]
+        ignored = [c for c in (source.target, *source.drop) if c]
+    elif dataset.kind == "image":
+        from_folder = source.format == "images"
+        inputs = [{"name": "image", "kind": "image", "shape": list(spec.image.shape),
+                   "color_mode": source.color_mode if from_folder else None,
+                   "resize": bool(from_folder and source.image_size)}]
+    else:
+        inputs = [{"name": "features", "kind": "numeric", "columns": list(dataset.feature_names),
+                   "shape": [len(dataset.feature_names)]}]
+    return {"kind": dataset.kind, "task": dataset.task, "class_names": dataset.class_names, "target": source.target,
+            "ignored_columns": ignored, "inputs": inputs}

@@ -1,34 +1,54 @@
-"""The end of a run: evaluate the champion once on the test split, log, register, export."""
+"""The end of a run: evaluate the champion once on the test split, log, register, export.
+
+An export folder holds ``model.keras`` (raw inputs in, safe to load),
+``saved_model/`` (TensorFlow SavedModel with a ``serve`` signature),
+``schema.json`` (inputs, task, class names: what ``kerashpo predict`` reads)
+and ``model_card.md``. The MLflow model carries the same Keras file and schema
+under both the ``keras`` flavor and a ``python_function`` flavor that takes
+raw rows (``pipelines/serving.py``, copied into the model).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from search.tracking import using_tracking_uri
 from spaces import UserError
+
+from pipelines.serving import MODEL_FILE, SCHEMA_FILE, Champion
 
 log = logging.getLogger("kerashpo.export")
 
 ALIAS = "champion"
 CARD = "model_card.md"
-MODEL_FILE = "model.keras"
+SAVED_MODEL = "saved_model"
+MLFLOW_MODEL = "model"  # artifact path of the MLflow model on the search run
+SERVING_MODULE = "kerashpo_serving"
 
 
 @dataclass
 class ExportReport:
-    model_path: Path
-    card_path: Path
+    directory: Path
     test_metrics: dict[str, float]
     registered_version: str | None = None
     champion_moved: bool = False
-    notes: list[str] = field(default_factory=list)
+
+    @property
+    def model_path(self) -> Path:
+        return self.directory / MODEL_FILE
+
+    @property
+    def card_path(self) -> Path:
+        return self.directory / CARD
 
 
 def evaluate_once(model: Any, x_test: Any, y_test: Any, spec: Any) -> dict[str, float]:
@@ -39,10 +59,11 @@ def evaluate_once(model: Any, x_test: Any, y_test: Any, spec: Any) -> dict[str, 
     return {f"test_{name}": float(value) for name, value in results.items()}
 
 
-def write_atomically(directory: Path, files: dict[str, Any], force: bool = True) -> None:
-    """Write files into ``directory`` through a sibling temp folder, so a failure leaves nothing half-written.
+def write_atomically(directory: Path, fill: Callable[[Path], None], force: bool = True) -> None:
+    """``fill(staging)`` writes the files; they replace ``directory`` only once all are written.
 
-    ``files`` maps names to a ``Path`` to copy or text to write.
+    A failure leaves nothing half-written: neither a partial folder nor a
+    damaged earlier export.
     """
     if directory.exists() and not directory.is_dir():
         raise UserError(f"{directory}: exists and is a file; give a directory for the export")
@@ -51,16 +72,25 @@ def write_atomically(directory: Path, files: dict[str, Any], force: bool = True)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
-        for name, content in files.items():
-            if isinstance(content, Path):
-                shutil.copyfile(content, staging / name)
-            else:
-                (staging / name).write_text(content)
+        fill(staging)
         if directory.exists():
             shutil.rmtree(directory)
         staging.rename(directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_bundle(directory: Path, model: Any, schema: dict[str, Any], card: str, force: bool = True) -> None:
+    """The four export formats, written together or not at all."""
+
+    def fill(staging: Path) -> None:
+        model.save(staging / MODEL_FILE)
+        with contextlib.redirect_stdout(io.StringIO()):  # model.export prints its signature
+            model.export(str(staging / SAVED_MODEL), format="tf_saved_model", verbose=False)
+        (staging / SCHEMA_FILE).write_text(json.dumps(schema, indent=2))
+        (staging / CARD).write_text(card)
+
+    write_atomically(directory, fill, force)
 
 
 def model_card(facts: dict[str, Any]) -> str:
@@ -76,6 +106,7 @@ def model_card(facts: dict[str, Any]) -> str:
              f"- Champion: trial {facts['trial']} of study `{facts['study']}`, "
              f"rank 1 of {facts['n_complete']} complete trials",
              f"- Validation {facts['objective']}: {_fmt(facts['val_value'])} (best epoch {facts.get('best_epoch', '-')})",
+             f"- Weights: {facts['weights']}",
              f"- MLflow: run `{facts.get('run_id', '-')}`, registered `{facts.get('registered', '-')}`",
              "", "## Test metrics (evaluated once, after the search)", "", *table(facts["test_metrics"]),
              "", "## Hyperparameters", "", *table(facts["params"]),
@@ -87,39 +118,87 @@ def _fmt(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def log_and_register(*, tracking_uri: str, run_id: str, model: Any, x_example: Any, name: str,
-                     register: bool, version_tags: dict[str, str], direction: str) -> tuple[str | None, bool]:
-    """Log the keras-flavor model on the search run and register it; move ``champion`` if it is better.
+def raw_example(x_rows: Any, schema: dict[str, Any]) -> Any:
+    """Rows as a client sends them: a DataFrame of the source columns, typed as in the training file, for
+    tables; an array otherwise."""
+    if schema["kind"] != "table":
+        return x_rows
+    import pandas as pd
 
-    Returns (registered version, whether the alias moved). Tracking errors are
-    reported, never raised: the exported file is already on disk.
-    """
+    columns = {}
+    for item in schema["inputs"]:
+        values = x_rows[item["name"]][:, 0]
+        kind = item.get("dtype", "string")
+        columns[item["column"]] = (values == "True" if kind == "boolean" else values.astype(int) if kind == "long"
+                                   else values.astype(float) if kind == "double" else values.astype(str))
+    return pd.DataFrame(columns)
+
+
+def mlflow_signature(champion: Champion, example: Any) -> Any:
+    """Table columns typed as in the training file and all optional (the model fills missing values)."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
+
+    with warnings.catch_warnings():  # the hint about integer columns: ours are typed as in the training file
+        warnings.simplefilter("ignore", UserWarning)
+        outputs = infer_signature(example, champion.predict(example))
+    if champion.kind != "table":
+        return outputs
+    inputs = Schema([ColSpec(item.get("dtype", "string"), item["column"], required=False)
+                     for item in champion.schema["inputs"]])
+    return ModelSignature(inputs=inputs, outputs=outputs.outputs)
+
+
+def save_mlflow_model(path: Path, model: Any, schema: dict[str, Any], example: Any) -> None:
+    """An MLflow model with the ``keras`` flavor and a raw-input ``python_function`` flavor."""
     import keras
     import mlflow
     import tensorflow as tf
-    from mlflow import MlflowClient
-    from mlflow.models import infer_signature
+    from mlflow.models import Model
 
-    from search.runner import model_inputs
+    with tempfile.TemporaryDirectory() as scratch:
+        data = Path(scratch) / "model"  # MLflow copies it to data/model
+        data.mkdir()
+        model.save(data / MODEL_FILE)
+        (data / SCHEMA_FILE).write_text(json.dumps(schema, indent=2))
+        (data / "keras_module.txt").write_text("keras")
+        code = Path(scratch) / f"{SERVING_MODULE}.py"
+        shutil.copyfile(Path(__file__).with_name("serving.py"), code)
+        champion = Champion(model, schema)
+        mlflow.pyfunc.save_model(
+            str(path), loader_module=SERVING_MODULE, data_path=str(data), code_paths=[str(code)],
+            signature=mlflow_signature(champion, example), input_example=example,
+            pip_requirements=[f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}", "pandas", "pillow"],
+        )
+    # The keras flavor reads data/model/model.keras: mlflow.keras.load_model works on the same file.
+    mlmodel = Model.load(str(path / "MLmodel"))
+    mlmodel.add_flavor("keras", data="data/model", keras_backend="tensorflow", keras_version=keras.__version__,
+                       save_exported_model=False)
+    mlmodel.save(str(path / "MLmodel"))
+
+
+def log_and_register(*, tracking_uri: str, run_id: str, model: Any, schema: dict[str, Any], example: Any,
+                     name: str, register: bool, version_tags: dict[str, str],
+                     direction: str) -> tuple[str | None, bool]:
+    """Log the MLflow model on the search run and register it; move ``champion`` if it is better.
+
+    Returns (registered version, whether the alias moved). Tracking errors are
+    reported, never raised: the exported files are on disk either way.
+    """
+    import mlflow
+    from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
     try:
-        example = x_example
-        signature = infer_signature(example, model.predict(model_inputs(example), verbose=0))
-        # Saved locally, then logged: mlflow.keras.log_model with an input example fails (mlflow#16183).
         with tempfile.TemporaryDirectory() as scratch:
-            path = Path(scratch) / "model"
-            path.mkdir()
-            mlflow.keras.save_model(
-                model, str(path), signature=signature, input_example=example,
-                pip_requirements=[f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}"],
-            )
-            client.log_artifacts(run_id, str(path), "model")
+            path = Path(scratch) / MLFLOW_MODEL
+            save_mlflow_model(path, model, schema, example)
+            client.log_artifacts(run_id, str(path), MLFLOW_MODEL)
         if not register:
             return None, False
         # register_model prints "Successfully registered ..."; the run's summary reports the version.
         with using_tracking_uri(tracking_uri), contextlib.redirect_stderr(io.StringIO()):
-            version = mlflow.register_model(f"runs:/{run_id}/model", name, tags=version_tags).version
+            version = mlflow.register_model(f"runs:/{run_id}/{MLFLOW_MODEL}", name, tags=version_tags).version
         return str(version), _maybe_move_alias(client, name, str(version), version_tags, direction)
     except Exception as exc:  # the model is exported on disk either way
         log.warning("tracking: could not log or register the model (%s: %s)", type(exc).__name__,
@@ -141,26 +220,33 @@ def _maybe_move_alias(client: Any, name: str, version: str, tags: dict[str, str]
     return True
 
 
-def export_registered(tracking_uri: str, name: str, destination: Path, force: bool = False) -> Path:
-    """``kerashpo export``: the registered champion as a ``.keras`` file and its model card."""
+def download_model(tracking_uri: str, uri: str, destination: Path) -> Path:
+    """A ``models:/`` or ``runs:/`` URI's MLflow model in ``destination``; one clear line if there is none."""
     import mlflow
-    from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri)
     try:
-        version = client.get_model_version_by_alias(name, ALIAS)
-    except Exception:
-        raise UserError(f"no registered model {name!r} with alias '{ALIAS}'; finish a `kerashpo run` first") from None
-    with tempfile.TemporaryDirectory() as scratch, using_tracking_uri(tracking_uri):
-        model = mlflow.keras.load_model(f"models:/{name}@{ALIAS}")
-        model_path = Path(scratch) / MODEL_FILE
-        model.save(model_path)
-        files: dict[str, Any] = {MODEL_FILE: model_path}
-        try:
-            card = Path(mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=CARD,
-                                                            dst_path=scratch))
-            files[CARD] = card.read_text()
-        except Exception:
-            files[CARD] = f"# Model card: {name}\n\nRegistered version {version.version}; no card was logged.\n"
-        write_atomically(destination, files, force=force)
+        with using_tracking_uri(tracking_uri), contextlib.redirect_stderr(io.StringIO()):
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination)))
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{uri}: no such model in {tracking_uri} ({first[:200]})") from None
+
+
+def export_model(tracking_uri: str, uri: str, destination: Path, card_run_id: str | None,
+                 force: bool = False) -> Path:
+    """``kerashpo export``: the model at ``uri`` as an export folder (all four formats)."""
+    import mlflow
+
+    if destination.exists() and not destination.is_dir():
+        raise UserError(f"{destination}: exists and is a file; give a directory for the export")
+    if destination.exists() and any(destination.iterdir()) and not force:
+        raise UserError(f"{destination}: already holds files; pass --force to replace them")
+    with tempfile.TemporaryDirectory() as scratch:
+        champion = Champion.load(download_model(tracking_uri, uri, Path(scratch)))
+        card = f"# Model card\n\n{uri}: no card was logged.\n"
+        if card_run_id is not None:
+            with contextlib.suppress(Exception), using_tracking_uri(tracking_uri):
+                card = Path(mlflow.artifacts.download_artifacts(run_id=card_run_id, artifact_path=CARD,
+                                                                dst_path=scratch)).read_text()
+        write_bundle(destination, champion.model, champion.schema, card, force=force)
     return destination

@@ -15,9 +15,8 @@ import numpy as np
 
 from pipelines.config import DatasetConfig
 from pipelines.data import DataError, Dataset, dataset_from_arrays, with_target
+from pipelines.serving import IMAGE_SUFFIXES, InputError, decode_image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-_PIL_MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
 
 
 def load_builtin(name: str, task: str) -> Dataset:
@@ -41,22 +40,25 @@ def load_path(path: Path, spec: DatasetConfig, task: str) -> Dataset:
     return dataset_from_frame(path.name, frame, spec.target, spec.drop, spec.categorical, task)
 
 
-def read_table(path: Path, file_format: str | None, categorical: list[str] = ()) -> Any:
-    """A CSV or Parquet file as a DataFrame; columns named in ``categorical`` are read as text."""
+def read_table(path: Path, file_format: str | None, categorical: list[str] = (), field: str = "dataset.path") -> Any:
+    """A CSV or Parquet file as a DataFrame; columns named in ``categorical`` are read as text.
+
+    ``field`` names what the user gave, in errors.
+    """
     import pandas as pd
 
     if path.is_dir():
-        raise DataError(f"dataset.path: {path} is a folder; give a {file_format} file, or set format: images")
+        raise DataError(f"{field}: {path} is a folder; give a {file_format} file, or set format: images")
     try:
         if file_format == "parquet":
             return pd.read_parquet(path)
         # Category columns read as text keep their codes exactly ("007" stays "007").
         return pd.read_csv(path, dtype={name: str for name in categorical})
     except pd.errors.EmptyDataError:
-        raise DataError(f"dataset.path: {path} is empty") from None
+        raise DataError(f"{field}: {path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"dataset.path: {path} cannot be read as {file_format} ({first})") from None
+        raise DataError(f"{field}: {path} cannot be read as {file_format} ({first})") from None
 
 
 def dataset_from_frame(name: str, frame: Any, target: str | None, drop: list[str] = (),
@@ -82,8 +84,21 @@ def dataset_from_frame(name: str, frame: Any, target: str | None, drop: list[str
     if features.shape[1] == 0:
         raise DataError(f"dataset {name}: no feature columns are left besides the target {target!r}")
     x, input_names = table_inputs(features, categorical, name)
-    return with_target(name, x, frame[target].to_numpy(), task, list(features.columns), columns=input_names,
-                       target=f"column {target!r}")
+    dataset = with_target(name, x, frame[target].to_numpy(), task, list(features.columns), columns=input_names,
+                          target=f"column {target!r}")
+    dataset.column_types = {str(c): _client_type(features[c]) for c in features.columns}
+    return dataset
+
+
+def _client_type(series: Any) -> str:
+    """A column's type as clients send it (MLflow's names), so a served model accepts rows like the training file."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(series):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(series):
+        return "long"
+    return "double" if pd.api.types.is_numeric_dtype(series) else "string"
 
 
 def table_inputs(frame: Any, categorical: Any = (), name: str = "table",
@@ -164,8 +179,6 @@ def load_npz(path: Path, x_key: str, y_key: str, task: str) -> Dataset:
 
 def load_image_folder(path: Path, size: tuple[int, int] | None, color_mode: str, task: str) -> Dataset:
     """One sub-folder per class; every image decoded once, resized to ``size`` (height, width) if given."""
-    from PIL import Image, UnidentifiedImageError
-
     if not path.is_dir():
         raise DataError(f"dataset.path: {path} is not a folder; an image dataset is a folder with one "
                         "sub-folder per class")
@@ -175,27 +188,21 @@ def load_image_folder(path: Path, size: tuple[int, int] | None, color_mode: str,
                         f"{len(classes)}{' (' + classes[0].name + ')' if classes else ''}")
     images: list[np.ndarray] = []
     labels: list[str] = []
-    first: tuple[Path, tuple[int, int]] | None = None
+    files: list[Path] = []
     for folder in classes:
-        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
+        found = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
             raise DataError(f"dataset.path: class folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        for file in files:
+        for file in found:
             try:
-                with Image.open(file) as opened:
-                    image = opened.convert(_PIL_MODES[color_mode])
-            except (UnidentifiedImageError, OSError, ValueError) as exc:
-                raise DataError(f"dataset.path: cannot read image {file} ({type(exc).__name__}); remove or "
-                                "replace it") from None
-            if size is not None:
-                image = image.resize((size[1], size[0]), Image.BILINEAR)
-            elif first is None:
-                first = (file, image.size)
-            elif image.size != first[1]:
-                raise DataError(f"dataset.path: images differ in size ({first[0]} is {first[1][0]}x{first[1][1]}, "
-                                f"{file} is {image.size[0]}x{image.size[1]}); set dataset.image_size: "
-                                "[height, width]")
-            array = np.asarray(image, dtype=np.uint8)
-            images.append(array[..., np.newaxis] if array.ndim == 2 else array)
+                image = decode_image(file, color_mode, size)
+            except InputError as exc:
+                raise DataError(f"dataset.path: {exc}") from None
+            if images and image.shape != images[0].shape:
+                raise DataError(f"dataset.path: images differ in size ({files[0]} is {images[0].shape[1]}x"
+                                f"{images[0].shape[0]}, {file} is {image.shape[1]}x{image.shape[0]}); set "
+                                "dataset.image_size: [height, width]")
+            images.append(image)
+            files.append(file)
             labels.append(folder.name)
     return dataset_from_arrays(path.name, np.stack(images), np.asarray(labels), task)

@@ -15,8 +15,9 @@ from typing import Any, Callable
 from spaces import DEFAULT_OBJECTIVE, METRIC_NAMES, Preset, objective_direction, resolve_space
 
 from pipelines.config import ConfigError, PipelineConfig
-from pipelines.data import Dataset, Splits, data_spec, load_dataset, split_dataset, take
-from pipelines.export import CARD, MODEL_FILE, ExportReport, evaluate_once, log_and_register, model_card, write_atomically
+from pipelines.data import (Dataset, Splits, data_spec, load_dataset, model_schema, split_dataset, take,
+                            train_and_validation)
+from pipelines.export import CARD, ExportReport, evaluate_once, log_and_register, model_card, raw_example, write_bundle
 from pipelines.stores import Stores, prepare, resolve_stores, resolve_tracking_uri
 
 log = logging.getLogger("kerashpo.run")
@@ -133,7 +134,7 @@ def run_pipeline(
         outcome = search_in_fresh_processes(driver, job, tracker, info, on_trial_end)
         report = None
         if outcome.best_model_path is not None:
-            report = _finish(config, study, driver, dataset, splits, spec, outcome, tracker, stores,
+            report = _finish(config, study, driver, job.source, dataset, splits, spec, outcome, tracker, stores,
                              objective, direction, command or f"kerashpo run {config.source or '<config>'}")
     except KeyboardInterrupt:
         tracker.end_search("KILLED")
@@ -145,40 +146,58 @@ def run_pipeline(
     return RunReport(study, config.name, objective, tracker.parent_run_id, outcome, report, stores)
 
 
-def _finish(config: PipelineConfig, study: str, driver: Any, dataset: Dataset, splits: Splits, spec: Any,
-            outcome: Any, tracker: Any, stores: Stores, objective: str, direction: str,
+def _finish(config: PipelineConfig, study: str, driver: Any, source: Any, dataset: Dataset, splits: Splits,
+            spec: Any, outcome: Any, tracker: Any, stores: Stores, objective: str, direction: str,
             command: str) -> ExportReport:
-    import keras
-
-    model = keras.saving.load_model(outcome.best_model_path)
+    model, spec, weights = _champion(config, source, dataset, splits, spec, outcome, objective, direction)
     test_metrics = evaluate_once(model, splits.x_test, splits.y_test, spec)
     tracker.log_search_results({**test_metrics, f"best_{objective}": outcome.best_value},
-                               {"best_trial": str(outcome.best_number)})
+                               {"best_trial": str(outcome.best_number), "weights": weights})
     facts = dict(
         name=config.name, dataset=dataset.name, fingerprint=dataset.fingerprint(), task=dataset.task,
         split_sizes=splits.sizes(), seed=config.seed, study=study, trial=outcome.best_number,
         search=", ".join(f"{k} {v}" for k, v in driver.describe().items()) + ", "
                f"{outcome.n_complete} complete / {outcome.n_pruned} pruned / {outcome.n_failed} failed trials",
         n_complete=outcome.n_complete, objective=objective, val_value=outcome.best_value,
-        best_epoch=outcome.best_epoch,
+        best_epoch=outcome.best_epoch, weights=weights,
         run_id=tracker.parent_run_id or "-", test_metrics=test_metrics, params=outcome.best_params,
         command=command,
     )
+    schema = model_schema(dataset, spec, config.dataset)
     version, moved = None, False
     if tracker.parent_run_id is not None:
         version_tags = {"objective": objective, "val_value": repr(outcome.best_value), "study": study,
                         "trial_number": str(outcome.best_number)}
         version, moved = log_and_register(
-            tracking_uri=stores.tracking_uri, run_id=tracker.parent_run_id, model=model,
-            x_example=take(splits.x_test, slice(0, 5)), name=config.name, register=config.export.register_model,
-            version_tags=version_tags, direction=direction,
+            tracking_uri=stores.tracking_uri, run_id=tracker.parent_run_id, model=model, schema=schema,
+            example=raw_example(take(splits.x_test, slice(0, 5)), schema), name=config.name,
+            register=config.export.register_model, version_tags=version_tags, direction=direction,
         )
     facts["registered"] = f"{config.name} version {version}" + (" (champion)" if moved else "") if version else "-"
     card = model_card(facts)
     tracker.log_text(card, CARD)
     directory = Path(config.export.dir) if config.export.dir else stores.export_dir(config.name)
-    write_atomically(directory, {MODEL_FILE: Path(outcome.best_model_path), CARD: card})
-    return ExportReport(directory / MODEL_FILE, directory / CARD, test_metrics, version, moved)
+    write_bundle(directory, model, schema, card)
+    return ExportReport(directory, test_metrics, version, moved)
+
+
+def _champion(config: PipelineConfig, source: Any, dataset: Dataset, splits: Splits, spec: Any, outcome: Any,
+              objective: str, direction: str) -> tuple[Any, Any, str]:
+    """The model to ship, the data spec it was fitted with, and how its weights came about."""
+    import keras
+
+    if not config.export.refit:
+        model = keras.saving.load_model(outcome.best_model_path)
+        return model, spec, f"trial {outcome.best_number}'s best epoch ({outcome.best_epoch}), restored"
+    from search import TrialData
+    from search.runner import refit
+
+    epochs = outcome.best_epoch or config.budget.max_epochs
+    merged = train_and_validation(splits)
+    spec = data_spec(dataset, merged)  # preprocessing statistics of train + validation
+    model = refit(source, outcome.best_params, TrialData(merged.x_train, merged.y_train, None, None, spec),
+                  epochs=epochs, seed=config.seed, objective=objective, direction=direction)
+    return model, spec, f"refit on train + validation for {epochs} epochs (seed {config.seed})"
 
 
 def search_in_fresh_processes(driver: Any, job: Any, tracker: Any, info: Any,

@@ -177,6 +177,28 @@ def run_trial(
     return result
 
 
+def refit(source: Any, params: dict[str, Any], data: TrialData, *, epochs: int, seed: int, objective: str,
+          direction: str) -> Any:
+    """Train the configuration ``params`` on ``data``'s training split for ``epochs`` epochs, seeded.
+
+    No validation data: the epoch count comes from the search. Callbacks that
+    watch a validation metric (reduce-on-plateau) have nothing to watch and are
+    left out; a cosine schedule still applies.
+    """
+    from search.sources import FixedSampling, as_source
+
+    source = as_source(source)
+    keras.utils.set_random_seed(seed)
+    sampling = FixedSampling(params)
+    _, model = source.build(sampling, data.spec)
+    check_model(model)
+    options = source.fit_options(dict(params), epochs, objective, direction)
+    callbacks = [c for c in options.callbacks if not isinstance(c, keras.callbacks.ReduceLROnPlateau)]
+    source.fit(sampling, model, data, batch_size=options.batch_size, seed=seed, epochs=epochs, callbacks=callbacks,
+               verbose=0, validate=False)
+    return model
+
+
 def wants_one_hot(model: Any, spec: DataSpec) -> bool:
     """Whether ``model`` was compiled with (non-sparse) categorical cross-entropy.
 

@@ -36,13 +36,15 @@ class ModelSource(Protocol):
 
     def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str, direction: str) -> FitOptions: ...
 
-    def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, **kwargs: Any) -> Any: ...
+    def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
+            **kwargs: Any) -> Any: ...
 
 
-def fit_batches(model: Any, data: Any, *, batch_size: int, seed: int, **kwargs: Any) -> Any:
+def fit_batches(model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True, **kwargs: Any) -> Any:
     """``model.fit`` over the search's cached ``tf.data`` pipelines; shuffling is theirs, seeded."""
-    return model.fit(data.batches("train", model, batch_size, seed),
-                     validation_data=data.batches("val", model, batch_size), shuffle=False, **kwargs)
+    validation = data.batches("val", model, batch_size) if validate else None
+    return model.fit(data.batches("train", model, batch_size, seed), validation_data=validation, shuffle=False,
+                     **kwargs)
 
 
 def as_source(thing: Any) -> Any:
@@ -72,8 +74,9 @@ class SpaceSource:
     def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str, direction: str) -> FitOptions:
         return self.preset.fit_options(dict(params), max_epochs, monitor, direction)
 
-    def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, **kwargs: Any) -> Any:
-        return fit_batches(model, data, batch_size=batch_size, seed=seed, **kwargs)
+    def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
+            **kwargs: Any) -> Any:
+        return fit_batches(model, data, batch_size=batch_size, seed=seed, validate=validate, **kwargs)
 
 
 class HyperModelSource:
@@ -122,13 +125,15 @@ class HyperModelSource:
         finally:
             keras.backend.clear_session()
 
-    def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, **kwargs: Any) -> Any:
+    def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
+            **kwargs: Any) -> Any:
         if self._custom_fit:
             # A user's fit(hp, model, x, y, ...) may choose its own batch size: it gets arrays.
             x, y = data.arrays("train", model)
-            return self.hypermodel.fit(sampling.hp, model, x, y, validation_data=data.arrays("val", model),
-                                       batch_size=batch_size, **kwargs)
-        return fit_batches(model, data, batch_size=batch_size, seed=seed, **kwargs)
+            validation = data.arrays("val", model) if validate else None
+            return self.hypermodel.fit(sampling.hp, model, x, y, validation_data=validation, batch_size=batch_size,
+                                       **kwargs)
+        return fit_batches(model, data, batch_size=batch_size, seed=seed, validate=validate, **kwargs)
 
 
 def model_params(hp_values: dict[str, Any]) -> dict[str, Any]:

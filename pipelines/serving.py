@@ -1,0 +1,173 @@
+"""Score raw inputs with an exported champion: ``kerashpo predict`` and the MLflow model's pyfunc.
+
+This module imports nothing of kerashpo: it is copied into every logged MLflow
+model (``code/``), so ``mlflow models serve`` and ``mlflow.pyfunc.load_model``
+work wherever Keras and TensorFlow are installed.
+
+A champion is a ``model.keras`` file and ``schema.json`` beside it: the model's
+inputs and the source columns they come from, the task, and the class names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA_FILE = "schema.json"
+MODEL_FILE = "model.keras"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+_PIL_MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
+
+
+class InputError(ValueError):
+    """Inputs that do not fit the model: reported in one line."""
+
+
+def find_model_files(directory: Path) -> tuple[Path, Path]:
+    """``model.keras`` and ``schema.json`` in an export folder, or in an MLflow model's ``data/model/`` folder."""
+    for folder in (directory, directory / "data" / "model"):
+        if (folder / MODEL_FILE).is_file() and (folder / SCHEMA_FILE).is_file():
+            return folder / MODEL_FILE, folder / SCHEMA_FILE
+    raise InputError(f"{directory}: holds no {MODEL_FILE} with a {SCHEMA_FILE}; give a folder written by "
+                     "`kerashpo export` or `kerashpo run`, or a models:/ or runs:/ URI")
+
+
+class Champion:
+    """A loaded model and its schema; ``predict`` takes raw rows, arrays or images."""
+
+    def __init__(self, model: Any, schema: dict[str, Any]):
+        self.model, self.schema = model, schema
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Champion":
+        import keras
+
+        model_path, schema_path = find_model_files(Path(directory))
+        # safe_mode: a model file may carry no code of its own; only built-in layers load.
+        return cls(keras.saving.load_model(model_path, safe_mode=True), json.loads(schema_path.read_text()))
+
+    @property
+    def kind(self) -> str:
+        return self.schema["kind"]
+
+    def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        """Predictions as a DataFrame: ``prediction`` (class label or value) and one probability per class."""
+        return self.frame(self.scores(data))
+
+    def scores(self, data: Any) -> np.ndarray:
+        """The model's raw output (probabilities or values) for raw ``data``."""
+        return np.asarray(self.model.predict(self.inputs(data), verbose=0))
+
+    def inputs(self, data: Any) -> Any:
+        """Raw data (DataFrame, dict of columns, array) as the model's inputs, checked against the schema."""
+        import pandas as pd
+
+        if isinstance(data, dict) and self.kind != "table":
+            data = next(iter(data.values())) if len(data) == 1 else data
+        if self.kind == "table":
+            frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+            return table_tensors(frame, self.schema)
+        if isinstance(data, pd.DataFrame):
+            if self.kind == "image":
+                raise InputError("this model takes images: send a tensor (rows, height, width, channels)")
+            frame = _checked_columns(data, self.schema)
+            data = frame[self.schema["inputs"][0]["columns"]].to_numpy(dtype="float32")
+        array = np.asarray(data)
+        expected = tuple(self.schema["inputs"][0]["shape"])
+        if self.kind == "image" and array.ndim == len(expected):  # (rows, height, width) for one channel
+            array = array[..., np.newaxis]
+        if array.shape[1:] != expected:
+            what = "images of (height, width, channels)" if self.kind == "image" else "rows of"
+            raise InputError(f"inputs have shape {array.shape[1:]}; the model takes {what} {expected}")
+        return array.astype("float32") if array.dtype != np.uint8 else array
+
+    def frame(self, scores: np.ndarray) -> Any:
+        import pandas as pd
+
+        task, names = self.schema["task"], self.schema.get("class_names")
+        if task == "regression":
+            return pd.DataFrame({"prediction": scores[:, 0]})
+        probabilities = np.concatenate([1.0 - scores, scores], axis=1) if task == "binary" else scores
+        result = pd.DataFrame({"prediction": np.asarray(names, dtype=object)[probabilities.argmax(axis=1)]})
+        for index, name in enumerate(names):
+            result[f"probability_{name}"] = probabilities[:, index]
+        return result
+
+
+def table_tensors(frame: Any, schema: dict[str, Any]) -> dict[str, Any]:
+    """One (rows, 1) tensor per model input: text for categories (missing -> ""), float32 for numbers (NaN kept)."""
+    import pandas as pd
+    import tensorflow as tf
+
+    frame = _checked_columns(frame, schema)
+    tensors: dict[str, Any] = {}
+    for item in schema["inputs"]:
+        column = frame[item["column"]]
+        if item["kind"] == "categorical":
+            text = column.astype(object).where(column.notna(), "").astype(str).to_numpy(dtype=object)
+            tensors[item["name"]] = tf.constant(text.astype(str).reshape(-1, 1))
+            continue
+        try:
+            values = pd.to_numeric(column).to_numpy(dtype="float32", na_value=np.nan)
+        except (TypeError, ValueError):
+            raise InputError(f"column {item['column']!r} should hold numbers") from None
+        tensors[item["name"]] = tf.constant(values.reshape(-1, 1))
+    return tensors
+
+
+def _checked_columns(frame: Any, schema: dict[str, Any]) -> Any:
+    """The frame, once it has every column the model takes and none it does not know."""
+    expected = [c for item in schema["inputs"] for c in item.get("columns", [item.get("column")]) if c]
+    present = [str(c) for c in frame.columns]
+    missing = [c for c in expected if c not in present]
+    known = set(expected) | set(schema.get("ignored_columns", []))
+    extra = [c for c in present if c not in known]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)}; the model takes {', '.join(expected)}")
+    if extra:
+        raise InputError(f"unknown column(s) {', '.join(extra)}; drop them (the model takes "
+                         f"{', '.join(expected)})")
+    return frame.set_axis(present, axis=1)
+
+
+def decode_image(path: Path, color_mode: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """One image file as uint8 (height, width, channels), in ``color_mode``, resized to ``size`` if given."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as opened:
+            image = opened.convert(_PIL_MODES[color_mode])
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(f"cannot read image {path} ({type(exc).__name__}); remove or replace it") from None
+    if size is not None:
+        image = image.resize((size[1], size[0]), Image.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    return array[..., np.newaxis] if array.ndim == 2 else array
+
+
+def read_images(paths: list[Path], schema: dict[str, Any]) -> np.ndarray:
+    """Image files decoded as the model was trained: same colour mode, resized only if training resized."""
+    item = schema["inputs"][0]
+    height, width, channels = item["shape"]
+    mode = item.get("color_mode") or {1: "grayscale", 3: "rgb", 4: "rgba"}[channels]
+    images = []
+    for path in paths:
+        image = decode_image(path, mode, (height, width) if item.get("resize") else None)
+        if image.shape[:2] != (height, width):
+            raise InputError(f"image {path} is {image.shape[0]}x{image.shape[1]} (height x width); the model takes "
+                             f"{height}x{width}")
+        images.append(image)
+    return np.stack(images)
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Every image under ``folder``, sub-folders included, in a stable order."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _load_pyfunc(path: str) -> Champion:
+    """MLflow's ``python_function`` loader: ``path`` is the model's ``data`` folder."""
+    return Champion.load(path)
