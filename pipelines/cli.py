@@ -195,7 +195,12 @@ def _predict(args: argparse.Namespace) -> int:
             elif ":/" in args.model:
                 from pipelines.export import download_model
 
-                champion = Champion.load(download_model(_tracking_uri(args), args.model, Path(scratch)))
+                uri = _tracking_uri(args)
+                try:  # MLflow would create an empty store here rather than say there is none
+                    _require_store(uri)
+                except UserError as exc:
+                    raise UserError(f"--model {args.model}: {exc}") from None
+                champion = Champion.load(download_model(uri, args.model, Path(scratch)))
             else:
                 raise UserError(f"--model: {args.model} is neither a folder nor an MLflow URI (models:/NAME@champion)")
             predictions = champion.predict(_read_input(args.input, champion, args.x_key))

@@ -174,8 +174,12 @@ def infer_task(y: np.ndarray) -> str:
     return "regression"
 
 
-def split_dataset(dataset: Dataset, validation: float, test: float, seed: int) -> Splits:
-    """Train/validation/test, stratified by class for classification, seeded."""
+def split_rows(dataset: Dataset, validation: float, test: float, seed: int) -> tuple[np.ndarray, ...]:
+    """Row numbers of train, validation and test: stratified by class for classification, seeded.
+
+    Rows are the dataset's rows in file order, so a client can pick the test rows
+    out of the original file.
+    """
     from sklearn.model_selection import train_test_split
 
     stratify = dataset.y if dataset.task != "regression" else None
@@ -199,9 +203,14 @@ def split_dataset(dataset: Dataset, validation: float, test: float, seed: int) -
         )
     except ValueError as exc:  # e.g. a split smaller than the number of classes
         raise DataError(f"dataset {dataset.name}: cannot split {len(rows)} rows ({exc})") from None
+    return train_rows, val_rows, test_rows
+
+
+def split_dataset(dataset: Dataset, validation: float, test: float, seed: int) -> Splits:
+    """Train/validation/test, stratified by class for classification, seeded."""
+    train, val, test_rows = split_rows(dataset, validation, test, seed)
     x, y = dataset.x, dataset.y
-    return Splits(take(x, train_rows), y[train_rows], take(x, val_rows), y[val_rows], take(x, test_rows),
-                  y[test_rows])
+    return Splits(take(x, train), y[train], take(x, val), y[val], take(x, test_rows), y[test_rows])
 
 
 def _rows_needed(validation: float, test: float) -> int:

@@ -85,12 +85,30 @@ def write_bundle(directory: Path, model: Any, schema: dict[str, Any], card: str,
 
     def fill(staging: Path) -> None:
         model.save(staging / MODEL_FILE)
-        with contextlib.redirect_stdout(io.StringIO()):  # model.export prints its signature
-            model.export(str(staging / SAVED_MODEL), format="tf_saved_model", verbose=False)
+        export_saved_model(model, staging / SAVED_MODEL)
         (staging / SCHEMA_FILE).write_text(json.dumps(schema, indent=2))
         (staging / CARD).write_text(card)
 
     write_atomically(directory, fill, force)
+
+
+def export_saved_model(model: Any, path: Path) -> None:
+    """A SavedModel whose ``serve`` signature runs the model in inference mode.
+
+    ``model.export`` traces a plain ``model(x)``, in which Keras's random layers
+    (augmentation in a user's build function) stay active.
+    """
+    import keras
+    import tensorflow as tf
+
+    def spec(tensor: Any) -> Any:
+        return tf.TensorSpec(tensor.shape, tensor.dtype, name=tensor.name)
+
+    signature = {t.name: spec(t) for t in model.inputs} if isinstance(model.input, dict) else spec(model.inputs[0])
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda inputs: model(inputs, training=False), input_signature=[signature])
+    archive.write_out(str(path), verbose=False)
 
 
 def model_card(facts: dict[str, Any]) -> str:

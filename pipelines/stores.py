@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,10 @@ class Stores:
     storage: str
 
     def checkpoint_dir(self, study: str) -> Path:
-        return self.root / "checkpoints" / study
+        """Per study and storage: a study of the same name in another storage keeps its own best models."""
+        default = str(self.root / "optuna.journal")
+        suffix = "" if self.storage == default else "-" + hashlib.sha256(self.storage.encode()).hexdigest()[:8]
+        return self.root / "checkpoints" / f"{study}{suffix}"
 
     @property
     def keras_tuner_dir(self) -> Path:

@@ -38,8 +38,12 @@ class TrialData:
         x, y = (self.x_train, self.y_train) if split == "train" else (self.x_val, self.y_val)
         return model_inputs(x), encode_targets(model, y, self.spec)
 
-    def batches(self, split: str, model: Any, batch_size: int, seed: int | None = None) -> Any:
-        """A batched, prefetched ``tf.data`` pipeline; ``train`` is reshuffled every epoch (seeded)."""
+    def batches(self, split: str, model: Any, batch_size: int, seed: int | None = None,
+                augmentation: Any = None) -> Any:
+        """A batched, prefetched ``tf.data`` pipeline; ``train`` is reshuffled every epoch (seeded).
+
+        ``augmentation`` (a Keras layer) transforms each training batch's inputs.
+        """
         import tensorflow as tf
 
         key = (split, wants_one_hot(model, self.spec))
@@ -48,7 +52,11 @@ class TrialData:
         dataset = self._datasets[key]
         if split == "train":
             dataset = dataset.shuffle(len(self.y_train), seed=seed, reshuffle_each_iteration=True)
-        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        dataset = dataset.batch(batch_size)
+        if augmentation is not None:
+            dataset = dataset.map(lambda x, y: (augmentation(x, training=True), y),
+                                  num_parallel_calls=tf.data.AUTOTUNE)
+        return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 @dataclass
@@ -150,7 +158,7 @@ def run_trial(
     ]
     try:
         fit = source.fit(sampling, model, setup.data, batch_size=options.batch_size, seed=seed, epochs=epochs,
-                         callbacks=callbacks, verbose=0)
+                         callbacks=callbacks, verbose=0, augmentation=options.augmentation)
     except Exception as exc:
         return TrialResult(FAILED, params=params, error=f"training failed: {type(exc).__name__}: {exc}",
                            train_seconds=time.perf_counter() - started, n_params=model.count_params())
@@ -195,7 +203,7 @@ def refit(source: Any, params: dict[str, Any], data: TrialData, *, epochs: int, 
     options = source.fit_options(dict(params), epochs, objective, direction)
     callbacks = [c for c in options.callbacks if not isinstance(c, keras.callbacks.ReduceLROnPlateau)]
     source.fit(sampling, model, data, batch_size=options.batch_size, seed=seed, epochs=epochs, callbacks=callbacks,
-               verbose=0, validate=False)
+               verbose=0, validate=False, augmentation=options.augmentation)
     return model
 
 

@@ -37,14 +37,15 @@ class ModelSource(Protocol):
     def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str, direction: str) -> FitOptions: ...
 
     def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
-            **kwargs: Any) -> Any: ...
+            augmentation: Any = None, **kwargs: Any) -> Any: ...
 
 
-def fit_batches(model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True, **kwargs: Any) -> Any:
+def fit_batches(model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
+                augmentation: Any = None, **kwargs: Any) -> Any:
     """``model.fit`` over the search's cached ``tf.data`` pipelines; shuffling is theirs, seeded."""
     validation = data.batches("val", model, batch_size) if validate else None
-    return model.fit(data.batches("train", model, batch_size, seed), validation_data=validation, shuffle=False,
-                     **kwargs)
+    return model.fit(data.batches("train", model, batch_size, seed, augmentation), validation_data=validation,
+                     shuffle=False, **kwargs)
 
 
 def as_source(thing: Any) -> Any:
@@ -75,8 +76,9 @@ class SpaceSource:
         return self.preset.fit_options(dict(params), max_epochs, monitor, direction)
 
     def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
-            **kwargs: Any) -> Any:
-        return fit_batches(model, data, batch_size=batch_size, seed=seed, validate=validate, **kwargs)
+            augmentation: Any = None, **kwargs: Any) -> Any:
+        return fit_batches(model, data, batch_size=batch_size, seed=seed, validate=validate,
+                           augmentation=augmentation, **kwargs)
 
 
 class HyperModelSource:
@@ -126,14 +128,15 @@ class HyperModelSource:
             keras.backend.clear_session()
 
     def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
-            **kwargs: Any) -> Any:
+            augmentation: Any = None, **kwargs: Any) -> Any:
         if self._custom_fit:
             # A user's fit(hp, model, x, y, ...) may choose its own batch size: it gets arrays.
             x, y = data.arrays("train", model)
             validation = data.arrays("val", model) if validate else None
             return self.hypermodel.fit(sampling.hp, model, x, y, validation_data=validation, batch_size=batch_size,
                                        **kwargs)
-        return fit_batches(model, data, batch_size=batch_size, seed=seed, validate=validate, **kwargs)
+        return fit_batches(model, data, batch_size=batch_size, seed=seed, validate=validate,
+                           augmentation=augmentation, **kwargs)
 
 
 def model_params(hp_values: dict[str, Any]) -> dict[str, Any]:

@@ -68,24 +68,34 @@ def _filters(params: dict[str, Any], k: int) -> int:
     return int(params.get(f"filters_{k}", DEFAULTS["filters"] * 2 ** (k - 1)))
 
 
-def _augmented(params: dict[str, Any], x: Any) -> Any:
-    """Random flip, rotation and zoom, each only when enabled.
+def augmentation(params: dict[str, Any]) -> Any:
+    """Random flip, rotation and zoom (each only when enabled) as one layer for the training pipeline, or None.
 
-    Keras applies them in training only, so predictions are unaffected. They
-    take no seed of their own: the runner's ``keras.utils.set_random_seed``
-    seeds them, so the run's seed decides the augmentation too.
+    They run on training batches in ``tf.data``, not inside the model: Keras's
+    random layers default to training mode when a model is called without
+    ``training=False`` (a SavedModel's signature, a plain ``model(x)``), so a
+    model that carried them could augment what it serves. They take no seed of
+    their own: the runner's ``keras.utils.set_random_seed`` seeds them.
     """
     import keras
 
+    layers = []
     if _value(params, "flip") == "horizontal":
-        x = keras.layers.RandomFlip("horizontal", name="augment_flip")(x)
+        layers.append(keras.layers.RandomFlip("horizontal", name="augment_flip"))
     rotation = float(_value(params, "rotation"))
     if rotation > 0:
-        x = keras.layers.RandomRotation(rotation, name="augment_rotation")(x)
+        layers.append(keras.layers.RandomRotation(rotation, name="augment_rotation"))
     zoom = float(_value(params, "zoom"))
     if zoom > 0:
-        x = keras.layers.RandomZoom(zoom, name="augment_zoom")(x)
-    return x
+        layers.append(keras.layers.RandomZoom(zoom, name="augment_zoom"))
+    return keras.Sequential(layers, name="augmentation") if layers else None
+
+
+def cnn_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, mode: str) -> FitOptions:
+    """The mlp preset's batch size and schedule, plus the sampled augmentation."""
+    options = mlp.mlp_fit_options(params, max_epochs, monitor, mode)
+    options.augmentation = augmentation(params)
+    return options
 
 
 def build_cnn(params: dict[str, Any], spec: DataSpec) -> Any:
@@ -95,7 +105,7 @@ def build_cnn(params: dict[str, Any], spec: DataSpec) -> Any:
     if spec.image is None:
         raise SpaceError("the cnn preset needs image data, and this dataset is tabular; use the mlp preset")
     inputs, tensors = raw_inputs(spec)
-    x = _augmented(params, rescaled_image(spec, tensors[spec.image.name]))
+    x = rescaled_image(spec, tensors[spec.image.name])
     batch_norm = bool(_value(params, "batch_norm"))
     dropout = float(_value(params, "dropout"))
     activation = _value(params, "activation")
@@ -131,5 +141,5 @@ def build_cnn(params: dict[str, Any], spec: DataSpec) -> Any:
     return mlp.output_and_compile(inputs, x, spec, params, name="cnn")
 
 
-CNN = Preset(name="cnn", space=cnn_space(), build=build_cnn, fit_options=mlp.mlp_fit_options,
+CNN = Preset(name="cnn", space=cnn_space(), build=build_cnn, fit_options=cnn_fit_options,
              data_kinds=("image",))

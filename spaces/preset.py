@@ -16,6 +16,8 @@ class FitOptions:
 
     batch_size: int = 32
     callbacks: list[Any] = field(default_factory=list)
+    # A layer applied (training=True) to training batches only, e.g. random image augmentation.
+    augmentation: Any = None
 
 
 BuildFn = Callable[[dict[str, Any], DataSpec], Any]
