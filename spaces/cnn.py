@@ -12,8 +12,8 @@ from spaces import mlp
 from spaces.data_spec import DataSpec
 from spaces.errors import SpaceError
 from spaces.inputs import raw_inputs, rescaled_image
-from spaces.params import Categorical, Float, Int
-from spaces.preset import Preset
+from spaces.params import Categorical, Float
+from spaces.preset import FitOptions, Preset
 from spaces.space import Space
 
 MAX_BLOCKS = 3
@@ -37,11 +37,6 @@ VOCABULARY = {**mlp.VOCABULARY, "pooling": POOLINGS, "flip": FLIPS}
 
 
 def cnn_space() -> Space:
-    depth = [Int("n_blocks", low=1, high=MAX_BLOCKS)]
-    widths = [
-        Int(f"filters_{k}", low=8, high=128, log=True, when={"n_blocks": tuple(range(k, MAX_BLOCKS + 1))})
-        for k in range(1, MAX_BLOCKS + 1)
-    ]
     layer = [
         Categorical("kernel_size", choices=(3, 5)),
         Categorical("pooling", choices=POOLINGS),
@@ -55,8 +50,8 @@ def cnn_space() -> Space:
         Float("rotation", low=0.0, high=0.2),
         Float("zoom", low=0.0, high=0.2),
     ]
-    return Space(depth + widths + layer + augmentation + mlp.regularisation_params() + mlp.training_params(),
-                 VOCABULARY)
+    return Space(mlp.depth_params("n_blocks", "filters", MAX_BLOCKS, 8, 128) + layer + augmentation
+                 + mlp.regularisation_params() + mlp.training_params(), VOCABULARY)
 
 
 def _value(params: dict[str, Any], name: str) -> Any:

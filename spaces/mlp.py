@@ -69,17 +69,21 @@ VOCABULARY = {
 }
 
 
-def mlp_space() -> Space:
-    depth = [Int("n_layers", low=1, high=MAX_DEPTH)]
-    widths = [
-        Int(f"units_{k}", low=16, high=512, log=True, when={"n_layers": tuple(range(k, MAX_DEPTH + 1))})
-        for k in range(1, MAX_DEPTH + 1)
+def depth_params(depth: str, width: str, max_depth: int, low: int, high: int) -> list[Any]:
+    """A depth and a width per level (``<width>_k``), each width existing only when the depth reaches it."""
+    return [Int(depth, low=1, high=max_depth)] + [
+        Int(f"{width}_{k}", low=low, high=high, log=True, when={depth: tuple(range(k, max_depth + 1))})
+        for k in range(1, max_depth + 1)
     ]
+
+
+def mlp_space() -> Space:
     layer = [
         Categorical("activation", choices=ACTIVATIONS),
         Categorical("initializer", choices=INITIALIZERS),
     ]
-    return Space(depth + widths + layer + regularisation_params() + training_params(), VOCABULARY)
+    return Space(depth_params("n_layers", "units", MAX_DEPTH, 16, 512) + layer + regularisation_params()
+                 + training_params(), VOCABULARY)
 
 
 def _value(params: dict[str, Any], name: str) -> Any:
