@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shlex
 import sys
@@ -46,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite under ./mlruns)")
     run.add_argument("--storage", help="Optuna storage URL or journal file (default: ./mlruns/optuna.journal)")
+    run.add_argument("--workers", type=_positive, help="worker processes on one study (optuna); one GPU each")
+    run.add_argument("--mixed-precision", action="store_true", default=None,
+                     help="train in mixed_float16 (GPUs; the output layer stays float32)")
 
     board = commands.add_parser("leaderboard", help="the trials of the latest search, best first")
     board.add_argument("--experiment", help="experiment (pipeline) name; default: the most recent")
@@ -76,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_libraries()
+    from pipelines.quiet import quiet_libraries
+
+    quiet_libraries()
     from spaces import UserError
 
     try:
@@ -97,7 +101,8 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.run import run_pipeline
 
     overrides = {"driver": args.driver, "keras_tuner.tuner": args.tuner, "budget.trials": args.trials, "budget.max_epochs": args.max_epochs, "seed": args.seed,
-                 "optuna.sampler": args.sampler, "optuna.pruner": args.pruner, "storage": args.storage}
+                 "optuna.sampler": args.sampler, "optuna.pruner": args.pruner, "storage": args.storage,
+                 "workers": args.workers, "mixed_precision": args.mixed_precision}
     config = load_config(args.config, overrides)
     console = Console(highlight=False)
     from pipelines.quiet import import_tensorflow_quietly
@@ -254,17 +259,6 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"run": _run, "leaderboard": _leaderboard, "export": _export, "predict": _predict, "ui": _ui}
-
-
-def _quiet_libraries() -> None:
-    """TensorFlow's C++ start-up chatter and MLflow's migration logs are noise to a user."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    logging.basicConfig(level=logging.WARNING, format="kerashpo: %(message)s")
-    for name in ("alembic", "mlflow", "absl", "tensorflow"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 if __name__ == "__main__":

@@ -151,9 +151,19 @@ class PipelineConfig(_Section):
     tracking: TrackingConfig = TrackingConfig()
     storage: Optional[str] = None
     export: ExportConfig = ExportConfig()
+    # Worker processes on one study (Optuna); with GPUs, one GPU each.
+    workers: int = Field(1, ge=1)
+    mixed_precision: bool = False
 
     # Where the config came from: space files are looked up beside it.
     source: Optional[Path] = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _workers_need_optuna(self) -> "PipelineConfig":
+        if self.workers > 1 and self.driver == "keras_tuner":
+            raise ValueError("workers > 1 needs driver optuna: Keras Tuner's oracle keeps its state in one "
+                             "process (see the README on Keras Tuner's own distributed mode)")
+        return self
 
     @model_validator(mode="after")
     def _hyperband_epochs(self) -> "PipelineConfig":

@@ -104,7 +104,13 @@ def export_saved_model(model: Any, path: Path) -> None:
     def spec(tensor: Any) -> Any:
         return tf.TensorSpec(tensor.shape, tensor.dtype, name=tensor.name)
 
-    signature = {t.name: spec(t) for t in model.inputs} if isinstance(model.input, dict) else spec(model.inputs[0])
+    try:
+        inputs = model.input
+    except AttributeError:  # a Sequential built without an Input layer: Keras infers the signature
+        with contextlib.redirect_stdout(io.StringIO()):
+            model.export(str(path), format="tf_saved_model", verbose=False)
+        return
+    signature = {name: spec(t) for name, t in inputs.items()} if isinstance(inputs, dict) else spec(inputs)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serve", lambda inputs: model(inputs, training=False), input_signature=[signature])

@@ -9,6 +9,7 @@ devices it found instead.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from typing import Iterator
@@ -39,3 +40,18 @@ def import_tensorflow_quietly() -> list[str]:
 
         gpus = tf.config.list_physical_devices("GPU")
     return [gpu.name for gpu in gpus]
+
+
+def quiet_libraries() -> None:
+    """TensorFlow's C++ start-up chatter, its retracing notes and MLflow's migration logs are noise to a user.
+
+    Called by the CLI and by every worker process (spawned workers start with
+    fresh logging).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.basicConfig(level=logging.WARNING, format="kerashpo: %(message)s")
+    for name in ("alembic", "mlflow", "absl", "tensorflow"):
+        logging.getLogger(name).setLevel(logging.ERROR)

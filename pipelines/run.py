@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
+import queue
 import signal
 import subprocess
 import sys
@@ -12,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from spaces import DEFAULT_OBJECTIVE, METRIC_NAMES, Preset, objective_direction, resolve_space
+from spaces import DEFAULT_OBJECTIVE, METRIC_NAMES, Preset, UserError, objective_direction, resolve_space
 
+from pipelines.compute import Compute
 from pipelines.config import ConfigError, PipelineConfig
 from pipelines.data import (Dataset, Splits, data_spec, load_dataset, model_schema, split_dataset, take,
                             train_and_validation)
@@ -129,9 +132,16 @@ def run_pipeline(
               **{f"split_{k}": v for k, v in splits.sizes().items()}}
     info = SearchInfo(study=study, experiment=config.name, objective=objective, direction=direction, tags=tags,
                       params=params, config_text=config.to_yaml())
+    from pipelines.quiet import import_tensorflow_quietly
+
+    compute = Compute(config.workers, len(import_tensorflow_quietly()), config.mixed_precision)
+    import keras
+
+    policy = keras.mixed_precision.global_policy()
+    compute.configure_tensorflow()
     tracker.start_search(info)
     try:
-        outcome = search_in_fresh_processes(driver, job, tracker, info, on_trial_end)
+        outcome = search_in_processes(driver, job, tracker, on_trial_end, compute)
         report = None
         if outcome.best_model_path is not None:
             report = _finish(config, study, driver, job.source, dataset, splits, spec, outcome, tracker, stores,
@@ -142,6 +152,8 @@ def run_pipeline(
     except BaseException:
         tracker.end_search("FAILED")
         raise
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
     tracker.end_search("FINISHED")
     return RunReport(study, config.name, objective, tracker.parent_run_id, outcome, report, stores)
 
@@ -200,41 +212,120 @@ def _champion(config: PipelineConfig, source: Any, dataset: Dataset, splits: Spl
     return model, spec, f"refit on train + validation for {epochs} epochs (seed {config.seed})"
 
 
-def search_in_fresh_processes(driver: Any, job: Any, tracker: Any, info: Any,
-                              on_trial_end: Callable[[Any], None] | None) -> Any:
-    """Run the search here, then, past ``trials_per_process`` trials, in a chain of fresh processes.
+def search_in_processes(driver: Any, job: Any, tracker: Any, on_trial_end: Callable[[Any], None] | None,
+                        compute: Compute) -> Any:
+    """Run the search here, or in worker processes that this process feeds to MLflow and the display.
 
-    TensorFlow never frees a few MB per model it has trained, whatever
-    ``clear_session`` does, so a long search in one process grows without bound.
-    Both drivers resume from their storage, so a fresh process simply carries
-    on where the last one handed over; resident memory stays flat
-    (``benchmarks/memory.py``). Short searches, and sources that cannot be sent
-    to another process (a function defined in ``__main__``), stay here.
+    One worker: trials run here until ``trials_per_process``, then in a chain of
+    fresh processes, because TensorFlow never frees a few MB per model it has
+    trained, whatever ``clear_session`` does; both drivers resume from their
+    storage, so resident memory stays flat (``benchmarks/memory.py``). Short
+    searches, and sources that cannot be sent to another process (a function
+    defined in ``__main__``), stay here.
+
+    Several workers (Optuna): ``compute.workers`` processes share the study from
+    the start; a worker that dies is replaced and its trial retried.
     """
+    if compute.workers > 1:
+        reason = _not_portable(driver, job)
+        if reason:
+            raise UserError(f"workers: the search cannot be sent to worker processes ({reason})")
+        _run_workers(driver, job, tracker, on_trial_end, compute)
+        # Every worker has stopped with the budget spent or the time up: this reads the study, trains nothing.
+        job.trials_per_process = None
+        return driver.optimize(job, tracker)
     if job.trials_per_process is None or job.n_trials <= job.trials_per_process:
         job.trials_per_process = None
     else:
-        reason = _not_portable(driver, job, info, on_trial_end)
+        reason = _not_portable(driver, job)
         if reason:
             log.warning("running every trial in this process: %s", reason)
             job.trials_per_process = None
     # The first share runs here: TensorFlow is already loaded in this process.
     outcome = driver.optimize(job, tracker, on_trial_end)
+    if outcome.handed_over:
+        outcome = _run_workers(driver, job, tracker, on_trial_end, compute)
+    return outcome
+
+
+def _run_workers(driver: Any, job: Any, tracker: Any, on_trial_end: Callable[[Any], None] | None,
+                 compute: Compute) -> Any:
+    """Keep ``compute.workers`` worker processes going until the search is done; return the last outcome.
+
+    Workers relay their tracking calls and progress events here, so this process
+    alone writes to MLflow. A worker that hands over (its share of trials done)
+    or dies is replaced; Ctrl-C reaches every worker, each marks its trial, and
+    the interrupt is raised here once they have stopped.
+    """
     context = multiprocessing.get_context("spawn")
-    while outcome.handed_over:
-        results = context.Queue()
-        # Sent as bytes so the fresh process starts TensorFlow quietly before unpickling the job.
-        payload = pickle.dumps((driver, job, info, on_trial_end))
-        worker = context.Process(target=_search_worker, name="kerashpo-search",
-                                 args=(payload, tracker.tracking_uri, tracker.artifact_location, results))
+    relay = context.Queue()
+    # Sent as bytes so a fresh process starts TensorFlow quietly before unpickling the job.
+    payload = pickle.dumps((driver, job))
+
+    def start(slot: int) -> Any:
+        worker = context.Process(target=_search_worker, name=f"kerashpo-worker-{slot}",
+                                 args=(payload, slot, compute, relay))
         worker.start()
-        worker.join()
-        if worker.exitcode != 0:
-            if worker.exitcode == -signal.SIGINT or worker.exitcode == 130:
-                raise KeyboardInterrupt
-            raise RuntimeError(f"a search process stopped with exit code {worker.exitcode}; "
-                               "run the same command again to resume")
-        outcome = results.get(timeout=60)
+        return worker
+
+    def deliver(message: tuple) -> None:
+        kind, *body = message
+        if kind == "track":
+            method, args = body
+            getattr(tracker, method)(*args)
+        elif kind == "event" and on_trial_end is not None:
+            on_trial_end(body[0])
+
+    slots = {slot: start(slot) for slot in range(compute.workers)}
+    handing_over: set[int] = set()
+    outcome, deaths, interrupted = None, 0, False
+    while slots:
+        try:
+            message = relay.get(timeout=0.2)
+            if message[0] == "done":
+                outcome = message[2]
+                if outcome.handed_over:
+                    handing_over.add(message[1])
+            else:
+                deliver(message)
+            continue
+        except queue.Empty:
+            pass
+        except KeyboardInterrupt:
+            interrupted = True  # the workers got the same Ctrl-C: let them mark their trials, then stop
+            continue
+        for slot, worker in list(slots.items()):
+            if worker.is_alive():
+                continue
+            worker.join()
+            if worker.exitcode in (-signal.SIGINT, 130) or interrupted:
+                interrupted = True
+                del slots[slot]
+            elif worker.exitcode == 0:
+                if slot in handing_over:
+                    handing_over.discard(slot)
+                    slots[slot] = start(slot)
+                else:
+                    del slots[slot]
+            else:
+                deaths += 1
+                if deaths > 3 * compute.workers:
+                    raise RuntimeError(f"search workers keep stopping (last exit code {worker.exitcode}); "
+                                       "run the same command again to resume")
+                log.warning("worker %d stopped (exit code %s); a fresh one retries its trial", slot,
+                            worker.exitcode)
+                slots[slot] = start(slot)
+    while True:  # what the last workers sent before they stopped
+        try:
+            message = relay.get(timeout=0.5)
+        except queue.Empty:
+            break
+        if message[0] == "done":
+            outcome = message[2]
+        else:
+            deliver(message)
+    if interrupted:
+        raise KeyboardInterrupt
     return outcome
 
 
@@ -255,17 +346,18 @@ def _not_portable(*parts: Any) -> str | None:
     return None
 
 
-def _search_worker(payload: bytes, tracking_uri: str, artifact_location: str | None, results: Any) -> None:
-    from pipelines.quiet import import_tensorflow_quietly
+def _search_worker(payload: bytes, slot: int, compute: Compute, relay: Any) -> None:
+    os.environ.update(compute.worker_env(slot))
+    from pipelines.quiet import import_tensorflow_quietly, quiet_libraries
 
+    quiet_libraries()
     import_tensorflow_quietly()
-    from search import MLflowTracker
+    compute.configure_tensorflow()
+    from search.tracking import RelayTracker
 
-    driver, job, info, on_trial_end = pickle.loads(payload)
-    tracker = MLflowTracker(tracking_uri, artifact_location=artifact_location)
-    tracker.start_search(info)  # finds the search's run and carries on in it
+    driver, job = pickle.loads(payload)
     try:
-        results.put(driver.optimize(job, tracker, on_trial_end))
+        outcome = driver.optimize(job, RelayTracker(relay), lambda event: relay.put(("event", event)))
     except KeyboardInterrupt:
         sys.exit(130)
-
+    relay.put(("done", slot, outcome))

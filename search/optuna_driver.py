@@ -66,19 +66,26 @@ class OptunaDriver:
             study_name=job.name, storage=self._storage(), load_if_exists=True,
             direction=job.setup.direction, sampler=self._sampler(job), pruner=self._pruner(job),
         )
-        lost = _recover_lost_trials(study)
-        if lost:
-            tracker.fail_trials(lost, "its worker stopped before the trial finished; the trial was retried")
         executor = TrialExecutor(job, tracker, on_trial_end)
         handed_over = False
         while not executor.out_of_time():
-            if len(_finished_trials(study)) >= job.n_trials:
+            # Checked before every trial: a worker that died meanwhile gives its trial back for a retry.
+            lost = _recover_lost_trials(study)
+            if lost:
+                tracker.fail_trials(lost, "its worker stopped before the trial finished; the trial was retried")
+            # Trials running in other workers hold their share of the budget too.
+            if len(_claimed(study)) >= job.n_trials:
                 break
             if executor.hand_over():
                 handed_over = True
                 break
             trial = study.ask()
             trial.set_user_attr(_WORKER_ATTR, worker_id())
+            if _surplus(study, trial.number, job.n_trials):
+                # Another worker asked in the same instant and took the last place: give this one back.
+                trial.set_user_attr(_LOST_ATTR, True)
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                break
 
             def should_prune(epoch: int, value: float, trial: Any = trial) -> bool:
                 trial.report(value, epoch)
@@ -167,6 +174,20 @@ def _finished_trials(study: Any) -> list[FinishedTrial]:
         for t in study.get_trials(deepcopy=False, states=tuple(states))
         if not t.user_attrs.get(_LOST_ATTR)
     ]
+
+
+def _claimed(study: Any) -> list[int]:
+    """Numbers of the trials that count against the study-wide budget: finished or running, not lost."""
+    import optuna
+
+    S = optuna.trial.TrialState
+    return [t.number for t in study.get_trials(deepcopy=False, states=(S.COMPLETE, S.PRUNED, S.FAIL, S.RUNNING))
+            if not t.user_attrs.get(_LOST_ATTR)]
+
+
+def _surplus(study: Any, number: int, budget: int) -> bool:
+    """Whether the budget was already claimed by trials asked before ``number``."""
+    return len([n for n in _claimed(study) if n < number]) >= budget
 
 
 def _alive(worker: str) -> bool:

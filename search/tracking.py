@@ -8,6 +8,7 @@ number, so a resumed search never creates a second run for the same trial.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -80,6 +81,27 @@ class Tracker:
 
     def end_search(self, status: str = "FINISHED") -> None:
         pass
+
+
+class RelayTracker(Tracker):
+    """Sends each trial's tracking calls to another process, whose tracker makes them.
+
+    Workers of one search relay to the process that started them, so one
+    process alone writes to MLflow (SQLite takes one writer at a time).
+    """
+
+    def __init__(self, queue: Any):
+        self.queue = queue
+
+    def start_trial(self, number: int, params: dict[str, Any], tags: dict[str, str] | None = None) -> None:
+        self.queue.put(("track", "start_trial", (number, params, tags)))
+
+    def end_trial(self, number: int, result: TrialResult) -> None:
+        # The model stays here: it is checkpointed by the worker and never tracked.
+        self.queue.put(("track", "end_trial", (number, dataclasses.replace(result, model=None))))
+
+    def fail_trials(self, numbers: list[int], reason: str) -> None:
+        self.queue.put(("track", "fail_trials", (numbers, reason)))
 
 
 class MLflowTracker(Tracker):

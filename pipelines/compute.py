@@ -1,0 +1,47 @@
+"""How a search's processes share the machine: CPU threads, one GPU per worker, mixed precision."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Compute:
+    """``workers`` processes on one study; ``gpus`` visible to the process that starts them."""
+
+    workers: int = 1
+    gpus: int = 0
+    mixed_precision: bool = False
+
+    def worker_env(self, slot: int) -> dict[str, str]:
+        """Environment for worker ``slot``, set before it starts TensorFlow.
+
+        Each worker gets its share of the CPU threads (TensorFlow would start one
+        pool per process as wide as the machine otherwise) and, with GPUs, one GPU
+        of its own, round robin.
+        """
+        env: dict[str, str] = {}
+        if self.workers > 1:
+            threads = str(max(1, (os.cpu_count() or 1) // self.workers))
+            env.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=threads)
+            if self.gpus:
+                env["CUDA_VISIBLE_DEVICES"] = str(slot % self.gpus)
+        return env
+
+    def configure_tensorflow(self) -> None:
+        """GPU memory grows as needed (workers can share a card); ``mixed_float16`` when asked.
+
+        Call once TensorFlow is imported and before it runs anything. The builders
+        keep the output layer in float32.
+        """
+        import keras
+        import tensorflow as tf
+
+        for gpu in tf.config.list_physical_devices("GPU"):
+            try:
+                tf.config.experimental.set_memory_growth(gpu, True)
+            except RuntimeError:  # already initialised in this process
+                pass
+        if self.mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_float16")
