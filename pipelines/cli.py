@@ -110,8 +110,11 @@ def _run(args: argparse.Namespace) -> int:
     gpus = import_tensorflow_quietly()
     if gpus:
         console.print(f"GPUs: {', '.join(gpus)}")
-    command = "kerashpo run " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["run"] \
-        else f"kerashpo run {args.config}"
+    from search.tracking import redact_url
+
+    # The model card shows it: a password in --storage or --tracking-uri is redacted.
+    command = "kerashpo run " + " ".join(shlex.quote(redact_url(a)) for a in sys.argv[2:]) \
+        if sys.argv[1:2] == ["run"] else f"kerashpo run {args.config}"
     report = run_pipeline(config, tracking_uri=args.tracking_uri, on_trial_end=ProgressDisplay(console),
                           command=command)
     outcome = report.outcome
@@ -159,6 +162,7 @@ def _export(args: argparse.Namespace) -> int:
     from pipelines.export import ALIAS, MLFLOW_MODEL, export_model
     from pipelines.quiet import import_tensorflow_quietly
     from search.ranking import find_search_run
+    from search.tracking import redact_url
     from spaces import UserError
 
     import_tensorflow_quietly()
@@ -169,7 +173,7 @@ def _export(args: argparse.Namespace) -> int:
         try:
             run_id = client.get_run(args.run_id).info.run_id
         except Exception:
-            raise UserError(f"--run-id: no run {args.run_id!r} in {uri}") from None
+            raise UserError(f"--run-id: no run {args.run_id!r} in {redact_url(uri)}") from None
         model_uri, source = f"runs:/{run_id}/{MLFLOW_MODEL}", f"run {run_id}"
     else:
         parent = find_search_run(client, args.experiment)
@@ -248,12 +252,14 @@ def _read_input(path: Path, champion: object, x_key: str) -> object:
 
 
 def _ui(args: argparse.Namespace) -> int:
+    from search.tracking import redact_url
+
     uri = _tracking_uri(args)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                "--host", "127.0.0.1", "--port", str(args.port)]
     if uri.startswith("sqlite:///"):
         command += ["--default-artifact-root", (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()]
-    print(f"MLflow UI on http://127.0.0.1:{args.port} over {uri} (Ctrl-C to stop)", flush=True)
+    print(f"MLflow UI on http://127.0.0.1:{args.port} over {redact_url(uri)} (Ctrl-C to stop)", flush=True)
     os.execv(sys.executable, command)
     return 0  # not reached
 

@@ -179,7 +179,13 @@ class PipelineConfig(_Section):
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json", exclude={"source"}), sort_keys=False)
+        """The resolved config as logged with the search: passwords in URLs are redacted."""
+        from search.tracking import redact_url
+
+        document = self.model_dump(mode="json", exclude={"source"})
+        document["storage"] = redact_url(document["storage"])
+        document["tracking"]["uri"] = redact_url(document["tracking"]["uri"])
+        return yaml.safe_dump(document, sort_keys=False)
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:

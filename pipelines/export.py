@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from search.tracking import using_tracking_uri
+from search.tracking import redact_url, using_tracking_uri
 from spaces import UserError
 
 from pipelines.serving import MODEL_FILE, SCHEMA_FILE, Champion
@@ -253,7 +253,7 @@ def download_model(tracking_uri: str, uri: str, destination: Path) -> Path:
             return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination)))
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{uri}: no such model in {tracking_uri} ({first[:200]})") from None
+        raise UserError(f"{uri}: no such model in {redact_url(tracking_uri)} ({first[:200]})") from None
 
 
 def export_model(tracking_uri: str, uri: str, destination: Path, card_run_id: str | None,

@@ -241,8 +241,11 @@ def search_in_processes(driver: Any, job: Any, tracker: Any, on_trial_end: Calla
         if reason:
             log.warning("running every trial in this process: %s", reason)
             job.trials_per_process = None
+    from search.runner import interrupts_at_safe_points
+
     # The first share runs here: TensorFlow is already loaded in this process.
-    outcome = driver.optimize(job, tracker, on_trial_end)
+    with interrupts_at_safe_points():
+        outcome = driver.optimize(job, tracker, on_trial_end)
     if outcome.handed_over:
         outcome = _run_workers(driver, job, tracker, on_trial_end, compute)
     return outcome
@@ -276,45 +279,46 @@ def _run_workers(driver: Any, job: Any, tracker: Any, on_trial_end: Callable[[An
         elif kind == "event" and on_trial_end is not None:
             on_trial_end(body[0])
 
-    slots = {slot: start(slot) for slot in range(compute.workers)}
+    from search.runner import interrupts_at_safe_points, stop_requested
+
     handing_over: set[int] = set()
     outcome, deaths, interrupted = None, 0, False
-    while slots:
-        try:
-            message = relay.get(timeout=0.2)
-            if message[0] == "done":
+    # Ctrl-C reaches the workers too: each stops at a safe point and reports; this loop keeps relaying.
+    with interrupts_at_safe_points():
+        slots = {slot: start(slot) for slot in range(compute.workers)}
+        while slots:
+            try:
+                message = relay.get(timeout=0.2)
+            except queue.Empty:
+                message = None
+            if message is not None and message[0] == "done":
                 outcome = message[2]
                 if outcome.handed_over:
                     handing_over.add(message[1])
-            else:
+            elif message is not None:
                 deliver(message)
-            continue
-        except queue.Empty:
-            pass
-        except KeyboardInterrupt:
-            interrupted = True  # the workers got the same Ctrl-C: let them mark their trials, then stop
-            continue
-        for slot, worker in list(slots.items()):
-            if worker.is_alive():
-                continue
-            worker.join()
-            if worker.exitcode in (-signal.SIGINT, 130) or interrupted:
-                interrupted = True
-                del slots[slot]
-            elif worker.exitcode == 0:
-                if slot in handing_over:
-                    handing_over.discard(slot)
-                    slots[slot] = start(slot)
-                else:
+            interrupted = interrupted or stop_requested()
+            for slot, worker in list(slots.items()):
+                if worker.is_alive():
+                    continue
+                worker.join()
+                if worker.exitcode in (-signal.SIGINT, 130) or interrupted:
+                    interrupted = True
                     del slots[slot]
-            else:
-                deaths += 1
-                if deaths > 3 * compute.workers:
-                    raise RuntimeError(f"search workers keep stopping (last exit code {worker.exitcode}); "
-                                       "run the same command again to resume")
-                log.warning("worker %d stopped (exit code %s); a fresh one retries its trial", slot,
-                            worker.exitcode)
-                slots[slot] = start(slot)
+                elif worker.exitcode == 0:
+                    if slot in handing_over:
+                        handing_over.discard(slot)
+                        slots[slot] = start(slot)
+                    else:
+                        del slots[slot]
+                else:
+                    deaths += 1
+                    if deaths > 3 * compute.workers:
+                        raise RuntimeError(f"search workers keep stopping (last exit code {worker.exitcode}); "
+                                           "run the same command again to resume")
+                    log.warning("worker %d stopped (exit code %s); a fresh one retries its trial", slot,
+                                worker.exitcode)
+                    slots[slot] = start(slot)
     while True:  # what the last workers sent before they stopped
         try:
             message = relay.get(timeout=0.5)
@@ -355,9 +359,12 @@ def _search_worker(payload: bytes, slot: int, compute: Compute, relay: Any) -> N
     compute.configure_tensorflow()
     from search.tracking import RelayTracker
 
+    from search.runner import interrupts_at_safe_points
+
     driver, job = pickle.loads(payload)
     try:
-        outcome = driver.optimize(job, RelayTracker(relay), lambda event: relay.put(("event", event)))
+        with interrupts_at_safe_points():
+            outcome = driver.optimize(job, RelayTracker(relay), lambda event: relay.put(("event", event)))
     except KeyboardInterrupt:
         sys.exit(130)
     relay.put(("done", slot, outcome))

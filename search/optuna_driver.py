@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from spaces import UserError
 from search.results import COMPLETE, FAILED, PRUNED, TrialResult
+from search.runner import raise_if_stop_requested
 from search.sources import OptunaSampling
 from search.tracking import Tracker, redact_url
 from search.trials import FinishedTrial, SearchJob, SearchOutcome, TrialEvent, TrialExecutor, worker_id
@@ -59,6 +60,7 @@ class OptunaDriver:
     def optimize(self, job: SearchJob, tracker: Tracker,
                  on_trial_end: Callable[[TrialEvent], None] | None = None) -> SearchOutcome:
         import optuna
+        from optuna.storages._heartbeat import get_heartbeat_thread
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -69,6 +71,7 @@ class OptunaDriver:
         executor = TrialExecutor(job, tracker, on_trial_end)
         handed_over = False
         while not executor.out_of_time():
+            raise_if_stop_requested()
             # Checked before every trial: a worker that died meanwhile gives its trial back for a retry.
             lost = _recover_lost_trials(study)
             if lost:
@@ -92,9 +95,15 @@ class OptunaDriver:
                 return trial.should_prune()
 
             try:
-                result = executor.execute(trial.number, OptunaSampling(trial), should_prune)
+                # Ask-and-tell starts no heartbeat of its own; on a database, other workers need it to tell
+                # a dead worker's trial from a slow one.
+                with get_heartbeat_thread(trial._trial_id, study._storage):
+                    result = executor.execute(trial.number, OptunaSampling(trial), should_prune)
             except KeyboardInterrupt:
+                # Interrupted, not failed: it does not count against the budget and the next run retries it.
+                trial.set_user_attr(_LOST_ATTR, True)
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                study.enqueue_trial(trial.params, skip_if_exists=False)
                 raise
             _tell(study, trial, result)
             executor.report(trial.number, result, _finished_trials(study), total=job.n_trials)
@@ -206,20 +215,19 @@ def _alive(worker: str) -> bool:
 def _recover_lost_trials(study: Any) -> list[int]:
     """Fail RUNNING trials whose worker is gone and queue their parameters again.
 
-    On a heartbeat storage Optuna finds them by their stale heartbeat; on the
-    embedded journal, a trial is lost when its worker process on this host no
-    longer exists.
+    A trial is lost when its worker process on this host no longer exists, or,
+    on a database with heartbeats, when its worker (on any host) stopped beating.
     """
     import optuna
 
     S = optuna.trial.TrialState
     storage = study._storage
     lost = []
+    # A worker process of this host that no longer exists is known at once; others by their heartbeat.
+    stale = [t._trial_id for t in study.get_trials(deepcopy=False, states=(S.RUNNING,))
+             if not _alive(str(t.user_attrs.get(_WORKER_ATTR, "")))]
     if isinstance(storage, optuna.storages.RDBStorage) and storage.is_heartbeat_enabled():
-        stale = storage._get_stale_trial_ids(study._study_id)
-    else:
-        stale = [t._trial_id for t in study.get_trials(deepcopy=False, states=(S.RUNNING,))
-                 if not _alive(str(t.user_attrs.get(_WORKER_ATTR, "")))]
+        stale += [i for i in storage._get_stale_trial_ids(study._study_id) if i not in stale]
     by_id = {t._trial_id: t for t in study.get_trials(deepcopy=False)}
     for trial_id in stale:
         trial = by_id.get(trial_id)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import keras
 import numpy as np
@@ -15,6 +18,43 @@ from search.results import COMPLETE, FAILED, PRUNED, TrialResult
 
 # (epoch, best objective so far) -> True to stop the trial as pruned.
 PruneCheck = Callable[[int, float], bool]
+
+_stop = threading.Event()
+
+
+def stop_requested() -> bool:
+    return _stop.is_set()
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    if _stop.is_set():  # a second Ctrl-C: stop now
+        raise KeyboardInterrupt
+    _stop.set()
+
+
+@contextlib.contextmanager
+def interrupts_at_safe_points() -> Iterator[None]:
+    """Ctrl-C stops training at the next batch and raises ``KeyboardInterrupt`` once fit has returned.
+
+    Raised anywhere else, the interrupt could land inside a storage write (the
+    Optuna journal's lock release turns it into a ``FileNotFoundError``) or
+    inside a tracking call. A second Ctrl-C interrupts at once.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _stop.clear()
+    previous = signal.signal(signal.SIGINT, _on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _stop.clear()
+
+
+def raise_if_stop_requested() -> None:
+    if _stop.is_set():
+        raise KeyboardInterrupt
 
 
 class TrialData:
@@ -72,6 +112,14 @@ class TrainingSetup:
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.direction == "maximize" else a < b
+
+
+class _StopWatch(keras.callbacks.Callback):
+    """Ends training at the next batch once Ctrl-C was pressed (see ``interrupts_at_safe_points``)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if _stop.is_set():
+            self.model.stop_training = True
 
 
 class _EpochWatch(keras.callbacks.Callback):
@@ -149,6 +197,7 @@ def run_trial(
     options = source.fit_options(dict(params), epochs, setup.objective, setup.direction)
     watch = _EpochWatch(setup, should_prune)
     callbacks = [
+        _StopWatch(),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.EarlyStopping(
             monitor=setup.objective, mode=mode, patience=setup.patience, restore_best_weights=True
@@ -162,6 +211,7 @@ def run_trial(
     except Exception as exc:
         return TrialResult(FAILED, params=params, error=f"training failed: {type(exc).__name__}: {exc}",
                            train_seconds=time.perf_counter() - started, n_params=model.count_params())
+    raise_if_stop_requested()
     seconds = time.perf_counter() - started
     history = {name: [float(v) for v in values] for name, values in fit.history.items()}
     result = TrialResult(

@@ -1,0 +1,158 @@
+"""Many workers on one study: the embedded default, PostgreSQL with `mlflow server`, killed workers, Ctrl-C,
+and passwords that never leak. Every server is real and runs on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from conftest import SMALL_SPACE, tracking_uri
+from servers import PASSWORD, MlflowServer, Postgres
+
+
+def write_config(directory: Path, name: str, trials: int, max_epochs: int, dataset: str = "iris",
+                 patience: int = 3) -> Path:
+    (directory / "small_space.yaml").write_text(SMALL_SPACE)
+    path = directory / f"{name}.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: {name}
+        dataset: {{name: {dataset}}}
+        space: small_space.yaml
+        budget: {{trials: {trials}, max_epochs: {max_epochs}, patience: {patience}}}
+        seed: 3
+    """))
+    return path
+
+
+def start_run(directory: Path, *args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", *args], cwd=directory,
+                            stdout=(directory / "run.log").open("a"), stderr=subprocess.STDOUT,
+                            env={**env, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+
+
+def trial_runs(client: MlflowClient, experiment: str) -> list:
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id], "tags.`kerashpo.role` != 'search'", max_results=1000)
+
+
+def wait_for_running_trial(client: MlflowClient, experiment: str, process: subprocess.Popen, after: int = 0):
+    """A trial run that is RUNNING now, once at least ``after`` trials have finished."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before a trial could be interrupted"
+        if client.get_experiment_by_name(experiment) is not None:
+            runs = trial_runs(client, experiment)
+            running = [r for r in runs if r.info.status == "RUNNING"]
+            if running and len(runs) - len(running) >= after:
+                return running[0]
+        time.sleep(0.1)
+    raise AssertionError("no trial was running within 180 s")
+
+
+def counted(study: optuna.Study) -> Counter:
+    """States of the trials that count against the budget (a lost trial is retried, not counted)."""
+    return Counter(t.state.name for t in study.trials if not t.user_attrs.get("kerashpo_lost"))
+
+
+def journal_study(directory: Path, name: str) -> optuna.Study:
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(directory / "mlruns" / "optuna.journal")))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def test_two_local_workers_share_one_budget_on_the_embedded_store(tmp_path):
+    config = write_config(tmp_path, "pair", trials=12, max_epochs=3)
+    run = start_run(tmp_path, str(config), "--workers", "2")
+    assert run.wait(timeout=400) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    log = (tmp_path / "run.log").read_text()
+    assert "locked" not in log.lower() and "Traceback" not in log
+    states = counted(journal_study(tmp_path, "pair"))
+    assert states["COMPLETE"] + states["PRUNED"] == 12 and states["RUNNING"] == 0
+    runs = trial_runs(MlflowClient(tracking_uri(tmp_path)), "pair")
+    assert len(runs) == 12 and {r.info.status for r in runs} == {"FINISHED"}
+    assert sorted(int(r.data.tags["trial_number"]) for r in runs) == sorted(
+        t.number for t in journal_study(tmp_path, "pair").trials if not t.user_attrs.get("kerashpo_lost"))
+    assert len({r.data.tags["worker"] for r in runs}) == 2, "both workers trained trials"
+    assert "[12/12]" in log  # progress of both workers in one display
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("servers")
+    postgres = Postgres()
+    mlflow_server = MlflowServer(postgres.url("mlflow"), directory)
+    yield postgres, mlflow_server
+    mlflow_server.stop()
+    postgres.stop()
+
+
+def test_workers_on_postgres_and_mlflow_server_survive_a_killed_worker_and_keep_the_password(servers, tmp_path):
+    postgres, mlflow_server = servers
+    config = write_config(tmp_path, "shared", trials=8, max_epochs=40, dataset="digits", patience=40)
+    run = start_run(tmp_path, str(config), "--workers", "2", "--storage", postgres.url("optuna"),
+                    "--tracking-uri", mlflow_server.uri, "--pruner", "none")
+    client = MlflowClient(mlflow_server.uri)
+    victim = wait_for_running_trial(client, "shared", run, after=1)
+    pid = int(victim.data.tags["worker"].rpartition(":")[2])
+    os.kill(pid, signal.SIGKILL)
+    assert run.wait(timeout=400) == 0, (tmp_path / "run.log").read_text()[-3000:]
+
+    study = optuna.load_study(study_name="shared", storage=postgres.url("optuna"))
+    states = counted(study)
+    assert states["COMPLETE"] + states["PRUNED"] == 8 and states["RUNNING"] == 0
+    number = int(victim.data.tags["trial_number"])
+    dead = study.trials[number]
+    assert dead.state.name == "FAIL" and dead.user_attrs.get("kerashpo_lost")
+    # Its configuration was tried again under a new trial number.
+    assert any(t.params == dead.params and t.number > number and t.state.name in ("COMPLETE", "PRUNED")
+               for t in study.trials)
+    runs = trial_runs(client, "shared")
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    killed = client.get_run(victim.info.run_id)
+    assert killed.info.status == "FAILED" and killed.data.tags["state"] == "FAILED"
+    assert len(runs) == 9  # 8 counted trials and the killed one, no duplicates
+    assert len({r.data.tags["trial_number"] for r in runs}) == 9
+
+    # The password is in neither MLflow's database, its artifacts, the export, nor anything printed.
+    assert PASSWORD not in postgres.dump("mlflow")
+    places = [*mlflow_server.artifacts.rglob("*"), *(tmp_path / "mlruns").rglob("*"), tmp_path / "run.log"]
+    leaks = [p for p in places if p.is_file() and PASSWORD.encode() in p.read_bytes()]
+    assert not leaks, leaks
+    parent = client.search_runs([client.get_experiment_by_name("shared").experiment_id],
+                                "tags.`kerashpo.role` = 'search'")[0]
+    assert "***" in parent.data.tags["storage"]
+
+
+def test_ctrl_c_marks_the_running_trials_closes_the_runs_and_the_next_run_resumes(tmp_path):
+    config = write_config(tmp_path, "stop", trials=6, max_epochs=40, dataset="digits", patience=40)
+    run = start_run(tmp_path, str(config), "--workers", "2", "--pruner", "none")
+    client = MlflowClient(tracking_uri(tmp_path))
+    wait_for_running_trial(client, "stop", run, after=1)
+    os.killpg(run.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
+    assert run.wait(timeout=120) == 130
+    runs = trial_runs(client, "stop")
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    interrupted = [r for r in runs if r.data.tags.get("state") == "FAILED"]
+    assert interrupted and all(r.info.status == "FAILED" for r in interrupted)
+    parent = client.search_runs([client.get_experiment_by_name("stop").experiment_id],
+                                "tags.`kerashpo.role` = 'search'")[0]
+    assert parent.info.status == "KILLED"
+    assert counted(journal_study(tmp_path, "stop"))["RUNNING"] == 0
+
+    rerun = start_run(tmp_path, str(config), "--workers", "2", "--pruner", "none", "--max-epochs", "3")
+    assert rerun.wait(timeout=400) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    states = counted(journal_study(tmp_path, "stop"))
+    assert states["COMPLETE"] + states["PRUNED"] == 6
+    assert not [r for r in trial_runs(client, "stop") if r.info.status == "RUNNING"]
