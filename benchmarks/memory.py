@@ -23,8 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
@@ -32,15 +32,20 @@ def rss_mb() -> float:
 
 
 class RssLog:
-    """Appends (trial, resident MB) from whichever process ran the trial; picklable for fresh processes."""
+    """Appends (trial, resident MB, pid) of the process that trained the trial (events reach the parent)."""
 
     def __init__(self, path: str, every: int):
         self.path, self.every = path, every
 
     def __call__(self, event) -> None:
         if event.finished % self.every == 0 or event.finished == 1:
+            pid = int(event.worker.rpartition(":")[2])
+            try:
+                mb = rss_mb(pid)
+            except OSError:  # that worker has just handed over and gone
+                return
             with open(self.path, "a") as log:
-                log.write(f"{event.finished} {rss_mb():.1f} {os.getpid()}\n")
+                log.write(f"{event.finished} {mb:.1f} {pid}\n")
 
 
 def main() -> None:

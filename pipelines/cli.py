@@ -121,8 +121,12 @@ def _run(args: argparse.Namespace) -> int:
     console.print(f"\nsearch {report.study}: {outcome.n_complete} complete, {outcome.n_pruned} pruned, "
                   f"{outcome.n_failed} failed in {outcome.seconds:.0f}s")
     if report.export is None:
-        console.print("[red]no trial completed; nothing to export[/]")
-        return 1
+        if outcome.best_number is None:
+            console.print("[red]no trial completed; nothing to export[/]")
+            return 1
+        console.print(f"best trial {outcome.best_number}: {report.objective} = {outcome.best_value:.4f}, trained on "
+                      "another host: that host exports it (or set export.refit: true to retrain it here)")
+        return 0
     console.print(f"best trial {outcome.best_number}: {report.objective} = {outcome.best_value:.4f}")
     console.print("test (evaluated once): " + ", ".join(f"{k} = {v:.4f}" for k, v in report.export.test_metrics.items()))
     console.print(f"exported: {report.export.model_path} and {report.export.card_path.name}")

@@ -143,7 +143,8 @@ def run_pipeline(
     try:
         outcome = search_in_processes(driver, job, tracker, on_trial_end, compute)
         report = None
-        if outcome.best_model_path is not None:
+        # With workers on several hosts the champion's checkpoint may be on another host; a refit needs none.
+        if outcome.best_model_path is not None or (config.export.refit and outcome.best_number is not None):
             report = _finish(config, study, driver, job.source, dataset, splits, spec, outcome, tracker, stores,
                              objective, direction, command or f"kerashpo run {config.source or '<config>'}")
     except KeyboardInterrupt:

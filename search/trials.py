@@ -76,6 +76,7 @@ class TrialEvent:
     elapsed: float
     finished_this_search: int  # across the processes of this search, not earlier runs of the study
     error: str | None = None
+    worker: str = ""  # host:pid of the process that trained the trial
 
 
 @dataclass
@@ -160,6 +161,7 @@ class TrialExecutor:
             best_value=best.value if best else None, best_number=best.number if best else None,
             n_pruned=states.count(PRUNED), n_failed=states.count(FAILED),
             elapsed=time.time() - self.started, finished_this_search=len(finished) - self.job.finished_at_start,
+            worker=self.worker,
         ))
 
     def outcome(self, finished: list[FinishedTrial], handed_over: bool) -> SearchOutcome:
