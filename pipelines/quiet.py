@@ -52,6 +52,8 @@ def quiet_libraries() -> None:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # With an mlflow server, MLflow prints two links for every run it ends: one per trial.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     logging.basicConfig(level=logging.WARNING, format="kerashpo: %(message)s")
     for name in ("alembic", "mlflow", "absl", "tensorflow"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -27,6 +27,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_up(url: str, process: subprocess.Popen, log: Path | None = None, seconds: float = 120) -> None:
+    """Poll ``url`` until it answers 200; fail with the server's last words if it stops or takes too long."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            said = log.read_text()[-2000:] if log is not None and log.exists() else ""
+            raise RuntimeError(f"{url} did not come up: {said}")
+        time.sleep(0.5)
+
+
 def _postgres_bin() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
     if not found:
@@ -88,17 +104,7 @@ class MlflowServer:
             [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend, "--default-artifact-root",
              artifacts.as_uri(), "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
             stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not start: {self.log.read_text()[-2000:]}")
-            time.sleep(0.5)
+        wait_until_up(f"{self.uri}/health", self.process, self.log)
 
     def stop(self) -> None:
         os.killpg(self.process.pid, 15)

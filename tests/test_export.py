@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import REPO, chdir, tracking_uri, write_pipeline
+from servers import free_port, wait_until_up
 from pipelines.cli import main
 from pipelines.config import load_config
 from pipelines.data import load_dataset, split_rows
@@ -63,32 +62,16 @@ def text_column(column: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def served_predictions(store: Path, model_uri: str, payload: dict) -> dict:
     """Start `mlflow models serve` on a free loopback port, send one request, stop it."""
     port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(store), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    log = store / f"serve-{port}.log"
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager",
                                "local", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
+                              env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, f"the server stopped: {server.stderr.read()[-2000:]}"
-            assert time.monotonic() < deadline, "the server did not start within 120 s"
-            time.sleep(0.5)
+        wait_until_up(f"http://127.0.0.1:{port}/ping", server, log)
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(payload).encode(),
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as answer:

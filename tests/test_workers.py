@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,22 +15,8 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from conftest import SMALL_SPACE, tracking_uri
+from conftest import tracking_uri, write_pipeline
 from servers import PASSWORD, MlflowServer, Postgres
-
-
-def write_config(directory: Path, name: str, trials: int, max_epochs: int, dataset: str = "iris",
-                 patience: int = 3) -> Path:
-    (directory / "small_space.yaml").write_text(SMALL_SPACE)
-    path = directory / f"{name}.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        name: {name}
-        dataset: {{name: {dataset}}}
-        space: small_space.yaml
-        budget: {{trials: {trials}, max_epochs: {max_epochs}, patience: {patience}}}
-        seed: 3
-    """))
-    return path
 
 
 def start_run(directory: Path, *args: str) -> subprocess.Popen:
@@ -73,7 +58,7 @@ def journal_study(directory: Path, name: str) -> optuna.Study:
 
 
 def test_two_local_workers_share_one_budget_on_the_embedded_store(tmp_path):
-    config = write_config(tmp_path, "pair", trials=12, max_epochs=3)
+    config = write_pipeline(tmp_path, name="pair", dataset="iris", trials=12, max_epochs=3)
     run = start_run(tmp_path, str(config), "--workers", "2")
     assert run.wait(timeout=400) == 0, (tmp_path / "run.log").read_text()[-3000:]
     log = (tmp_path / "run.log").read_text()
@@ -100,7 +85,7 @@ def servers(tmp_path_factory):
 
 def test_workers_on_postgres_and_mlflow_server_survive_a_killed_worker_and_keep_the_password(servers, tmp_path):
     postgres, mlflow_server = servers
-    config = write_config(tmp_path, "shared", trials=8, max_epochs=40, dataset="digits", patience=40)
+    config = write_pipeline(tmp_path, name="shared", trials=8, max_epochs=40, patience=40)
     run = start_run(tmp_path, str(config), "--workers", "2", "--storage", postgres.url("optuna"),
                     "--tracking-uri", mlflow_server.uri, "--pruner", "none")
     client = MlflowClient(mlflow_server.uri)
@@ -112,18 +97,18 @@ def test_workers_on_postgres_and_mlflow_server_survive_a_killed_worker_and_keep_
     study = optuna.load_study(study_name="shared", storage=postgres.url("optuna"))
     states = counted(study)
     assert states["COMPLETE"] + states["PRUNED"] == 8 and states["RUNNING"] == 0
-    number = int(victim.data.tags["trial_number"])
-    dead = study.trials[number]
-    assert dead.state.name == "FAIL" and dead.user_attrs.get("kerashpo_lost")
-    # Its configuration was tried again under a new trial number.
-    assert any(t.params == dead.params and t.number > number and t.state.name in ("COMPLETE", "PRUNED")
+    # The trial the killed worker was training: failed, marked lost, and tried again under a new number.
+    (dead,) = [t for t in study.trials if t.user_attrs.get("kerashpo_lost")]
+    assert dead.state.name == "FAIL" and dead.user_attrs["kerashpo_worker"].endswith(f":{pid}")
+    assert any(t.params == dead.params and t.number > dead.number and t.state.name in ("COMPLETE", "PRUNED")
                for t in study.trials)
     runs = trial_runs(client, "shared")
     assert not [r for r in runs if r.info.status == "RUNNING"]
-    killed = client.get_run(victim.info.run_id)
+    (killed,) = [r for r in runs if r.data.tags["trial_number"] == str(dead.number)]
     assert killed.info.status == "FAILED" and killed.data.tags["state"] == "FAILED"
     assert len(runs) == 9  # 8 counted trials and the killed one, no duplicates
     assert len({r.data.tags["trial_number"] for r in runs}) == 9
+    assert "View run" not in (tmp_path / "run.log").read_text()
 
     # The password is in neither MLflow's database, its artifacts, the export, nor anything printed.
     assert PASSWORD not in postgres.dump("mlflow")
@@ -136,7 +121,7 @@ def test_workers_on_postgres_and_mlflow_server_survive_a_killed_worker_and_keep_
 
 
 def test_ctrl_c_marks_the_running_trials_closes_the_runs_and_the_next_run_resumes(tmp_path):
-    config = write_config(tmp_path, "stop", trials=6, max_epochs=40, dataset="digits", patience=40)
+    config = write_pipeline(tmp_path, name="stop", trials=6, max_epochs=40, patience=40)
     run = start_run(tmp_path, str(config), "--workers", "2", "--pruner", "none")
     client = MlflowClient(tracking_uri(tmp_path))
     wait_for_running_trial(client, "stop", run, after=1)
