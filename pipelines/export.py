@@ -146,7 +146,10 @@ def raw_example(x_rows: Any, schema: dict[str, Any]) -> Any:
     """Rows as a client sends them: a DataFrame of the source columns, typed as in the training file, for
     tables; an array otherwise."""
     if schema["kind"] != "table":
-        return x_rows
+        import numpy as np
+
+        # As the model takes them: a uint8 signature would refuse pixel values sent as JSON numbers.
+        return np.asarray(x_rows, dtype="float32")
     import pandas as pd
 
     columns = {}

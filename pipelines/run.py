@@ -10,6 +10,8 @@ import queue
 import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -351,7 +353,19 @@ def _not_portable(*parts: Any) -> str | None:
     return None
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose starting process died (kill -9) stops too, as if killed with it.
+
+    Its running trial is then lost like any killed worker's: the next run fails it
+    in the study and in MLflow and tries it again.
+    """
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
+
+
 def _search_worker(payload: bytes, slot: int, compute: Compute, relay: Any) -> None:
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     os.environ.update(compute.worker_env(slot))
     from pipelines.quiet import import_tensorflow_quietly, quiet_libraries
 

@@ -128,7 +128,8 @@ def output_and_compile(inputs: Any, x: Any, spec: DataSpec, params: dict[str, An
     else:
         outputs = keras.layers.Dense(1, dtype="float32", name="head")(x)
         # The network learns a standardised target; the model answers in raw units.
-        outputs = keras.layers.Rescaling(scale=spec.target_std, offset=spec.target_mean, name="target_scale")(
+        outputs = keras.layers.Rescaling(scale=spec.target_std, offset=spec.target_mean, dtype="float32",
+                                         name="target_scale")(
             outputs
         )
     model = keras.Model(inputs, outputs, name=name)

@@ -84,3 +84,30 @@ class chdir:
 
     def __exit__(self, *exc):
         os.chdir(self.old)
+
+
+@pytest.fixture(scope="session")
+def real_searches(tmp_path_factory) -> Path:
+    """One tiny search per kind of the user's own data, in one store, each exporting its champion:
+    the churn CSV, the houses CSV (regression), the shapes image folder, and digits images in an NPZ file."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from pipelines.cli import main
+
+    directory = tmp_path_factory.mktemp("real_data")
+    digits = load_digits()
+    np.savez(directory / "digits.npz", pixels=digits.images.astype("uint8"), label=digits.target)
+    (directory / "digits_npz.yaml").write_text(textwrap.dedent("""\
+        name: digits_npz
+        dataset: {path: digits.npz, x_key: pixels, y_key: label}
+        space: cnn
+        budget: {trials: 2, max_epochs: 4, patience: 2}
+        seed: 5
+    """))
+    configs = [REPO / "pipelines" / "churn.yaml", REPO / "pipelines" / "houses.yaml",
+               REPO / "pipelines" / "shapes.yaml", directory / "digits_npz.yaml"]
+    with chdir(directory):
+        for config in configs:
+            assert main(["run", str(config), "--trials", "2", "--max-epochs", "3"]) == 0, config
+    return directory

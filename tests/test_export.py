@@ -28,20 +28,9 @@ CHURN_CSV = REPO / "pipelines" / "examples" / "churn.csv"
 
 
 @pytest.fixture(scope="module")
-def searched(tmp_path_factory) -> Path:
-    """Two finished searches in one store: a CNN on digits images and an MLP on the churn CSV."""
-    directory = tmp_path_factory.mktemp("export")
-    (directory / "digits_cnn.yaml").write_text(textwrap.dedent("""\
-        name: digits_cnn
-        dataset: {name: digits_images}
-        space: cnn
-        budget: {trials: 2, max_epochs: 4, patience: 2}
-        seed: 5
-    """))
-    with chdir(directory):
-        assert main(["run", "digits_cnn.yaml"]) == 0
-        assert main(["run", str(REPO / "pipelines" / "churn.yaml"), "--trials", "2", "--max-epochs", "3"]) == 0
-    return directory
+def searched(real_searches: Path) -> Path:
+    """Finished searches in one store, among them a CNN on digits images (NPZ) and an MLP on the churn CSV."""
+    return real_searches
 
 
 def raw_churn_rows() -> pd.DataFrame:
@@ -89,8 +78,8 @@ SAVED_MODEL = textwrap.dedent("""\
     out = {}
     images = tf.constant(np.array(job["images"], dtype="float32"))
     # Keep the loaded objects referenced: their variables live as long as they do.
-    digits = tf.saved_model.load(job["digits_cnn"])
-    out["digits_cnn"] = digits.serve(images).numpy().tolist()
+    digits = tf.saved_model.load(job["digits_npz"])
+    out["digits_npz"] = digits.serve(images).numpy().tolist()
     rows = {name: tf.constant(np.array(values, dtype=object if kind == "string" else "float32").reshape(-1, 1))
             for name, (kind, values) in job["rows"].items()}
     churn = tf.saved_model.load(job["churn"])
@@ -106,7 +95,7 @@ def test_keras_file_saved_model_mlflow_model_and_server_agree(searched):
 
     exports = searched / "mlruns" / "exports"
     images, rows = raw_digit_images(), raw_churn_rows()
-    keras_digits = keras.saving.load_model(exports / "digits_cnn" / "model.keras").predict(images, verbose=0)
+    keras_digits = keras.saving.load_model(exports / "digits_npz" / "model.keras").predict(images, verbose=0)
     from pipelines.serving import table_tensors
 
     schema = json.loads((exports / "churn" / "schema.json").read_text())
@@ -114,7 +103,7 @@ def test_keras_file_saved_model_mlflow_model_and_server_agree(searched):
         table_tensors(rows, schema), verbose=0)[:, 0]
 
     # SavedModel, in a process that never imports kerashpo.
-    job = {"digits_cnn": str(exports / "digits_cnn" / "saved_model"), "churn": str(exports / "churn" / "saved_model"),
+    job = {"digits_npz": str(exports / "digits_npz" / "saved_model"), "churn": str(exports / "churn" / "saved_model"),
            "images": images.tolist(),
            "rows": {c: ("string", rows[c].astype(object).where(rows[c].notna(), "").astype(str).tolist())
                     if text_column(rows[c]) else ("float", rows[c].astype(float).tolist()) for c in rows.columns}}
@@ -123,14 +112,14 @@ def test_keras_file_saved_model_mlflow_model_and_server_agree(searched):
     assert done.returncode == 0, done.stderr[-2000:]
     saved = json.loads(done.stdout.strip().splitlines()[-1])
     assert saved["kerashpo_imported"] == []
-    np.testing.assert_allclose(saved["digits_cnn"], keras_digits, atol=1e-5)
+    np.testing.assert_allclose(saved["digits_npz"], keras_digits, atol=1e-5)
     np.testing.assert_allclose(np.ravel(saved["churn"]), keras_churn, atol=1e-5)
 
     # The registered champion, through both MLflow flavors.
     with using_tracking_uri(tracking_uri(searched)):
-        pyfunc_digits = mlflow.pyfunc.load_model("models:/digits_cnn@champion").predict(images)
+        pyfunc_digits = mlflow.pyfunc.load_model("models:/digits_npz@champion").predict(images)
         pyfunc_churn = mlflow.pyfunc.load_model("models:/churn@champion").predict(rows)
-        flavor_digits = mlflow.keras.load_model("models:/digits_cnn@champion").predict(images, verbose=0)
+        flavor_digits = mlflow.keras.load_model("models:/digits_npz@champion").predict(images, verbose=0)
     np.testing.assert_allclose(pyfunc_digits[[f"probability_{d}" for d in range(10)]].to_numpy(), keras_digits,
                                atol=1e-5)
     assert list(pyfunc_digits["prediction"]) == [str(d) for d in keras_digits.argmax(axis=1)]
@@ -141,7 +130,7 @@ def test_keras_file_saved_model_mlflow_model_and_server_agree(searched):
     split = json.loads(rows.to_json(orient="split", index=False))
     served = served_predictions(searched, "models:/churn@champion", {"dataframe_split": split})["predictions"]
     np.testing.assert_allclose([p["probability_yes"] for p in served], keras_churn, atol=1e-5)
-    served = served_predictions(searched, "models:/digits_cnn@champion", {"inputs": images.tolist()})["predictions"]
+    served = served_predictions(searched, "models:/digits_npz@champion", {"inputs": images.tolist()})["predictions"]
     np.testing.assert_allclose([[p[f"probability_{d}"] for d in range(10)] for p in served], keras_digits, atol=1e-5)
 
 

@@ -18,36 +18,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_digits
 
-from conftest import REPO, chdir
-from pipelines.cli import main
+from conftest import REPO
 from pipelines.config import load_config
 from pipelines.data import load_dataset, split_dataset
 
 EXAMPLES = REPO / "pipelines" / "examples"
-TINY = ["--trials", "2", "--max-epochs", "3"]
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> dict[str, Path]:
-    """One tiny search per kind of data, each exporting its champion."""
-    directory = tmp_path_factory.mktemp("real_data")
-    digits = load_digits()
-    np.savez(directory / "digits.npz", pixels=digits.images.astype("uint8"), label=digits.target)
-    (directory / "digits_npz.yaml").write_text(textwrap.dedent("""\
-        name: digits_npz
-        dataset: {path: digits.npz, x_key: pixels, y_key: label}
-        space: cnn
-        budget: {trials: 2, max_epochs: 3, patience: 2}
-        seed: 3
-    """))
-    configs = {"churn": REPO / "pipelines" / "churn.yaml", "houses": REPO / "pipelines" / "houses.yaml",
-               "shapes": REPO / "pipelines" / "shapes.yaml", "digits_npz": directory / "digits_npz.yaml"}
-    with chdir(directory):
-        for name, config in configs.items():
-            assert main(["run", str(config), *TINY]) == 0, name
-    return {name: directory / "mlruns" / "exports" / name / "model.keras" for name in configs}
+def exported(real_searches: Path) -> dict[str, Path]:
+    return {name: real_searches / "mlruns" / "exports" / name / "model.keras"
+            for name in ("churn", "houses", "shapes", "digits_npz")}
 
 
 # Runs in a fresh interpreter: plain Keras and TensorFlow, no kerashpo on the path.

@@ -63,6 +63,7 @@ def test_two_local_workers_share_one_budget_on_the_embedded_store(tmp_path):
     assert run.wait(timeout=400) == 0, (tmp_path / "run.log").read_text()[-3000:]
     log = (tmp_path / "run.log").read_text()
     assert "locked" not in log.lower() and "Traceback" not in log
+    assert "cuda" not in log.lower() and "oneDNN" not in log  # workers start TensorFlow quietly too
     states = counted(journal_study(tmp_path, "pair"))
     assert states["COMPLETE"] + states["PRUNED"] == 12 and states["RUNNING"] == 0
     runs = trial_runs(MlflowClient(tracking_uri(tmp_path)), "pair")
@@ -85,7 +86,7 @@ def servers(tmp_path_factory):
 
 def test_workers_on_postgres_and_mlflow_server_survive_a_killed_worker_and_keep_the_password(servers, tmp_path):
     postgres, mlflow_server = servers
-    config = write_pipeline(tmp_path, name="shared", trials=8, max_epochs=40, patience=40)
+    config = write_pipeline(tmp_path, name="shared", trials=6, max_epochs=25, patience=25)
     run = start_run(tmp_path, str(config), "--workers", "2", "--storage", postgres.url("optuna"),
                     "--tracking-uri", mlflow_server.uri, "--pruner", "none")
     client = MlflowClient(mlflow_server.uri)
@@ -96,7 +97,7 @@ def test_workers_on_postgres_and_mlflow_server_survive_a_killed_worker_and_keep_
 
     study = optuna.load_study(study_name="shared", storage=postgres.url("optuna"))
     states = counted(study)
-    assert states["COMPLETE"] + states["PRUNED"] == 8 and states["RUNNING"] == 0
+    assert states["COMPLETE"] + states["PRUNED"] == 6 and states["RUNNING"] == 0
     # The trial the killed worker was training: failed, marked lost, and tried again under a new number.
     (dead,) = [t for t in study.trials if t.user_attrs.get("kerashpo_lost")]
     assert dead.state.name == "FAIL" and dead.user_attrs["kerashpo_worker"].endswith(f":{pid}")
@@ -106,8 +107,8 @@ def test_workers_on_postgres_and_mlflow_server_survive_a_killed_worker_and_keep_
     assert not [r for r in runs if r.info.status == "RUNNING"]
     (killed,) = [r for r in runs if r.data.tags["trial_number"] == str(dead.number)]
     assert killed.info.status == "FAILED" and killed.data.tags["state"] == "FAILED"
-    assert len(runs) == 9  # 8 counted trials and the killed one, no duplicates
-    assert len({r.data.tags["trial_number"] for r in runs}) == 9
+    assert len(runs) == 7  # 6 counted trials and the killed one, no duplicates
+    assert len({r.data.tags["trial_number"] for r in runs}) == 7
     assert "View run" not in (tmp_path / "run.log").read_text()
 
     # The password is in neither MLflow's database, its artifacts, the export, nor anything printed.
@@ -121,7 +122,7 @@ def test_workers_on_postgres_and_mlflow_server_survive_a_killed_worker_and_keep_
 
 
 def test_ctrl_c_marks_the_running_trials_closes_the_runs_and_the_next_run_resumes(tmp_path):
-    config = write_pipeline(tmp_path, name="stop", trials=6, max_epochs=40, patience=40)
+    config = write_pipeline(tmp_path, name="stop", trials=4, max_epochs=25, patience=25)
     run = start_run(tmp_path, str(config), "--workers", "2", "--pruner", "none")
     client = MlflowClient(tracking_uri(tmp_path))
     wait_for_running_trial(client, "stop", run, after=1)
@@ -139,5 +140,52 @@ def test_ctrl_c_marks_the_running_trials_closes_the_runs_and_the_next_run_resume
     rerun = start_run(tmp_path, str(config), "--workers", "2", "--pruner", "none", "--max-epochs", "3")
     assert rerun.wait(timeout=400) == 0, (tmp_path / "run.log").read_text()[-3000:]
     states = counted(journal_study(tmp_path, "stop"))
-    assert states["COMPLETE"] + states["PRUNED"] == 6
+    assert states["COMPLETE"] + states["PRUNED"] == 4
     assert not [r for r in trial_runs(client, "stop") if r.info.status == "RUNNING"]
+
+
+def test_each_worker_gets_its_share_of_threads_and_its_own_gpu():
+    from pipelines.compute import Compute
+
+    cores = os.cpu_count() or 1
+    envs = [Compute(workers=3, gpus=2).worker_env(slot) for slot in range(3)]
+    assert [env["CUDA_VISIBLE_DEVICES"] for env in envs] == ["0", "1", "0"]
+    assert {env["TF_NUM_INTRAOP_THREADS"] for env in envs} == {str(max(1, cores // 3))}
+    assert "CUDA_VISIBLE_DEVICES" not in Compute(workers=2, gpus=0).worker_env(0)
+    assert Compute(workers=1, gpus=4).worker_env(0) == {}  # one process: every GPU and core is its own
+
+
+def test_mixed_precision_trains_in_float16_with_a_float32_head_and_leaves_the_policy_as_it_was(in_tmp):
+    import keras
+
+    from pipelines.cli import main
+
+    config = write_pipeline(in_tmp, name="mixed", dataset="iris", trials=1, max_epochs=2)
+    assert main(["run", str(config), "--mixed-precision"]) == 0
+    model = keras.saving.load_model(in_tmp / "mlruns" / "exports" / "mixed" / "model.keras")
+    dense = [layer for layer in model.layers if type(layer).__name__ == "Dense"]
+    assert dense[0].dtype_policy.name == "mixed_float16"
+    assert model.get_layer("head").dtype_policy.name == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_kill_9_of_a_run_with_workers_then_the_same_command_loses_and_duplicates_nothing(tmp_path):
+    config = write_pipeline(tmp_path, name="orphans", trials=4, max_epochs=25, patience=25)
+    run = start_run(tmp_path, str(config), "--workers", "2", "--pruner", "none")
+    client = MlflowClient(tracking_uri(tmp_path))
+    wait_for_running_trial(client, "orphans", run, after=1)
+    os.kill(run.pid, signal.SIGKILL)  # the starting process only: its workers must follow it
+    run.wait(timeout=30)
+    time.sleep(3)
+
+    rerun = start_run(tmp_path, str(config), "--workers", "2", "--pruner", "none", "--max-epochs", "3")
+    assert rerun.wait(timeout=400) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    study = journal_study(tmp_path, "orphans")
+    states = counted(study)
+    assert states["COMPLETE"] + states["PRUNED"] == 4 and states["RUNNING"] == 0
+    lost = [t.number for t in study.trials if t.user_attrs.get("kerashpo_lost")]
+    assert lost, "the trials the workers were training when their run was killed are retried"
+    runs = trial_runs(client, "orphans")
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    assert len({r.data.tags["trial_number"] for r in runs}) == len(runs)  # one run per trial
+    assert all(r.info.status == "FAILED" for r in runs if int(r.data.tags["trial_number"]) in lost)
