@@ -69,6 +69,7 @@ class OptunaDriver:
             direction=job.setup.direction, sampler=self._sampler(job), pruner=self._pruner(job),
         )
         executor = TrialExecutor(job, tracker, on_trial_end)
+        tracker.close_finished(_finished_trials(study))
         handed_over = False
         while not executor.out_of_time():
             raise_if_stop_requested()

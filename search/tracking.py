@@ -73,6 +73,9 @@ class Tracker:
     def fail_trials(self, numbers: list[int], reason: str) -> None:
         pass
 
+    def close_finished(self, trials: list[Any]) -> None:
+        """Close runs still open for trials the study has finished (``search.trials.FinishedTrial``)."""
+
     def log_search_results(self, metrics: dict[str, float], tags: dict[str, str]) -> None:
         pass
 
@@ -103,6 +106,9 @@ class RelayTracker(Tracker):
     def fail_trials(self, numbers: list[int], reason: str) -> None:
         self.queue.put(("track", "fail_trials", (numbers, reason)))
 
+    def close_finished(self, trials: list[Any]) -> None:
+        self.queue.put(("track", "close_finished", (trials,)))
+
 
 class MLflowTracker(Tracker):
     def __init__(self, tracking_uri: str, artifact_location: str | None = None):
@@ -111,6 +117,7 @@ class MLflowTracker(Tracker):
         self.info: SearchInfo | None = None
         self.experiment_id: str | None = None
         self._runs: dict[int, str] = {}
+        self._open: set[int] = set()  # trial runs found RUNNING when the search was resumed
         self._reported: set[str] = set()
         self._client: Any = None
 
@@ -148,6 +155,8 @@ class MLflowTracker(Tracker):
                     number = run.data.tags.get(TRIAL_TAG)
                     if number is not None and number.isdigit():
                         self._runs[int(number)] = run.info.run_id
+                        if run.info.status == "RUNNING":
+                            self._open.add(int(number))
             else:
                 tags = {ROLE_TAG: "search", STUDY_TAG: info.study, "objective": info.objective,
                         "direction": info.direction, **info.tags}
@@ -202,6 +211,7 @@ class MLflowTracker(Tracker):
         run_id = self._runs.get(number)
         if run_id is None:
             return
+        self._open.discard(number)
         with self._guarded("record a trial's results"):
             now = int(time.time() * 1000)
             metrics = [(name, value, now, epoch)
@@ -226,9 +236,27 @@ class MLflowTracker(Tracker):
             run_id = self._runs.get(number)
             if run_id is None:
                 continue
+            self._open.discard(number)
             with self._guarded("close a lost trial's run"):
                 self._log_batch(run_id, tags={STATE_TAG: FAILED, "error": reason})
                 self.client.set_terminated(run_id, status="FAILED")
+
+    def close_finished(self, trials: list[Any]) -> None:
+        """A process killed between a trial's end and its tracking leaves the run open: close it from the study."""
+        for trial in trials:
+            run_id = self._runs.get(trial.number)
+            if run_id is None or trial.number not in self._open:
+                continue
+            self._open.discard(trial.number)
+            with self._guarded("close a finished trial's run"):
+                now = int(time.time() * 1000)
+                finals = {"best_epoch": trial.best_epoch}
+                if self.info is not None:
+                    finals[f"best_{self.info.objective}"] = trial.value
+                metrics = [(name, float(value), now, 0) for name, value in finals.items() if value is not None]
+                self._log_batch(run_id, metrics=metrics, tags={
+                    STATE_TAG: trial.state, "note": "closed from the study: its process stopped before tracking it"})
+                self.client.set_terminated(run_id, status="FAILED" if trial.state == FAILED else "FINISHED")
 
     # -- helpers --------------------------------------------------------------
 
