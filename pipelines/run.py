@@ -123,6 +123,8 @@ def run_pipeline(
                     timeout=config.budget.timeout, trials_per_process=config.budget.trials_per_process)
     job.source.check()
     driver.check(job)
+    if config.workers > 1 and (reason := _not_portable(driver, job)):
+        raise UserError(f"workers: the search cannot be sent to worker processes ({reason})")
 
     prepare(stores)
     artifacts = f"{stores.artifact_location}/{config.name}" if stores.artifact_location else None
@@ -131,6 +133,7 @@ def run_pipeline(
             "config_hash": config.fingerprint(), "code_version": code_version()}
     params = {"trials": config.budget.trials, "max_epochs": config.budget.max_epochs,
               "patience": config.budget.patience, "seed": config.seed, "space": config.space,
+              "workers": config.workers, "mixed_precision": config.mixed_precision,
               **{f"split_{k}": v for k, v in splits.sizes().items()}}
     info = SearchInfo(study=study, experiment=config.name, objective=objective, direction=direction, tags=tags,
                       params=params, config_text=config.to_yaml())
@@ -230,9 +233,6 @@ def search_in_processes(driver: Any, job: Any, tracker: Any, on_trial_end: Calla
     the start; a worker that dies is replaced and its trial retried.
     """
     if compute.workers > 1:
-        reason = _not_portable(driver, job)
-        if reason:
-            raise UserError(f"workers: the search cannot be sent to worker processes ({reason})")
         _run_workers(driver, job, tracker, on_trial_end, compute)
         # Every worker has stopped with the budget spent or the time up: this reads the study, trains nothing.
         job.trials_per_process = None
