@@ -216,9 +216,12 @@ def _predict(args: argparse.Namespace) -> int:
                 champion = Champion.load(download_model(uri, args.model, Path(scratch)))
             else:
                 raise UserError(f"--model: {args.model} is neither a folder nor an MLflow URI (models:/NAME@champion)")
-            predictions = champion.predict(_read_input(args.input, champion, args.x_key))
+            inputs, files = _read_input(args.input, champion, args.x_key)
+            predictions = champion.predict(inputs)
         except InputError as exc:
             raise UserError(f"{args.input}: {exc}") from None
+    if files is not None:
+        predictions.insert(0, "file", [str(f.relative_to(args.input)) for f in files])
     if args.out:
         predictions.to_csv(args.out, index=False)
         print(f"wrote {len(predictions)} predictions to {args.out}")
@@ -227,10 +230,11 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_input(path: Path, champion: object, x_key: str) -> object:
-    """Raw inputs from a file: a table, an NPZ array, or the images under a folder (a ``file`` column is added)."""
+def _read_input(path: Path, champion: object, x_key: str) -> tuple[object, list[Path] | None]:
+    """Raw inputs from a file: a table, an NPZ array, or the images under a folder (and their files)."""
     import numpy as np
 
+    from pipelines.config import FILE_SUFFIXES
     from pipelines.loaders import read_table
     from pipelines.serving import image_files, read_images
     from spaces import UserError
@@ -241,18 +245,18 @@ def _read_input(path: Path, champion: object, x_key: str) -> object:
         files = image_files(path)
         if not files:
             raise UserError(f"{path}: holds no images")
-        return read_images(files, champion.schema)
-    if path.suffix.lower() == ".npz":
+        return read_images(files, champion.schema), files
+    kind = FILE_SUFFIXES.get(path.suffix.lower())
+    if kind == "npz":
         with np.load(path, allow_pickle=False) as archive:
             if x_key not in archive:
                 raise UserError(f"{path}: has no array {x_key!r} (it holds {', '.join(archive.keys())}); "
                                 "pass --x-key")
-            return archive[x_key]
-    kind = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
+            return archive[x_key], None
     if kind is None:
         raise UserError(f"{path}: give a .csv, .parquet or .npz file, or a folder of images")
     text = [i["column"] for i in champion.schema["inputs"] if i.get("kind") == "categorical"]
-    return read_table(path, kind, text, field="input")
+    return read_table(path, kind, text, field="input"), None
 
 
 def _ui(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from spaces import UserError
 # digits_images: the digits set as 8x8 grayscale images (for the cnn space).
 BUILTIN_DATASETS = ("digits", "digits_images", "breast_cancer", "wine", "iris", "diabetes")
 FILE_FORMATS = ("csv", "parquet", "npz", "images")
-_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}
+FILE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}
 
 
 class ConfigError(UserError):
@@ -64,8 +64,8 @@ class DatasetConfig(_Section):
             raise ValueError("give either name (a built-in dataset) or path (a file or folder), not both")
         if self.path and self.format is None:
             suffix = Path(self.path).suffix.lower()
-            if suffix in _SUFFIXES:
-                self.format = _SUFFIXES[suffix]  # type: ignore[assignment]
+            if suffix in FILE_SUFFIXES:
+                self.format = FILE_SUFFIXES[suffix]  # type: ignore[assignment]
             elif suffix == "":
                 self.format = "images"
             else:

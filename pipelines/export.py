@@ -59,16 +59,21 @@ def evaluate_once(model: Any, x_test: Any, y_test: Any, spec: Any) -> dict[str, 
     return {f"test_{name}": float(value) for name, value in results.items()}
 
 
+def check_destination(directory: Path, force: bool) -> None:
+    """An export goes into a directory that is new, empty, or replaced on purpose (``--force``)."""
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"{directory}: exists and is a file; give a directory for the export")
+    if directory.exists() and any(directory.iterdir()) and not force:
+        raise UserError(f"{directory}: already holds files; pass --force to replace them")
+
+
 def write_atomically(directory: Path, fill: Callable[[Path], None], force: bool = True) -> None:
     """``fill(staging)`` writes the files; they replace ``directory`` only once all are written.
 
     A failure leaves nothing half-written: neither a partial folder nor a
     damaged earlier export.
     """
-    if directory.exists() and not directory.is_dir():
-        raise UserError(f"{directory}: exists and is a file; give a directory for the export")
-    if directory.exists() and any(directory.iterdir()) and not force:
-        raise UserError(f"{directory}: already holds files; pass --force to replace them")
+    check_destination(directory, force)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
@@ -264,10 +269,7 @@ def export_model(tracking_uri: str, uri: str, destination: Path, card_run_id: st
     """``kerashpo export``: the model at ``uri`` as an export folder (all four formats)."""
     import mlflow
 
-    if destination.exists() and not destination.is_dir():
-        raise UserError(f"{destination}: exists and is a file; give a directory for the export")
-    if destination.exists() and any(destination.iterdir()) and not force:
-        raise UserError(f"{destination}: already holds files; pass --force to replace them")
+    check_destination(destination, force)  # before the download, not only when writing
     with tempfile.TemporaryDirectory() as scratch:
         champion = Champion.load(download_model(tracking_uri, uri, Path(scratch)))
         card = f"# Model card\n\n{uri}: no card was logged.\n"

@@ -15,7 +15,7 @@ import numpy as np
 
 from pipelines.config import DatasetConfig
 from pipelines.data import DataError, Dataset, dataset_from_arrays, with_target
-from pipelines.serving import IMAGE_SUFFIXES, InputError, decode_image
+from pipelines.serving import IMAGE_SUFFIXES, InputError, column_values, decode_image
 
 
 
@@ -101,14 +101,11 @@ def _client_type(series: Any) -> str:
     return "double" if pd.api.types.is_numeric_dtype(series) else "string"
 
 
-def table_inputs(frame: Any, categorical: Any = (), name: str = "table",
-                 kinds: dict[str, str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Model inputs from raw columns: numbers as float32 (NaN kept), categories as text.
+def table_inputs(frame: Any, categorical: Any = (), name: str = "table") -> tuple[dict[str, np.ndarray],
+                                                                                    dict[str, str]]:
+    """Model inputs from raw columns (``serving.column_values``): text, boolean and listed columns are categories.
 
-    ``kinds`` (input name -> ``numeric``/``categorical``) fixes the encoding
-    to a trained model's; without it, text and boolean columns and those in
-    ``categorical`` are categories. Returns the inputs and the input name of
-    each column.
+    Returns the inputs and the input name of each column.
     """
     import pandas as pd
 
@@ -118,23 +115,17 @@ def table_inputs(frame: Any, categorical: Any = (), name: str = "table",
         key = input_name(str(column), names.values())
         names[str(column)] = key
         series = frame[column]
-        as_category = (kinds[key] == "categorical" if kinds else
-                       column in categorical or not pd.api.types.is_numeric_dtype(series)
+        as_category = (column in categorical or not pd.api.types.is_numeric_dtype(series)
                        or pd.api.types.is_bool_dtype(series))
-        if as_category:
-            # Missing categories become "", one more category learned from training.
-            text = series.astype(object).where(series.notna(), "").astype(str)
-            inputs[key] = text.to_numpy(dtype=object).reshape(-1, 1)
-            continue
         try:
-            values = pd.to_numeric(series).to_numpy(dtype="float32", na_value=np.nan)
-        except (TypeError, ValueError):
-            raise DataError(f"{name}: column {column!r} should hold numbers") from None
-        if np.isinf(values).any():
+            values = column_values(series, as_category)
+        except InputError as exc:
+            raise DataError(f"{name}: {exc}") from None
+        if not as_category and np.isinf(values).any():
             raise DataError(f"{name}: column {column!r} holds infinite values; replace them or drop the column")
-        if kinds is None and np.isnan(values).all():
+        if not as_category and np.isnan(values).all():
             raise DataError(f"{name}: column {column!r} has no values; drop it with dataset.drop")
-        inputs[key] = values.reshape(-1, 1)
+        inputs[key] = values
     return inputs, names
 
 

@@ -97,24 +97,31 @@ class Champion:
         return result
 
 
-def table_tensors(frame: Any, schema: dict[str, Any]) -> dict[str, Any]:
-    """One (rows, 1) tensor per model input: text for categories (missing -> ""), float32 for numbers (NaN kept)."""
+def column_values(column: Any, categorical: bool) -> np.ndarray:
+    """One raw column as a (rows, 1) model input: text for categories (missing -> ""), float32 numbers (NaN kept).
+
+    Training (``pipelines.loaders``) and scoring both convert through here, so a
+    value reaches the model the same way in both.
+    """
     import pandas as pd
+
+    if categorical:
+        return column.astype(object).where(column.notna(), "").astype(str).to_numpy(dtype=object).reshape(-1, 1)
+    try:
+        return pd.to_numeric(column).to_numpy(dtype="float32", na_value=np.nan).reshape(-1, 1)
+    except (TypeError, ValueError):
+        raise InputError(f"column {column.name!r} should hold numbers") from None
+
+
+def table_tensors(frame: Any, schema: dict[str, Any]) -> dict[str, Any]:
+    """One (rows, 1) tensor per model input, from the columns the schema names."""
     import tensorflow as tf
 
     frame = _checked_columns(frame, schema)
     tensors: dict[str, Any] = {}
     for item in schema["inputs"]:
-        column = frame[item["column"]]
-        if item["kind"] == "categorical":
-            text = column.astype(object).where(column.notna(), "").astype(str).to_numpy(dtype=object)
-            tensors[item["name"]] = tf.constant(text.astype(str).reshape(-1, 1))
-            continue
-        try:
-            values = pd.to_numeric(column).to_numpy(dtype="float32", na_value=np.nan)
-        except (TypeError, ValueError):
-            raise InputError(f"column {item['column']!r} should hold numbers") from None
-        tensors[item["name"]] = tf.constant(values.reshape(-1, 1))
+        values = column_values(frame[item["column"]], item["kind"] == "categorical")
+        tensors[item["name"]] = tf.constant(values.astype(str) if values.dtype == object else values)
     return tensors
 
 

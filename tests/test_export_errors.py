@@ -209,7 +209,9 @@ def test_predict_resizes_images_when_training_did(in_searched, capsys):
     assert exit_code(["predict", "--model", str(model), str(folder), "--out", str(out)]) == 0
     scored = pd.read_csv(out)
     assert len(scored) == 1
-    assert list(scored.columns) == ["prediction", *(f"probability_{c}" for c in schema["class_names"])]
+    # Each row names the image it scores.
+    assert list(scored.columns) == ["file", "prediction", *(f"probability_{c}" for c in schema["class_names"])]
+    assert list(scored["file"]) == ["big.png"]
 
     # The same model, had it been trained without resizing, takes only 16x16 images: the size is named.
     fixed = in_searched / "shapes_fixed_size"
