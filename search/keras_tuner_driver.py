@@ -21,6 +21,10 @@ class _HandOver(Exception):
     """This process has run its share of trials (``SearchJob.trials_per_process``)."""
 
 
+class _OutOfTime(Exception):
+    """``budget.timeout`` has passed: no new trial starts."""
+
+
 class KerasTunerDriver:
     """Random search, Bayesian optimisation, Hyperband or grid search from Keras Tuner.
 
@@ -89,6 +93,12 @@ class KerasTunerDriver:
                     raise kt.errors.FailedTrialError(result.error or "trial failed")
                 return {setup.objective: float(result.value), "best_epoch": float(result.best_epoch)}
 
+            def pre_create_trial(self) -> None:
+                # Keras Tuner has no time budget of its own; checked before every trial, in every process.
+                if executor.out_of_time():
+                    raise _OutOfTime
+                super().pre_create_trial()
+
             def on_trial_end(self, trial: Any) -> None:
                 super().on_trial_end(trial)  # saves the oracle: a fresh process resumes from here
                 if executor.hand_over():
@@ -114,6 +124,8 @@ class KerasTunerDriver:
             tuner.search(verbose=0)
         except _HandOver:
             handed_over = True
+        except _OutOfTime:
+            pass
         return executor.outcome(_finished_trials(tuner.oracle), handed_over)
 
     # -- pieces -----------------------------------------------------------------

@@ -149,3 +149,14 @@ def test_a_killed_keras_tuner_run_finishes_its_budget_without_duplicates(tmp_pat
     kids = parents_and_children(tmp_path, "ktkill")["ktkill-keras_tuner-random"]
     assert sorted(int(r.data.tags["trial_number"]) for r in kids) == [0, 1, 2]
     assert all(r.info.status == "FINISHED" and r.data.tags["state"] == "COMPLETE" for r in kids)
+
+
+@pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
+def test_budget_timeout_stops_starting_trials_under_both_drivers(driver, in_tmp):
+    config = write_pipeline(in_tmp, name="timed", dataset="iris", trials=200, max_epochs=3)
+    config.write_text(config.read_text().replace("patience: 3}", "patience: 3, timeout: 10}"))
+    assert main(["run", str(config), "--driver", driver]) == 0
+    (trials,) = parents_and_children(in_tmp, "timed").values()
+    # A trial takes far more than 50 ms, so 200 could not have finished in 10 s; the search stopped on time.
+    assert 1 <= len(trials) < 200
+    assert all(run.info.status == "FINISHED" for run in trials)
