@@ -1,14 +1,14 @@
 """Resident memory of the process training the trials, over many small trials.
 
-    python benchmarks/memory.py --driver keras_tuner --trials 100
-    python benchmarks/memory.py --driver optuna --trials 100 --trials-per-process 0   # all in one process
+    python benchmarks/memory.py --driver optuna --trials 200
+    python benchmarks/memory.py --driver keras_tuner --trials 200
+    python benchmarks/memory.py --driver optuna --trials 200 --trials-per-process 20   # a fresh process every 20
 
 Trains tiny MLPs on iris (2 epochs each) through the real pipeline (the shared executor, MLflow tracking to
 a throwaway SQLite store, checkpoints) and prints the resident memory of the process that ran the trial,
 every 10 trials, then the growth after trial 10 (the first trials load TensorFlow's kernels and MLflow's
-database; growth after them is what makes a long search run out of memory). TensorFlow keeps about 4 MB per
-trained model whatever clear_session does, so by default a fresh process takes over every 20 trials
-(`budget.trials_per_process`); `--trials-per-process 0` shows the growth without that.
+database; growth after them is what makes a long search run out of memory). Every trial runs in one process
+by default; `--trials-per-process N` hands over to a fresh one every N trials (`budget.trials_per_process`).
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ class RssLog:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--driver", choices=("optuna", "keras_tuner"), default="keras_tuner")
-    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--every", type=int, default=10)
-    parser.add_argument("--trials-per-process", type=int, default=20, help="0: every trial in one process")
+    parser.add_argument("--trials-per-process", type=int, default=0, help="0: every trial in one process")
     args = parser.parse_args()
 
     from pipelines.config import parse_config

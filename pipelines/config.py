@@ -113,8 +113,9 @@ class BudgetConfig(_Section):
     max_epochs: int = Field(40, ge=1)
     patience: int = Field(8, ge=1)
     timeout: Optional[float] = Field(None, gt=0)
-    # TensorFlow keeps ~4 MB per trained model for good; a fresh process takes over after this many trials.
-    trials_per_process: Optional[int] = Field(20, ge=1)
+    # A fresh process takes over after this many trials (null: one process). Memory stays flat without it
+    # (benchmarks/memory.py); it is there for builders that leak what kerashpo cannot give back.
+    trials_per_process: Optional[int] = Field(None, ge=1)
 
 
 class ObjectiveConfig(_Section):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from search.checkpoints import CheckpointStore
+from search.memory import released_when_done
 from search.sources import as_source
 from search.results import COMPLETE, FAILED, PRUNED, TrialResult
 from search.runner import PruneCheck, TrainingSetup, run_trial
@@ -116,25 +117,25 @@ class TrialExecutor:
         With ``repeats`` > 1 the configuration trains that many times (other
         seeds); the objective is the mean and the best repeat's model is kept.
         """
-        import keras
-
-        try:
-            results = [
-                run_trial(self.job.setup, self.job.source, sampling, seed=self.job.setup.seed + number + 7919 * r,
-                          should_prune=should_prune, max_epochs=max_epochs,
-                          on_built=lambda params: self.tracker.start_trial(number, params,
-                                                                           {"worker": self.worker, **(tags or {})}))
-                for r in range(repeats)
-            ]
-        except KeyboardInterrupt:
-            self.tracker.end_trial(number, TrialResult(FAILED, error="interrupted (Ctrl-C)"))
-            raise
-        result = _combine(results, self.job.setup)
-        if result.state == COMPLETE and result.model is not None:
-            self.checkpoints.offer(number, float(result.value), result.model)
-        self.tracker.end_trial(number, result)
-        result.model = None
-        keras.backend.clear_session()  # also runs gc.collect()
+        with released_when_done():
+            try:
+                results = [
+                    run_trial(self.job.setup, self.job.source, sampling,
+                              seed=self.job.setup.seed + number + 7919 * r, should_prune=should_prune,
+                              max_epochs=max_epochs,
+                              on_built=lambda params: self.tracker.start_trial(
+                                  number, params, {"worker": self.worker, **(tags or {})}))
+                    for r in range(repeats)
+                ]
+            except KeyboardInterrupt:
+                self.tracker.end_trial(number, TrialResult(FAILED, error="interrupted (Ctrl-C)"))
+                raise
+            result = _combine(results, self.job.setup)
+            if result.state == COMPLETE and result.model is not None:
+                self.checkpoints.offer(number, float(result.value), result.model)
+            self.tracker.end_trial(number, result)
+            for each in results:
+                each.model = None
         self.finished_this_run += 1
         return result
 
