@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 ARMS = ("kerashpo", "kerashpo-kt-hyperband", "keras-tuner-random", "optuna-tpe")
 BASELINE = "keras-tuner-random"
-DEFAULT_SECONDS = {"digits": 90.0, "breast_cancer": 45.0}
+DEFAULT_SECONDS = {"digits": 60.0, "breast_cancer": 30.0}
 MAX_EPOCHS, PATIENCE, OBJECTIVE = 40, 8, "val_loss"
 
 
@@ -227,6 +227,12 @@ def summary(values: list[float], digits: int = 3) -> str:
     return middle if len(values) == 1 else f"{middle} ({text(min(values))}–{text(max(values))})"
 
 
+def ratio(values: list[float]) -> str:
+    """Median of per-seed ratios; a seed where the arm never reached the target counts as 0."""
+    middle = statistics.median(values)
+    return "not reached" if middle == 0 else f"{middle:.2f}x"
+
+
 def table(dataset: str, results: dict[tuple[int, str], dict[str, Any]], seeds: list[int], seconds: float) -> str:
     lines = [f"### {dataset}: {seconds:.0f} s per arm, seeds {', '.join(map(str, seeds))} "
              f"(median, range in brackets)", "",
@@ -245,7 +251,7 @@ def table(dataset: str, results: dict[tuple[int, str], dict[str, Any]], seeds: l
             f"| {statistics.median(len(r['trials']) for r in rows):.0f} "
             f"| {statistics.median(sum(t['epochs'] for t in r['trials']) for r in rows):.0f} "
             f"| {summary([e for e, _ in reached], 0)} | {summary([s for _, s in reached], 1)} "
-            f"| {statistics.median(epoch_ratio):.2f}x | {statistics.median(time_ratio):.2f}x |")
+            f"| {ratio(epoch_ratio)} | {ratio(time_ratio)} |")
     return "\n".join(lines)
 
 
@@ -254,7 +260,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_SECONDS), choices=list(DEFAULT_SECONDS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--seconds", nargs="*", default=[], metavar="DATASET=SECONDS",
-                        help="wall-clock budget per arm (default: digits=90 breast_cancer=45)")
+                        help="wall-clock budget per arm (default: digits=60 breast_cancer=30)")
     parser.add_argument("--save", type=Path, help="also write every arm's trials as JSON here")
     parser.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)  # one arm, in this process
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
