@@ -63,15 +63,13 @@ def pipeline_config(arm: str, dataset: str, seed: int, seconds: float) -> Any:
 
 
 def run_kerashpo(arm: str, dataset: str, seed: int, seconds: float, workdir: Path) -> dict[str, Any]:
-    from mlflow import MlflowClient
-
-    from pipelines.run import run_pipeline
-
     # TensorFlow, Optuna, Keras Tuner and MLflow load before the clock starts, as for the plain arms.
     import keras_tuner  # noqa: F401
     import optuna  # noqa: F401
+    from mlflow import MlflowClient
 
     import search.trials  # noqa: F401
+    from pipelines.run import run_pipeline
 
     config = pipeline_config(arm, dataset, seed, seconds)
     started = time.time()

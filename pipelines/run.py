@@ -222,12 +222,11 @@ def search_in_processes(driver: Any, job: Any, tracker: Any, on_trial_end: Calla
                         compute: Compute) -> Any:
     """Run the search here, or in worker processes that this process feeds to MLflow and the display.
 
-    One worker: trials run here until ``trials_per_process``, then in a chain of
-    fresh processes, because TensorFlow never frees a few MB per model it has
-    trained, whatever ``clear_session`` does; both drivers resume from their
-    storage, so resident memory stays flat (``benchmarks/memory.py``). Short
-    searches, and sources that cannot be sent to another process (a function
-    defined in ``__main__``), stay here.
+    One worker: every trial runs here (memory stays flat: ``search.memory``),
+    unless ``trials_per_process`` asks for a chain of fresh processes, for a
+    builder that leaks what a trial cannot give back; both drivers resume from
+    their storage. Sources that cannot be sent to another process (a function
+    defined in ``__main__``) stay here.
 
     Several workers (Optuna): ``compute.workers`` processes share the study from
     the start; a worker that dies is replaced and its trial retried.

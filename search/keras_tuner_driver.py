@@ -94,15 +94,13 @@ class KerasTunerDriver:
                 return {setup.objective: float(result.value), "best_epoch": float(result.best_epoch)}
 
             def pre_create_trial(self) -> None:
-                # Keras Tuner has no time budget of its own; checked before every trial, in every process.
+                # Before every trial, as the Optuna driver checks: Keras Tuner has no time budget of its own,
+                # and the oracle saved at the last trial's end is where a fresh process resumes.
                 if executor.out_of_time():
                     raise _OutOfTime
-                super().pre_create_trial()
-
-            def on_trial_end(self, trial: Any) -> None:
-                super().on_trial_end(trial)  # saves the oracle: a fresh process resumes from here
                 if executor.hand_over():
                     raise _HandOver
+                super().pre_create_trial()
 
             def on_search_begin(self) -> None:
                 # The hypermodel's trial builds registered the space; free what they left behind.
