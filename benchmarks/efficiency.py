@@ -48,7 +48,7 @@ MAX_EPOCHS, PATIENCE, OBJECTIVE = 40, 8, "val_loss"
 # -- one arm, in its own process ---------------------------------------------------------------------------
 
 def pipeline_config(arm: str, dataset: str, seed: int, seconds: float) -> Any:
-    from pipelines.config import parse_config
+    from kerashpo.pipelines.config import parse_config
 
     document: dict[str, Any] = {
         "name": f"efficiency-{dataset}", "dataset": {"name": dataset}, "space": "mlp", "seed": seed,
@@ -68,8 +68,8 @@ def run_kerashpo(arm: str, dataset: str, seed: int, seconds: float, workdir: Pat
     import optuna  # noqa: F401
     from mlflow import MlflowClient
 
-    import search.trials  # noqa: F401
-    from pipelines.run import run_pipeline
+    import kerashpo.search.trials  # noqa: F401
+    from kerashpo.pipelines.run import run_pipeline
 
     config = pipeline_config(arm, dataset, seed, seconds)
     started = time.time()
@@ -92,7 +92,7 @@ def run_kerashpo(arm: str, dataset: str, seed: int, seconds: float, workdir: Pat
 
 
 def splits_and_spec(dataset: str, seed: int) -> tuple[Any, Any]:
-    from pipelines.data import data_spec, load_dataset, split_dataset
+    from kerashpo.pipelines.data import data_spec, load_dataset, split_dataset
 
     config = pipeline_config("kerashpo", dataset, seed, 1.0)
     data = load_dataset(config)
@@ -119,8 +119,8 @@ def run_keras_tuner_random(dataset: str, seed: int, seconds: float, workdir: Pat
     import keras
     import keras_tuner as kt
 
-    from search.sources import KerasTunerSampling
-    from spaces import MLP
+    from kerashpo.search.sources import KerasTunerSampling
+    from kerashpo.spaces import MLP
 
     splits, spec = splits_and_spec(dataset, seed)
     timeline_holder: list[Timeline] = []
@@ -161,8 +161,8 @@ def run_optuna_tpe(dataset: str, seed: int, seconds: float, workdir: Path) -> di
     import keras
     import optuna
 
-    from search.sources import OptunaSampling
-    from spaces import MLP
+    from kerashpo.search.sources import OptunaSampling
+    from kerashpo.spaces import MLP
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     splits, spec = splits_and_spec(dataset, seed)
@@ -193,7 +193,7 @@ def run_optuna_tpe(dataset: str, seed: int, seconds: float, workdir: Path) -> di
 
 
 def run_arm(arm: str, dataset: str, seed: int, seconds: float) -> dict[str, Any]:
-    from pipelines.quiet import quiet_libraries
+    from kerashpo.pipelines.quiet import quiet_libraries
 
     quiet_libraries()
     with tempfile.TemporaryDirectory() as workdir:

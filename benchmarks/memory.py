@@ -56,9 +56,9 @@ def main() -> None:
     parser.add_argument("--trials-per-process", type=int, default=0, help="0: every trial in one process")
     args = parser.parse_args()
 
-    from pipelines.config import parse_config
-    from pipelines.run import run_pipeline
-    from spaces import MLP, Categorical, Int, Preset
+    from kerashpo.pipelines.config import parse_config
+    from kerashpo.pipelines.run import run_pipeline
+    from kerashpo.spaces import MLP, Categorical, Int, Preset
 
     small = MLP.space.override([Int("n_layers", low=1, high=2), Int("units_1", low=8, high=32),
                                 Int("units_2", low=8, high=32, when={"n_layers": (2,)}),
@@ -74,7 +74,8 @@ def main() -> None:
         log_path = Path(workdir) / "rss.log"
         run_pipeline(config, workdir=Path(workdir), source=Preset("small-mlp", small, MLP.build, MLP.fit_options),
                      on_trial_end=RssLog(str(log_path), args.every))
-        samples = [(int(t), float(mb), pid) for t, mb, pid in (line.split() for line in log_path.read_text().splitlines())]
+        rows = (line.split() for line in log_path.read_text().splitlines())
+        samples = [(int(t), float(mb), pid) for t, mb, pid in rows]
 
     per_process = args.trials_per_process or "all"
     print(f"driver {args.driver}, {args.trials} trials, trials per process: {per_process}\n")

@@ -25,8 +25,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -58,18 +59,25 @@ def main() -> None:
     parser.add_argument("--steps-per-execution", type=int, help="instead of the presets' value, for every way")
     args = parser.parse_args()
 
-    from pipelines.quiet import quiet_libraries
+    from kerashpo.pipelines.quiet import quiet_libraries
 
     quiet_libraries()
     import keras
     import tensorflow as tf
 
-    from pipelines.config import parse_config
-    from pipelines.data import data_spec, load_dataset, split_dataset
-    from search import MLflowTracker, SearchInfo, SearchJob, Tracker, TrainingSetup, TrialData
-    from search.sources import FixedSampling
-    from search.trials import TrialExecutor
-    from spaces import MLP, mlp
+    from kerashpo.pipelines.config import parse_config
+    from kerashpo.pipelines.data import data_spec, load_dataset, split_dataset
+    from kerashpo.search import (
+        MLflowTracker,
+        NullTracker,
+        SearchInfo,
+        SearchJob,
+        TrainingSetup,
+        TrialData,
+    )
+    from kerashpo.search.sources import FixedSampling
+    from kerashpo.search.trials import TrialExecutor
+    from kerashpo.spaces import MLP, mlp
 
     if args.steps_per_execution:
         mlp.STEPS_PER_EXECUTION = args.steps_per_execution
@@ -119,7 +127,7 @@ def main() -> None:
     ways: dict[str, Callable[[int], None]] = {
         "bare `model.fit`": bare,
         "bare `model.fit`, cached tf.data": bare_tf_data,
-        "kerashpo trial, tracking off": executor(Tracker(), "untracked"),
+        "kerashpo trial, tracking off": executor(NullTracker(), "untracked"),
         "kerashpo trial, MLflow on": executor(tracked, "tracked"),
     }
     timed(keras.backend, "clear_session", spent, "clear_session")

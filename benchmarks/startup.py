@@ -19,7 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
-KERASHPO = [sys.executable, "-m", "pipelines.cli"]
+KERASHPO = [sys.executable, "-m", "kerashpo.pipelines.cli"]
 REPO = Path(__file__).resolve().parents[1]
 
 

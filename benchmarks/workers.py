@@ -44,7 +44,8 @@ def run_arm(workers: int, trials: int, max_epochs: int) -> float:
         """))
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "bench.yaml", "--workers", str(workers)],
+        done = subprocess.run([sys.executable, "-m", "kerashpo.pipelines.cli", "run", "bench.yaml",
+                               "--workers", str(workers)],
                               cwd=directory, capture_output=True, text=True, env=env)
         seconds = time.perf_counter() - started
         if done.returncode != 0:

@@ -9,16 +9,16 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "PipelineConfig": "pipelines.config",
-    "ConfigError": "pipelines.config",
-    "load_config": "pipelines.config",
-    "parse_config": "pipelines.config",
-    "run_pipeline": "pipelines.run",
-    "RunReport": "pipelines.run",
-    "load_dataset": "pipelines.data",
-    "split_dataset": "pipelines.data",
-    "DataError": "pipelines.data",
-    "export_registered": "pipelines.export",
+    "PipelineConfig": "kerashpo.pipelines.config",
+    "ConfigError": "kerashpo.pipelines.config",
+    "load_config": "kerashpo.pipelines.config",
+    "parse_config": "kerashpo.pipelines.config",
+    "run_pipeline": "kerashpo.pipelines.run",
+    "RunReport": "kerashpo.pipelines.run",
+    "load_dataset": "kerashpo.pipelines.data",
+    "split_dataset": "kerashpo.pipelines.data",
+    "DataError": "kerashpo.pipelines.data",
+    "export_registered": "kerashpo.pipelines.export",
 }
 
 __all__ = sorted(_EXPORTS)

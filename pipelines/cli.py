@@ -6,8 +6,12 @@ import argparse
 import os
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI imports nothing heavy until a command runs
+    from kerashpo.pipelines.serving import Champion
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -78,10 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from pipelines.quiet import quiet_libraries
+    from kerashpo.pipelines.quiet import quiet_libraries
 
     quiet_libraries()
-    from spaces import UserError
+    from kerashpo.spaces import UserError
 
     try:
         return _COMMANDS[args.command](args)
@@ -96,27 +100,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from pipelines.config import load_config
-    from pipelines.progress import ProgressDisplay
-    from pipelines.run import run_pipeline
+    from kerashpo.pipelines.config import load_config
+    from kerashpo.pipelines.progress import ProgressDisplay
+    from kerashpo.pipelines.run import run_pipeline
 
-    overrides = {"driver": args.driver, "keras_tuner.tuner": args.tuner, "budget.trials": args.trials, "budget.max_epochs": args.max_epochs, "seed": args.seed,
+    overrides = {"driver": args.driver, "keras_tuner.tuner": args.tuner, "budget.trials": args.trials,
+                 "budget.max_epochs": args.max_epochs, "seed": args.seed,
                  "optuna.sampler": args.sampler, "optuna.pruner": args.pruner, "storage": args.storage,
                  "workers": args.workers, "mixed_precision": args.mixed_precision}
     config = load_config(args.config, overrides)
     console = Console(highlight=False)
-    from pipelines.quiet import import_tensorflow_quietly
+    from kerashpo.pipelines.quiet import import_tensorflow_quietly
 
     gpus = import_tensorflow_quietly()
     if gpus:
         console.print(f"GPUs: {', '.join(gpus)}")
-    from search.tracking import redact_url
+    from kerashpo.search.tracking import redact_url
 
     # The model card shows it: a password in --storage or --tracking-uri is redacted.
     command = "kerashpo run " + " ".join(shlex.quote(redact_url(a)) for a in sys.argv[2:]) \
         if sys.argv[1:2] == ["run"] else f"kerashpo run {args.config}"
-    report = run_pipeline(config, tracking_uri=args.tracking_uri, on_trial_end=ProgressDisplay(console),
-                          command=command)
+    progress = ProgressDisplay(console, timeout=config.budget.timeout)  # the ETA heeds the time budget
+    report = run_pipeline(config, tracking_uri=args.tracking_uri, on_trial_end=progress, command=command)
     outcome = report.outcome
     console.print(f"\nsearch {report.study}: {outcome.n_complete} complete, {outcome.n_pruned} pruned, "
                   f"{outcome.n_failed} failed in {outcome.seconds:.0f}s")
@@ -128,7 +133,10 @@ def _run(args: argparse.Namespace) -> int:
                       "another host: that host exports it (or set export.refit: true to retrain it here)")
         return 0
     console.print(f"best trial {outcome.best_number}: {report.objective} = {outcome.best_value:.4f}")
-    console.print("test (evaluated once): " + ", ".join(f"{k} = {v:.4f}" for k, v in report.export.test_metrics.items()))
+    scores = ", ".join(f"{k} = {v:.4f}" for k, v in report.export.test_metrics.items())
+    console.print(f"test (evaluated once): {scores}")
+    for line in report.baseline_comparison():
+        console.print(line)
     console.print(f"exported: {report.export.model_path} and {report.export.card_path.name}")
     if report.export.registered_version:
         console.print(f"registered: {report.experiment} version {report.export.registered_version}"
@@ -138,13 +146,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tracking_uri(args: argparse.Namespace) -> str:
-    from pipelines.stores import resolve_tracking_uri
+    from kerashpo.pipelines.stores import resolve_tracking_uri
 
     return resolve_tracking_uri(args.tracking_uri, None, Path.cwd())
 
 
 def _require_store(uri: str) -> None:
-    from spaces import UserError
+    from kerashpo.spaces import UserError
 
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
         raise UserError(f"no MLflow store at {uri.removeprefix('sqlite:///')}; run `kerashpo run CONFIG` here first "
@@ -152,7 +160,7 @@ def _require_store(uri: str) -> None:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from search.ranking import format_leaderboard, leaderboard
+    from kerashpo.search.ranking import format_leaderboard, leaderboard
 
     uri = _tracking_uri(args)
     _require_store(uri)
@@ -163,11 +171,11 @@ def _leaderboard(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
-    from pipelines.export import ALIAS, MLFLOW_MODEL, export_model
-    from pipelines.quiet import import_tensorflow_quietly
-    from search.ranking import find_search_run
-    from search.tracking import redact_url
-    from spaces import UserError
+    from kerashpo.pipelines.export import ALIAS, MLFLOW_MODEL, export_model
+    from kerashpo.pipelines.quiet import import_tensorflow_quietly
+    from kerashpo.search.ranking import find_search_run
+    from kerashpo.search.tracking import redact_url
+    from kerashpo.spaces import UserError
 
     import_tensorflow_quietly()
     uri = _tracking_uri(args)
@@ -196,9 +204,9 @@ def _export(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import tempfile
 
-    from pipelines.quiet import import_tensorflow_quietly
-    from pipelines.serving import Champion, InputError
-    from spaces import UserError
+    from kerashpo.pipelines.quiet import import_tensorflow_quietly
+    from kerashpo.pipelines.serving import Champion, InputError
+    from kerashpo.spaces import UserError
 
     import_tensorflow_quietly()
     with tempfile.TemporaryDirectory() as scratch:
@@ -206,7 +214,7 @@ def _predict(args: argparse.Namespace) -> int:
             if Path(args.model).exists():
                 champion = Champion.load(args.model)
             elif ":/" in args.model:
-                from pipelines.export import download_model
+                from kerashpo.pipelines.export import download_model
 
                 uri = _tracking_uri(args)
                 try:  # MLflow would create an empty store here rather than say there is none
@@ -230,14 +238,14 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_input(path: Path, champion: object, x_key: str) -> tuple[object, list[Path] | None]:
+def _read_input(path: Path, champion: Champion, x_key: str) -> tuple[object, list[Path] | None]:
     """Raw inputs from a file: a table, an NPZ array, or the images under a folder (and their files)."""
     import numpy as np
 
-    from pipelines.config import FILE_SUFFIXES
-    from pipelines.loaders import read_table
-    from pipelines.serving import image_files, read_images
-    from spaces import UserError
+    from kerashpo.pipelines.config import FILE_SUFFIXES
+    from kerashpo.pipelines.loaders import read_table
+    from kerashpo.pipelines.serving import image_files, read_images
+    from kerashpo.spaces import UserError
 
     if not path.exists():
         raise UserError(f"{path}: not found")
@@ -260,7 +268,7 @@ def _read_input(path: Path, champion: object, x_key: str) -> tuple[object, list[
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from search.tracking import redact_url
+    from kerashpo.search.tracking import redact_url
 
     uri = _tracking_uri(args)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from spaces import UserError
+from kerashpo.spaces import UserError
+from kerashpo.spaces.choices import Direction, Driver, Pruner, Sampler, Task, Tuner
 
 # digits_images: the digits set as 8x8 grayscale images (for the cnn space).
 BUILTIN_DATASETS = ("digits", "digits_images", "breast_cancer", "wine", "iris", "diabetes")
+TASK_SETTINGS = ("auto", *Task.values())
 FILE_FORMATS = ("csv", "parquet", "npz", "images")
 FILE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}
 
@@ -28,24 +37,24 @@ class _Section(BaseModel):
 class DatasetConfig(_Section):
     """A built-in set (``name``) or a file or folder (``path``, relative to the config)."""
 
-    name: Optional[str] = None
-    path: Optional[str] = None
+    name: str | None = None
+    path: str | None = None
     # csv, parquet, npz or images (a folder with one sub-folder per class); default: from the path.
-    format: Optional[Literal["csv", "parquet", "npz", "images"]] = None
+    format: Literal["csv", "parquet", "npz", "images"] | None = None
     # CSV / Parquet
-    target: Optional[str] = None
+    target: str | None = None
     drop: list[str] = []
     categorical: list[str] = []  # columns to encode as categories even though they hold numbers
     # NPZ
     x_key: str = "x"
     y_key: str = "y"
     # image folders
-    image_size: Optional[tuple[int, int]] = None  # (height, width) every image is resized to
+    image_size: tuple[int, int] | None = None  # (height, width) every image is resized to
     color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"
 
     @field_validator("name")
     @classmethod
-    def _known(cls, value: Optional[str]) -> Optional[str]:
+    def _known(cls, value: str | None) -> str | None:
         if value is not None and value not in BUILTIN_DATASETS:
             raise ValueError(f"unknown dataset {value!r}; choose from {', '.join(BUILTIN_DATASETS)}, "
                              "or give a file with dataset.path")
@@ -53,13 +62,13 @@ class DatasetConfig(_Section):
 
     @field_validator("image_size")
     @classmethod
-    def _positive(cls, value: Optional[tuple[int, int]]) -> Optional[tuple[int, int]]:
+    def _positive(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
         if value is not None and min(value) < 1:
             raise ValueError(f"image_size {list(value)} needs two positive numbers: [height, width]")
         return value
 
     @model_validator(mode="after")
-    def _one_source(self) -> "DatasetConfig":
+    def _one_source(self) -> DatasetConfig:
         if self.name and self.path:
             raise ValueError("give either name (a built-in dataset) or path (a file or folder), not both")
         if self.path and self.format is None:
@@ -86,51 +95,51 @@ class SplitConfig(_Section):
     test: float = Field(0.2, gt=0, lt=1)
 
     @model_validator(mode="after")
-    def _room_to_train(self) -> "SplitConfig":
+    def _room_to_train(self) -> SplitConfig:
         if self.validation + self.test >= 0.9:
             raise ValueError("validation + test must leave at least 10% for training")
         return self
 
 
 class OptunaConfig(_Section):
-    sampler: Literal["tpe", "random", "cmaes", "gp", "grid"] = "tpe"
-    pruner: Literal["hyperband", "successive_halving", "median", "none"] = "hyperband"
+    sampler: Sampler = Sampler.TPE
+    pruner: Pruner = Pruner.HYPERBAND
 
 
 class KerasTunerConfig(_Section):
-    tuner: Literal["random", "bayesian", "hyperband", "grid"] = "random"
+    tuner: Tuner = Tuner.RANDOM
     executions_per_trial: int = Field(1, ge=1)
     # hyperband: the most epochs a configuration trains (default: budget.max_epochs when the file sets it)
-    max_epochs: Optional[int] = Field(None, ge=1)
+    max_epochs: int | None = Field(None, ge=1)
     factor: int = Field(3, ge=2)
     hyperband_iterations: int = Field(1, ge=1)
     # bayesian: random trials before the Gaussian process takes over
-    num_initial_points: Optional[int] = Field(None, ge=1)
+    num_initial_points: int | None = Field(None, ge=1)
 
 
 class BudgetConfig(_Section):
     trials: int = Field(30, ge=1)
     max_epochs: int = Field(40, ge=1)
     patience: int = Field(8, ge=1)
-    timeout: Optional[float] = Field(None, gt=0)
+    timeout: float | None = Field(None, gt=0)
     # A fresh process takes over after this many trials (null: one process). Memory stays flat without it
     # (benchmarks/memory.py); it is there for builders that leak what kerashpo cannot give back.
-    trials_per_process: Optional[int] = Field(None, ge=1)
+    trials_per_process: int | None = Field(None, ge=1)
 
 
 class ObjectiveConfig(_Section):
-    metric: Optional[str] = None
-    direction: Optional[Literal["maximize", "minimize"]] = None
+    metric: str | None = None
+    direction: Direction | None = None
 
 
 class TrackingConfig(_Section):
-    uri: Optional[str] = None
+    uri: str | None = None
 
 
 class ExportConfig(_Section):
     keep_best: int = Field(3, ge=1)
     register_model: bool = True
-    dir: Optional[str] = None
+    dir: str | None = None
     # Retrain the best configuration on train + validation for its best epoch count before the test.
     refit: bool = False
 
@@ -138,37 +147,47 @@ class ExportConfig(_Section):
 class PipelineConfig(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     dataset: DatasetConfig
-    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
+    task: str = "auto"  # auto, or a Task word
     split: SplitConfig = SplitConfig()
     space: str = "mlp"
     # A Keras Tuner style build function ("module:function"), instead of a declared space.
-    build_model: Optional[str] = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-    driver: Literal["optuna", "keras_tuner"] = "optuna"
+    build_model: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    driver: Driver = Driver.OPTUNA
     optuna: OptunaConfig = OptunaConfig()
     keras_tuner: KerasTunerConfig = KerasTunerConfig()
     budget: BudgetConfig = BudgetConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
     seed: int = 42
     tracking: TrackingConfig = TrackingConfig()
-    storage: Optional[str] = None
+    storage: str | None = None
     export: ExportConfig = ExportConfig()
     # Worker processes on one study (Optuna); with GPUs, one GPU each.
     workers: int = Field(1, ge=1)
     mixed_precision: bool = False
+    # Also fit scikit-learn's linear model on the same splits, as the reference the search must beat.
+    baseline: bool = True
 
     # Where the config came from: space files are looked up beside it.
-    source: Optional[Path] = Field(None, exclude=True)
+    source: Path | None = Field(None, exclude=True)
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        if value not in TASK_SETTINGS:
+            raise ValueError(f"unknown task {value!r}; choose from {', '.join(TASK_SETTINGS)}")
+        return value
 
     @model_validator(mode="after")
-    def _workers_need_optuna(self) -> "PipelineConfig":
-        if self.workers > 1 and self.driver == "keras_tuner":
+    def _workers_need_optuna(self) -> PipelineConfig:
+        if self.workers > 1 and self.driver is Driver.KERAS_TUNER:
             raise ValueError("workers > 1 needs driver optuna: Keras Tuner's oracle keeps its state in one "
                              "process (see the README on Keras Tuner's own distributed mode)")
         return self
 
     @model_validator(mode="after")
-    def _hyperband_epochs(self) -> "PipelineConfig":
-        if self.driver == "keras_tuner" and self.keras_tuner.tuner == "hyperband" and self.keras_tuner.max_epochs is None:
+    def _hyperband_epochs(self) -> PipelineConfig:
+        tuner = self.keras_tuner
+        if self.driver is Driver.KERAS_TUNER and tuner.tuner is Tuner.HYPERBAND and tuner.max_epochs is None:
             if "max_epochs" not in self.budget.model_fields_set:
                 raise ValueError("keras_tuner.tuner hyperband needs max_epochs: set keras_tuner.max_epochs "
                                  "or budget.max_epochs")
@@ -181,7 +200,7 @@ class PipelineConfig(_Section):
 
     def to_yaml(self) -> str:
         """The resolved config as logged with the search: passwords in URLs are redacted."""
-        from search.tracking import redact_url
+        from kerashpo.search.tracking import redact_url
 
         document = self.model_dump(mode="json", exclude={"source"})
         document["storage"] = redact_url(document["storage"])
@@ -195,7 +214,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Pi
     ``overrides`` maps dotted keys (``budget.trials``) to values from the
     command line; they are validated like the file's own values.
     """
-    path = Path(path)
+    path = bundled_config(Path(path))
     try:
         document = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -224,6 +243,15 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Pi
     return parse_config(document, source=path)
 
 
+def bundled_config(path: Path) -> Path:
+    """``path``, or the example config installed with kerashpo when ``path`` (``pipelines/digits.yaml``,
+    ``digits.yaml``) does not exist here: the README's commands then work from any directory."""
+    if path.exists() or path.is_absolute() or len(path.parts) > 2 or path.parts[:-1] not in ((), ("pipelines",)):
+        return path
+    installed = Path(__file__).parent / path.name
+    return installed if installed.suffix in (".yaml", ".yml") and installed.is_file() else path
+
+
 def parse_config(document: dict[str, Any], source: Path | None = None) -> PipelineConfig:
     where = f"{source}: " if source else ""
     try:
@@ -243,7 +271,7 @@ def _first_problem(exc: ValidationError) -> str:
     if kind == "missing":
         return f"missing required field '{loc}'"
     message = error["msg"].removeprefix("Value error, ")
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):
         message = f"unknown value {error['input']!r}; expected {message.removeprefix('Input should be ')}"
     elif "input" in error and kind not in ("value_error",):
         message = f"{message} (got {error['input']!r})"

@@ -17,14 +17,15 @@ import logging
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from search.tracking import redact_url, using_tracking_uri
-from spaces import UserError
-
-from pipelines.serving import MODEL_FILE, SCHEMA_FILE, Champion
+from kerashpo.pipelines.serving import MODEL_FILE, SCHEMA_FILE, Champion
+from kerashpo.search.tracking import redact_url, using_tracking_uri
+from kerashpo.spaces import UserError
+from kerashpo.spaces.choices import Direction
 
 log = logging.getLogger("kerashpo.export")
 
@@ -52,9 +53,18 @@ class ExportReport:
 
 
 def evaluate_once(model: Any, x_test: Any, y_test: Any, spec: Any) -> dict[str, float]:
-    """The only place the test split is used."""
-    from search.runner import encode_targets, model_inputs
+    """The only place the test split is used.
 
+    A model its HyperModel trained in its own loop comes uncompiled: it is
+    compiled (nothing trains) with the task's loss and metrics, its outputs read
+    as the task's head gives them (probabilities for classes).
+    """
+    from kerashpo.search.models import encode_targets, model_inputs
+    from kerashpo.spaces.tasks import loss_and_metrics
+
+    if getattr(model, "optimizer", None) is None:
+        loss, metrics = loss_and_metrics(spec.task)
+        model.compile(loss=loss, metrics=metrics)
     results = model.evaluate(model_inputs(x_test), encode_targets(model, y_test, spec), verbose=0, return_dict=True)
     return {f"test_{name}": float(value) for name, value in results.items()}
 
@@ -90,18 +100,21 @@ def write_bundle(directory: Path, model: Any, schema: dict[str, Any], card: str,
 
     def fill(staging: Path) -> None:
         model.save(staging / MODEL_FILE)
-        export_saved_model(model, staging / SAVED_MODEL)
+        export_saved_model(model, staging / SAVED_MODEL, schema)
         (staging / SCHEMA_FILE).write_text(json.dumps(schema, indent=2))
         (staging / CARD).write_text(card)
 
     write_atomically(directory, fill, force)
 
 
-def export_saved_model(model: Any, path: Path) -> None:
+def export_saved_model(model: Any, path: Path, schema: dict[str, Any] | None = None) -> None:
     """A SavedModel whose ``serve`` signature runs the model in inference mode.
 
     ``model.export`` traces a plain ``model(x)``, in which Keras's random layers
-    (augmentation in a user's build function) stay active.
+    (augmentation in a user's build function) stay active. A table model's
+    ``serve`` takes a dict keyed by the source columns as the training file names
+    them; the flat serving signature (TF Serving) names each tensor by its input
+    name in ``schema.json``, since TensorFlow allows few characters there.
     """
     import keras
     import tensorflow as tf
@@ -115,36 +128,33 @@ def export_saved_model(model: Any, path: Path) -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             model.export(str(path), format="tf_saved_model", verbose=False)
         return
-    signature = {name: spec(t) for name, t in inputs.items()} if isinstance(inputs, dict) else spec(inputs)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serve", lambda inputs: model(inputs, training=False), input_signature=[signature])
+    columns = table_columns(schema, inputs)
+    if columns:
+        signature: Any = {column: spec(tensor) for column, (_, tensor) in columns.items()}
+
+        def serve(feed: Any) -> Any:  # a dict by source column
+            named = {name: feed[column] for column, (name, _) in columns.items()}
+            # A one-column table's model takes its tensor bare.
+            return model(named if isinstance(inputs, dict) else next(iter(named.values())), training=False)
+    else:
+        signature = {name: spec(t) for name, t in inputs.items()} if isinstance(inputs, dict) else spec(inputs)
+
+        def serve(feed: Any) -> Any:
+            return model(feed, training=False)
+    archive.add_endpoint("serve", serve, input_signature=[signature])
     archive.write_out(str(path), verbose=False)
 
 
-def model_card(facts: dict[str, Any]) -> str:
-    def table(rows: dict[str, Any]) -> list[str]:
-        lines = ["| name | value |", "|---|---|"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in rows.items()]
-        return lines
-
-    lines = [f"# Model card: {facts['name']}", "",
-             f"- Dataset: `{facts['dataset']}` (fingerprint `{facts['fingerprint']}`), task {facts['task']}",
-             f"- Split sizes: {', '.join(f'{k} {v}' for k, v in facts['split_sizes'].items())} (seed {facts['seed']})",
-             f"- Search: {facts['search']}",
-             f"- Champion: trial {facts['trial']} of study `{facts['study']}`, "
-             f"rank 1 of {facts['n_complete']} complete trials",
-             f"- Validation {facts['objective']}: {_fmt(facts['val_value'])} (best epoch {facts.get('best_epoch', '-')})",
-             f"- Weights: {facts['weights']}",
-             f"- MLflow: run `{facts.get('run_id', '-')}`, registered `{facts.get('registered', '-')}`",
-             "", "## Test metrics (evaluated once, after the search)", "", *table(facts["test_metrics"]),
-             "", "## Hyperparameters", "", *table(facts["params"]),
-             "", "## Reproduce", "", "```", facts["command"], "```", ""]
-    return "\n".join(lines)
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+def table_columns(schema: dict[str, Any] | None, inputs: Any) -> dict[str, tuple[str, Any]]:
+    """A table model's source column -> (input name, input tensor); empty unless the schema covers every input."""
+    if not schema or schema.get("kind") != "table":
+        return {}
+    tensors = inputs if isinstance(inputs, dict) else {inputs.name: inputs}
+    columns = {item["column"]: (item["name"], tensors.get(item["name"])) for item in schema["inputs"]}
+    covered = {name for name, tensor in columns.values() if tensor is not None}
+    return columns if covered == set(tensors) and len(covered) == len(columns) else {}
 
 
 def raw_example(x_rows: Any, schema: dict[str, Any]) -> Any:
@@ -246,7 +256,7 @@ def _maybe_move_alias(client: Any, name: str, version: str, tags: dict[str, str]
         current = None
     if current is not None and current.tags.get("objective") == tags["objective"]:
         old, new = float(current.tags["val_value"]), float(tags["val_value"])
-        if (old > new) if direction == "maximize" else (old < new):
+        if Direction(direction).better(old, new):
             return False
     client.set_registered_model_alias(name, ALIAS, version)
     return True

@@ -6,17 +6,35 @@ line naming the file, the field or the value and what would fix it.
 
 from __future__ import annotations
 
+import keyword
 import re
+import unicodedata
 import zipfile
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipelines.config import DatasetConfig
-from pipelines.data import DataError, Dataset, dataset_from_arrays, with_target
-from pipelines.serving import IMAGE_SUFFIXES, InputError, column_values, decode_image
+from kerashpo.pipelines.config import DatasetConfig
+from kerashpo.pipelines.dataset import (
+    DataError,
+    Dataset,
+    dataset_from_arrays,
+    with_target,
+)
+from kerashpo.pipelines.serving import (
+    IMAGE_SUFFIXES,
+    InputError,
+    column_list,
+    column_values,
+    decode_image,
+)
+from kerashpo.spaces.inputs import reserved_input_name
 
+# Input names longer than this are cut (a column name can be a sentence); the schema keeps the whole name.
+INPUT_NAME_LENGTH = 64
 
 
 def load_builtin(name: str, task: str) -> Dataset:
@@ -40,7 +58,8 @@ def load_path(path: Path, spec: DatasetConfig, task: str) -> Dataset:
     return dataset_from_frame(path.name, frame, spec.target, spec.drop, spec.categorical, task)
 
 
-def read_table(path: Path, file_format: str | None, categorical: list[str] = (), field: str = "dataset.path") -> Any:
+def read_table(path: Path, file_format: str | None, categorical: Sequence[str] = (),
+               field: str = "dataset.path") -> Any:
     """A CSV or Parquet file as a DataFrame; columns named in ``categorical`` are read as text.
 
     ``field`` names what the user gave, in errors.
@@ -61,14 +80,19 @@ def read_table(path: Path, file_format: str | None, categorical: list[str] = (),
         raise DataError(f"{field}: {path} cannot be read as {file_format} ({first})") from None
 
 
-def dataset_from_frame(name: str, frame: Any, target: str | None, drop: list[str] = (),
-                       categorical: list[str] = (), task: str = "auto") -> Dataset:
+def dataset_from_frame(name: str, frame: Any, target: str | None, drop: Sequence[str] = (),
+                       categorical: Sequence[str] = (), task: str = "auto") -> Dataset:
     """A table: one model input per column; text, boolean and listed columns are categories."""
     import pandas as pd
 
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"dataset {name}: expected a pandas DataFrame or (x, y) arrays, got {type(frame).__name__}")
     columns = [str(c) for c in frame.columns]
+    # A DataFrame or Parquet file may repeat a name (or hold 0 and "0"): one of the columns would be lost.
+    repeated = [(c, n) for c, n in Counter(columns).items() if n > 1]
+    if repeated:
+        raise DataError(f"dataset {name}: column {repeated[0][0]!r} appears {repeated[0][1]} times; give each "
+                        "column its own name")
     frame = frame.set_axis(columns, axis=1)
     if not target:
         raise DataError(f"dataset {name}: set dataset.target to the column to predict "
@@ -130,19 +154,32 @@ def table_inputs(frame: Any, categorical: Any = (), name: str = "table") -> tupl
 
 
 def input_name(column: str, taken: Any) -> str:
-    """A Keras input name for a column: letters, digits and _ only, unique."""
-    base = re.sub(r"\W+", "_", column).strip("_") or "column"
-    if base[0].isdigit():
+    """A model input name for a column: ASCII letters, digits and _, starting with a letter, unique.
+
+    TensorFlow refuses other characters in layer scopes and SavedModel signatures
+    (``é``, spaces, ``$``) and Python keywords as signature arguments (``True``),
+    and Keras refuses an input named like one of the builders' layers. The
+    column's own name stays what clients send; the schema maps one to the other.
+    Accents are dropped (``é col`` -> ``e_col``), long names cut short, and names
+    that meet after that get ``_2``, ``_3``... (compared ignoring case, so no two
+    differ in case alone).
+    """
+    ascii_text = unicodedata.normalize("NFKD", column).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^A-Za-z0-9_]+", "_", ascii_text).strip("_")[:INPUT_NAME_LENGTH].rstrip("_") or "column"
+    if not base[0].isalpha():
         base = f"c_{base}"
+    if reserved_input_name(base) or keyword.iskeyword(base):
+        base = f"{base}_input"
+    used = {name.lower() for name in taken}
     candidate, n = base, 1
-    while candidate in set(taken):
+    while candidate.lower() in used or reserved_input_name(candidate):
         n += 1
         candidate = f"{base}_{n}"
     return candidate
 
 
 def _listing(names: list[str], limit: int = 12) -> str:
-    shown = ", ".join(names[:limit])
+    shown = column_list(names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 

@@ -16,23 +16,50 @@ def _clock(seconds: float) -> str:
         f"{seconds // 60}:{seconds % 60:02d}"
 
 
-class ProgressDisplay:
-    """Trial k of n, its state and value, best so far, pruned and failed counts, elapsed, ETA."""
+def eta(event: Any, timeout: float | None = None) -> tuple[float, str]:
+    """Seconds until the search ends, and what ends it: the trial budget, or ``budget.timeout``.
 
-    def __init__(self, console: Console | None = None):
+    The trial budget's end is extrapolated from this search's pace; the timeout
+    (seconds since the search started, like ``event.elapsed``) stops new trials,
+    so whichever comes sooner ends the search.
+    """
+    remaining = max(event.total - event.finished, 0)
+    done = event.finished_this_search
+    by_trials = event.elapsed / done * remaining if done > 0 else 0.0
+    if timeout is not None and remaining > 0:
+        by_time = max(timeout - event.elapsed, 0.0)
+        if by_time < by_trials or done == 0:
+            return by_time, "timeout"
+    return by_trials, "trials"
+
+
+class ProgressDisplay:
+    """Trial k of n, its state and value, best so far, pruned and failed counts, elapsed, ETA.
+
+    ``timeout``: the search's ``budget.timeout`` in seconds, if any; the ETA is
+    then the sooner of the trial budget and the time left, and says which.
+    """
+
+    def __init__(self, console: Console | None = None, timeout: float | None = None):
         self.console = console or Console(highlight=False)
+        self.timeout = timeout
 
     def __getstate__(self) -> dict:
         # Sent to a fresh search process, which prints to the same terminal with a console of its own.
-        return {}
+        return {"timeout": self.timeout}
 
     def __setstate__(self, state: dict) -> None:
         self.console = Console(highlight=False)
+        self.timeout = state.get("timeout")
 
     def __call__(self, event: Any) -> None:
-        remaining = max(event.total - event.finished, 0)
-        done = event.finished_this_search
-        eta = event.elapsed / done * remaining if done > 0 else 0.0
+        self.console.print(self.line(event), soft_wrap=True)
+
+    def line(self, event: Any) -> str:
+        """The display's line for one finished trial (rich markup)."""
+        seconds, bound = eta(event, self.timeout)
+        # Without a timeout only the trial budget can end the search: the reason would say nothing.
+        reason = f" ({bound})" if self.timeout is not None else ""
         value = f"{event.value:.4f}" if event.value is not None else "-"
         best = f"{event.best_value:.4f} (trial {event.best_number})" if event.best_value is not None else "-"
         width = len(str(event.total))
@@ -40,11 +67,11 @@ class ProgressDisplay:
             f"[{event.finished:>{width}}/{event.total}] trial {event.number:<3} "
             f"[{_STYLE.get(event.state, 'white')}]{event.state:<8}[/] {event.objective}={value}  "
             f"best {best}  pruned {event.n_pruned} failed {event.n_failed}  "
-            f"elapsed {_clock(event.elapsed)} eta {_clock(eta)}"
+            f"elapsed {_clock(event.elapsed)} eta {_clock(seconds)}{escape(reason)}"
         )
         if event.error:
             line += f"\n    [red]{escape(_first_line(event.error))}[/]"
-        self.console.print(line, soft_wrap=True)
+        return line
 
 
 def _first_line(text: str) -> str:

@@ -1,31 +1,55 @@
-"""``kerashpo run``: validate, load data once, search, evaluate the champion once, export."""
+"""``kerashpo run``: validate, load data once, search, evaluate the champion once, export.
+
+It reads top to bottom as three steps: ``prepare_run`` checks everything and
+loads the data (nothing is written), the search runs its trials, and
+``_finish`` evaluates the champion once on test and ships it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import multiprocessing
-import os
-import pickle
-import queue
-import signal
 import subprocess
-import sys
-import threading
-import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from spaces import DEFAULT_OBJECTIVE, METRIC_NAMES, Preset, UserError, objective_direction, resolve_space
-
-from pipelines.compute import Compute
-from pipelines.config import ConfigError, PipelineConfig
-from pipelines.data import (Dataset, Splits, data_spec, load_dataset, model_schema, split_dataset, take,
-                            train_and_validation)
-from pipelines.export import CARD, ExportReport, evaluate_once, log_and_register, model_card, raw_example, write_bundle
-from pipelines.stores import Stores, prepare, resolve_stores, resolve_tracking_uri
+from kerashpo.pipelines.baseline import Baseline, fit_baseline
+from kerashpo.pipelines.card import ModelCard
+from kerashpo.pipelines.compute import Compute
+from kerashpo.pipelines.config import ConfigError, PipelineConfig, load_config
+from kerashpo.pipelines.data import Splits, data_spec, load_dataset, model_schema, split_dataset, take
+from kerashpo.pipelines.dataset import Dataset
+from kerashpo.pipelines.export import (
+    CARD,
+    ExportReport,
+    evaluate_once,
+    log_and_register,
+    raw_example,
+    write_bundle,
+)
+from kerashpo.pipelines.preflight import check_export, export_directory
+from kerashpo.pipelines.stores import Stores, prepare, resolve_stores, resolve_tracking_uri
+from kerashpo.pipelines.workers import not_portable, search_in_processes
+from kerashpo.search.protocols import Driver, ModelSource
+from kerashpo.spaces import (
+    DEFAULT_OBJECTIVE,
+    METRIC_NAMES,
+    PRESETS,
+    DataSpec,
+    UserError,
+    objective_direction,
+    resolve_space,
+)
+from kerashpo.spaces.choices import Direction, Pruner
+from kerashpo.spaces.choices import Driver as DriverName
 
 log = logging.getLogger("kerashpo.run")
+
+if TYPE_CHECKING:  # importing these at run time would load TensorFlow for `kerashpo --help`
+    from kerashpo.search.tracking import MLflowTracker, SearchInfo
+    from kerashpo.search.trials import SearchJob, SearchOutcome
 
 
 @dataclass
@@ -34,42 +58,113 @@ class RunReport:
     experiment: str
     objective: str
     parent_run_id: str | None
-    outcome: Any
+    outcome: SearchOutcome
     export: ExportReport | None
     stores: Stores
+    baseline: Baseline | None = None
+    direction: Direction = Direction.MINIMIZE
+
+    def baseline_comparison(self) -> list[str]:
+        """Champion against the linear reference, on validation and (after the one evaluation) on test;
+        a last line says so when the champion is worse on validation."""
+        base, best = self.baseline, self.outcome.best_value
+        if base is None or best is None or self.objective not in base.validation:
+            return []
+        reference = base.validation[self.objective]
+        lines = [f"vs baseline ({base.name}, same splits): {self.objective} {best:.4f} vs {reference:.4f}"]
+        if self.export is not None and base.test:
+            shared = [k for k in self.export.test_metrics if k in base.test]
+            lines.append("  test: " + ", ".join(f"{k} {self.export.test_metrics[k]:.4f} vs {base.test[k]:.4f}"
+                                                for k in shared))
+        if self.direction.better(reference, best):
+            lines.append(f"the champion is worse than {base.name} on validation ({self.objective} {best:.4f} vs "
+                         f"{reference:.4f}): give the search more budget (budget.trials, budget.timeout), or "
+                         "use the linear model")
+        return lines
 
 
-def resolve_objective(config: PipelineConfig, task: str) -> tuple[str, str]:
-    metric = config.objective.metric or DEFAULT_OBJECTIVE[task]
+@dataclass
+class PreparedRun:
+    """A run whose every input was checked and whose data was loaded and split, before anything is written."""
+
+    config: PipelineConfig
+    stores: Stores
+    dataset: Dataset
+    splits: Splits
+    spec: DataSpec
+    schema: dict[str, Any]
+    objective: str
+    direction: Direction
+    driver: Driver
+    job: SearchJob
+
+    @property
+    def study(self) -> str:
+        return self.job.name
+
+    def search_info(self) -> SearchInfo:
+        """What the parent run records: tags, params and the resolved config."""
+        from kerashpo.search.tracking import SearchInfo
+
+        config = self.config
+        tags = {**self.driver.describe(), "model": self.job.source.name, "dataset": self.dataset.name,
+                "task": self.dataset.task, "config_hash": config.fingerprint(), "code_version": code_version()}
+        params = {"trials": config.budget.trials, "max_epochs": config.budget.max_epochs,
+                  "patience": config.budget.patience, "seed": config.seed, "space": config.space,
+                  "workers": config.workers, "mixed_precision": config.mixed_precision,
+                  **{f"split_{k}": v for k, v in self.splits.sizes().items()}}
+        return SearchInfo(study=self.study, experiment=config.name, objective=self.objective,
+                          direction=self.direction, tags=tags, params=params, config_text=config.to_yaml())
+
+
+def resolve_objective(config: PipelineConfig, task: str, trains_itself: bool = False,
+                      byo: bool = False) -> tuple[str, Direction]:
+    """The metric to select on and its direction; checked now unless the source's own fit reports its metrics
+    (then the first trial checks it)."""
+    # A user's own model reports what it was compiled with: Keras Tuner's default objective, val_loss, is the
+    # one every compiled model has.
+    metric = config.objective.metric or ("val_loss" if byo else DEFAULT_OBJECTIVE[task])
     known = [f"val_{m}" for m in METRIC_NAMES[task]] + list(METRIC_NAMES[task])
-    if metric not in known:
+    if metric not in known and not trains_itself:
         raise ConfigError(f"objective.metric: {metric!r} is not reported for a {task} task; "
                           f"choose from {', '.join(known)}")
-    return metric, config.objective.direction or objective_direction(metric)
+    return metric, Direction(config.objective.direction or objective_direction(metric))
 
 
-def make_driver(config: PipelineConfig, stores: Stores) -> Any:
+def make_driver(config: PipelineConfig, stores: Stores) -> Driver:
     """The driver the config names: switching is one word (``driver: keras_tuner``)."""
-    if config.driver == "keras_tuner":
-        from search.keras_tuner_driver import KerasTunerDriver
+    if config.driver is DriverName.KERAS_TUNER:
+        from kerashpo.search.keras_tuner_driver import KerasTunerDriver
 
         options = config.keras_tuner
-        return KerasTunerDriver(options.tuner, stores.keras_tuner_dir, executions_per_trial=options.executions_per_trial,
+        return KerasTunerDriver(options.tuner, stores.keras_tuner_dir,
+                                executions_per_trial=options.executions_per_trial,
                                 max_epochs=options.max_epochs, factor=options.factor,
                                 hyperband_iterations=options.hyperband_iterations,
                                 num_initial_points=options.num_initial_points)
-    from search import OptunaDriver
+    from kerashpo.search.optuna_driver import OptunaDriver
 
     return OptunaDriver(sampler=config.optuna.sampler, pruner=config.optuna.pruner, storage=stores.storage)
 
 
-def resolve_source(config: PipelineConfig, base_dir: Path) -> Any:
+def resolve_source(config: PipelineConfig, base_dir: Path) -> ModelSource:
     """A declared space (preset or file), or the user's ``build_model`` function."""
-    from search.sources import SpaceSource, import_hypermodel
+    from kerashpo.search.sources import SpaceSource, import_hypermodel
 
     if config.build_model:
         return import_hypermodel(config.build_model, base_dir)
     return SpaceSource(resolve_space(config.space, base_dir))
+
+
+def describe_ranges(space: Any, names: tuple[str, ...] = ("n_layers", "units_1", "learning_rate")) -> str:
+    """The ranges of the parameters that size a network, for the run's summary."""
+    shown = []
+    for name in names:
+        if name in space:
+            param = space[name]
+            label = "units" if name.startswith("units_") else name
+            shown.append(f"{label} {param.low:g}-{param.high:g}")
+    return ", ".join(shown)
 
 
 def code_version() -> str:
@@ -80,8 +175,55 @@ def code_version() -> str:
         return "unknown"
 
 
+def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | None = None, source: Any = None,
+                data: Any = None) -> PreparedRun:
+    """Check every input and load and split the data once; nothing is written."""
+    from kerashpo.search.runner import TrainingSetup
+    from kerashpo.search.sources import SpaceSource, as_source
+    from kerashpo.search.trial_data import TrialData
+    from kerashpo.search.trials import SearchJob
+
+    base_dir = config.source.parent if config.source else workdir
+    sized = source is None and not config.build_model and config.space in PRESETS
+    source = resolve_source(config, base_dir) if source is None else as_source(source)
+    stores = resolve_stores(workdir, resolve_tracking_uri(tracking_uri, config.tracking.uri, workdir), config.storage)
+    dataset = load_dataset(config, base_dir, data)
+    objective, direction = resolve_objective(config, dataset.task, getattr(source, "trains_itself", False),
+                                             byo=source.space is None)
+    splits = split_dataset(dataset, config.split.validation, config.split.test, config.seed)
+    spec = data_spec(dataset, splits)
+    if sized:  # a built-in preset named in the config: its default ranges follow the training rows
+        source = SpaceSource(source.preset.sized_for(len(splits.y_train)))
+        log.warning("space %s for %d training rows: %s", config.space, len(splits.y_train),
+                    describe_ranges(source.preset.space))
+    preset = getattr(source, "preset", None)
+    if preset is not None:
+        preset.check_data(spec)
+    setup = TrainingSetup(
+        data=TrialData(splits.x_train, splits.y_train, splits.x_val, splits.y_val, spec),
+        objective=objective, direction=direction, max_epochs=config.budget.max_epochs,
+        patience=config.budget.patience, seed=config.seed,
+    )
+    if config.driver is DriverName.OPTUNA and config.optuna.pruner is not Pruner.NONE:
+        for note in setup.budget.notes():
+            log.warning(note)
+    driver = make_driver(config, stores)
+    study = driver.study_name(config.name)
+    job = SearchJob(name=study, source=source, setup=setup, n_trials=config.budget.trials,
+                    checkpoint_dir=stores.checkpoint_dir(study), keep_best=config.export.keep_best,
+                    timeout=config.budget.timeout, trials_per_process=config.budget.trials_per_process)
+    job.source.check()
+    driver.check(job)
+    if config.workers > 1 and (reason := not_portable(driver, job)):
+        raise UserError(f"workers: the search cannot be sent to worker processes ({reason})")
+    # Export, the MLflow model and serving run after the search; what could fail there fails here instead.
+    check_export(config, dataset, splits, spec, job.source, stores)
+    schema = model_schema(dataset, spec, config.dataset)
+    return PreparedRun(config, stores, dataset, splits, spec, schema, objective, direction, driver, job)
+
+
 def run_pipeline(
-    config: PipelineConfig,
+    config: PipelineConfig | str | Path,
     *,
     workdir: Path | None = None,
     tracking_uri: str | None = None,
@@ -90,295 +232,134 @@ def run_pipeline(
     command: str | None = None,
     data: Any = None,
 ) -> RunReport:
-    """Run one pipeline. Every input is checked before any store is written.
+    """Run one pipeline (a config file's path, or a ``PipelineConfig``). Every input is checked first.
 
     ``source`` replaces what the config names: a ``spaces.Preset``, a
     ``search.SpaceSource``, or a ``build_model(hp)`` function / HyperModel.
     ``data`` replaces the config's dataset: a pandas DataFrame (with
     ``dataset.target`` naming its target column) or ``(x, y)`` arrays.
     """
-    from search import MLflowTracker, SearchInfo, SearchJob, TrainingSetup, TrialData
+    from kerashpo.pipelines.quiet import import_tensorflow_quietly
+    from kerashpo.search.tracking import MLflowTracker
 
-    workdir = (workdir or Path.cwd()).resolve()
-    base_dir = config.source.parent if config.source else workdir
-    source = resolve_source(config, base_dir) if source is None else source
-    uri = resolve_tracking_uri(tracking_uri, config.tracking.uri, workdir)
-    stores = resolve_stores(workdir, uri, config.storage)
-    dataset = load_dataset(config, base_dir, data)
-    objective, direction = resolve_objective(config, dataset.task)
-    splits = split_dataset(dataset, config.split.validation, config.split.test, config.seed)
-    spec = data_spec(dataset, splits)
-    preset = getattr(source, "preset", None) or (source if isinstance(source, Preset) else None)
-    if preset is not None:
-        preset.check_data(spec)
-    setup = TrainingSetup(
-        data=TrialData(splits.x_train, splits.y_train, splits.x_val, splits.y_val, spec),
-        objective=objective, direction=direction, max_epochs=config.budget.max_epochs,
-        patience=config.budget.patience, seed=config.seed,
-    )
-    driver = make_driver(config, stores)
-    study = driver.study_name(config.name)
-    job = SearchJob(name=study, source=source, setup=setup, n_trials=config.budget.trials,
-                    checkpoint_dir=stores.checkpoint_dir(study), keep_best=config.export.keep_best,
-                    timeout=config.budget.timeout, trials_per_process=config.budget.trials_per_process)
-    job.source.check()
-    driver.check(job)
-    if config.workers > 1 and (reason := _not_portable(driver, job)):
-        raise UserError(f"workers: the search cannot be sent to worker processes ({reason})")
-
-    prepare(stores)
-    artifacts = f"{stores.artifact_location}/{config.name}" if stores.artifact_location else None
-    tracker = MLflowTracker(stores.tracking_uri, artifact_location=artifacts)
-    tags = {**driver.describe(), "model": job.source.name, "dataset": dataset.name, "task": dataset.task,
-            "config_hash": config.fingerprint(), "code_version": code_version()}
-    params = {"trials": config.budget.trials, "max_epochs": config.budget.max_epochs,
-              "patience": config.budget.patience, "seed": config.seed, "space": config.space,
-              "workers": config.workers, "mixed_precision": config.mixed_precision,
-              **{f"split_{k}": v for k, v in splits.sizes().items()}}
-    info = SearchInfo(study=study, experiment=config.name, objective=objective, direction=direction, tags=tags,
-                      params=params, config_text=config.to_yaml())
-    from pipelines.quiet import import_tensorflow_quietly
-
+    if not isinstance(config, PipelineConfig):
+        config = load_config(config)
+    # GPU memory growth and the precision policy are set before the checks build their first model.
     compute = Compute(config.workers, len(import_tensorflow_quietly()), config.mixed_precision)
+    with _precision_policy(compute):
+        run = prepare_run(config, workdir=(workdir or Path.cwd()).resolve(), tracking_uri=tracking_uri,
+                          source=source, data=data)
+        prepare(run.stores)
+        artifacts = f"{run.stores.artifact_location}/{config.name}" if run.stores.artifact_location else None
+        tracker = MLflowTracker(run.stores.tracking_uri, artifact_location=artifacts)
+        tracker.start_search(run.search_info())
+        try:
+            baseline = _baseline(run, tracker)
+            outcome = search_in_processes(run.driver, run.job, tracker, on_trial_end, compute)
+            report = None
+            # With workers on several hosts the champion's checkpoint may be on another host; a refit needs none.
+            if outcome.best_model_path is not None or (config.export.refit and outcome.best_number is not None):
+                report = _finish(run, outcome, tracker, command or f"kerashpo run {config.source or '<config>'}",
+                                 baseline)
+        except KeyboardInterrupt:
+            tracker.end_search("KILLED")
+            raise
+        except BaseException:
+            tracker.end_search("FAILED")
+            raise
+    tracker.end_search("FINISHED")
+    return RunReport(run.study, config.name, run.objective, tracker.parent_run_id, outcome, report, run.stores,
+                     baseline, run.direction)
+
+
+def _baseline(run: PreparedRun, tracker: MLflowTracker) -> Baseline | None:
+    """The linear reference on the search's own splits (validation now; test with the champion's evaluation)."""
+    if not run.config.baseline:
+        return None
+    try:
+        baseline = fit_baseline(run.dataset, run.splits, run.config.seed)
+    except Exception as exc:  # a reference that cannot be fitted is reported; the search goes on
+        log.warning("baseline: could not fit the linear reference (%s: %s)", type(exc).__name__, exc)
+        return None
+    tracker.log_baseline(baseline.name, baseline.validation)
+    return baseline
+
+
+@contextlib.contextmanager
+def _precision_policy(compute: Compute) -> Iterator[None]:
+    """Configure TensorFlow for the search (mixed precision, GPU memory); give the caller its policy back."""
     import keras
 
     policy = keras.mixed_precision.global_policy()
     compute.configure_tensorflow()
-    tracker.start_search(info)
     try:
-        outcome = search_in_processes(driver, job, tracker, on_trial_end, compute)
-        report = None
-        # With workers on several hosts the champion's checkpoint may be on another host; a refit needs none.
-        if outcome.best_model_path is not None or (config.export.refit and outcome.best_number is not None):
-            report = _finish(config, study, driver, job.source, dataset, splits, spec, outcome, tracker, stores,
-                             objective, direction, command or f"kerashpo run {config.source or '<config>'}")
-    except KeyboardInterrupt:
-        tracker.end_search("KILLED")
-        raise
-    except BaseException:
-        tracker.end_search("FAILED")
-        raise
+        yield
     finally:
         keras.mixed_precision.set_global_policy(policy)
-    tracker.end_search("FINISHED")
-    return RunReport(study, config.name, objective, tracker.parent_run_id, outcome, report, stores)
 
 
-def _finish(config: PipelineConfig, study: str, driver: Any, source: Any, dataset: Dataset, splits: Splits,
-            spec: Any, outcome: Any, tracker: Any, stores: Stores, objective: str, direction: str,
-            command: str) -> ExportReport:
-    model, spec, weights = _champion(config, source, dataset, splits, spec, outcome, objective, direction)
-    test_metrics = evaluate_once(model, splits.x_test, splits.y_test, spec)
-    tracker.log_search_results({**test_metrics, f"best_{objective}": outcome.best_value},
+def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, command: str,
+            baseline: Baseline | None) -> ExportReport:
+    """Evaluate the champion once on test, log and register it, write the export folder and its card."""
+    config = run.config
+    model, spec, weights = _champion(run, outcome)
+    test_metrics = evaluate_once(model, run.splits.x_test, run.splits.y_test, spec)
+    if baseline is not None:  # the same test rows, scored once, beside the champion
+        tracker.log_baseline(baseline.name, {**baseline.validation,
+                                             **baseline.evaluate_test(run.splits.x_test, run.splits.y_test)})
+    best = {f"best_{run.objective}": outcome.best_value} if outcome.best_value is not None else {}
+    tracker.log_search_results({**test_metrics, **best},
                                {"best_trial": str(outcome.best_number), "weights": weights})
-    facts = dict(
-        name=config.name, dataset=dataset.name, fingerprint=dataset.fingerprint(), task=dataset.task,
-        split_sizes=splits.sizes(), seed=config.seed, study=study, trial=outcome.best_number,
-        search=", ".join(f"{k} {v}" for k, v in driver.describe().items()) + ", "
-               f"{outcome.n_complete} complete / {outcome.n_pruned} pruned / {outcome.n_failed} failed trials",
-        n_complete=outcome.n_complete, objective=objective, val_value=outcome.best_value,
-        best_epoch=outcome.best_epoch, weights=weights,
-        run_id=tracker.parent_run_id or "-", test_metrics=test_metrics, params=outcome.best_params,
-        command=command,
-    )
-    schema = model_schema(dataset, spec, config.dataset)
     version, moved = None, False
     if tracker.parent_run_id is not None:
-        version_tags = {"objective": objective, "val_value": repr(outcome.best_value), "study": study,
+        version_tags = {"objective": run.objective, "val_value": repr(outcome.best_value), "study": run.study,
                         "trial_number": str(outcome.best_number)}
         version, moved = log_and_register(
-            tracking_uri=stores.tracking_uri, run_id=tracker.parent_run_id, model=model, schema=schema,
-            example=raw_example(take(splits.x_test, slice(0, 5)), schema), name=config.name,
-            register=config.export.register_model, version_tags=version_tags, direction=direction,
+            tracking_uri=run.stores.tracking_uri, run_id=tracker.parent_run_id, model=model, schema=run.schema,
+            example=raw_example(take(run.splits.x_test, slice(0, 5)), run.schema), name=config.name,
+            register=config.export.register_model, version_tags=version_tags, direction=run.direction,
         )
-    facts["registered"] = f"{config.name} version {version}" + (" (champion)" if moved else "") if version else "-"
-    card = model_card(facts)
+    search = ", ".join(f"{k} {v}" for k, v in run.driver.describe().items())
+    card = ModelCard(
+        name=config.name, dataset=run.dataset.name, fingerprint=run.dataset.fingerprint(), task=run.dataset.task,
+        split_sizes=run.splits.sizes(), seed=config.seed, study=run.study, trial=outcome.best_number,
+        search=f"{search}, {outcome.n_complete} complete / {outcome.n_pruned} pruned / "
+               f"{outcome.n_failed} failed trials",
+        n_complete=outcome.n_complete, objective=run.objective, val_value=outcome.best_value,
+        best_epoch=outcome.best_epoch, weights=weights, test_metrics=test_metrics, params=outcome.best_params,
+        command=command, run_id=tracker.parent_run_id or "-",
+        baseline=_baseline_line(baseline, run.objective, test_metrics),
+        registered=f"{config.name} version {version}" + (" (champion)" if moved else "") if version else "-",
+    ).markdown()
     tracker.log_text(card, CARD)
-    directory = Path(config.export.dir) if config.export.dir else stores.export_dir(config.name)
-    write_bundle(directory, model, schema, card)
+    directory = export_directory(config, run.stores)
+    write_bundle(directory, model, run.schema, card)
     return ExportReport(directory, test_metrics, version, moved)
 
 
-def _champion(config: PipelineConfig, source: Any, dataset: Dataset, splits: Splits, spec: Any, outcome: Any,
-              objective: str, direction: str) -> tuple[Any, Any, str]:
+def _baseline_line(baseline: Baseline | None, objective: str, test_metrics: dict[str, float]) -> str:
+    if baseline is None:
+        return "-"
+    scores = [f"validation {k} {v:.4f}" for k, v in baseline.validation.items() if k == objective]
+    scores += [f"{k} {v:.4f}" for k, v in baseline.test.items() if k in test_metrics]
+    return f"{baseline.name} on the same splits: " + ", ".join(scores)
+
+
+def _champion(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, str]:
     """The model to ship, the data spec it was fitted with, and how its weights came about."""
     import keras
 
+    config = run.config
     if not config.export.refit:
         model = keras.saving.load_model(outcome.best_model_path)
-        return model, spec, f"trial {outcome.best_number}'s best epoch ({outcome.best_epoch}), restored"
-    from search import TrialData
-    from search.runner import refit
+        return model, run.spec, f"trial {outcome.best_number}'s best epoch ({outcome.best_epoch}), restored"
+    from kerashpo.pipelines.data import train_and_validation
+    from kerashpo.search.runner import refit
+    from kerashpo.search.trial_data import TrialData
 
     epochs = outcome.best_epoch or config.budget.max_epochs
-    merged = train_and_validation(splits)
-    spec = data_spec(dataset, merged)  # preprocessing statistics of train + validation
-    model = refit(source, outcome.best_params, TrialData(merged.x_train, merged.y_train, None, None, spec),
-                  epochs=epochs, seed=config.seed, objective=objective, direction=direction)
+    merged = train_and_validation(run.splits)
+    spec = data_spec(run.dataset, merged)  # preprocessing statistics of train + validation
+    model = refit(run.job.source, outcome.best_params, TrialData(merged.x_train, merged.y_train, None, None, spec),
+                  epochs=epochs, seed=config.seed, objective=run.objective, direction=run.direction)
     return model, spec, f"refit on train + validation for {epochs} epochs (seed {config.seed})"
-
-
-def search_in_processes(driver: Any, job: Any, tracker: Any, on_trial_end: Callable[[Any], None] | None,
-                        compute: Compute) -> Any:
-    """Run the search here, or in worker processes that this process feeds to MLflow and the display.
-
-    One worker: every trial runs here (memory stays flat: ``search.memory``),
-    unless ``trials_per_process`` asks for a chain of fresh processes, for a
-    builder that leaks what a trial cannot give back; both drivers resume from
-    their storage. Sources that cannot be sent to another process (a function
-    defined in ``__main__``) stay here.
-
-    Several workers (Optuna): ``compute.workers`` processes share the study from
-    the start; a worker that dies is replaced and its trial retried.
-    """
-    if compute.workers > 1:
-        _run_workers(driver, job, tracker, on_trial_end, compute)
-        # Every worker has stopped with the budget spent or the time up: this reads the study, trains nothing.
-        job.trials_per_process = None
-        return driver.optimize(job, tracker)
-    if job.trials_per_process is None or job.n_trials <= job.trials_per_process:
-        job.trials_per_process = None
-    else:
-        reason = _not_portable(driver, job)
-        if reason:
-            log.warning("running every trial in this process: %s", reason)
-            job.trials_per_process = None
-    from search.runner import interrupts_at_safe_points
-
-    # The first share runs here: TensorFlow is already loaded in this process.
-    with interrupts_at_safe_points():
-        outcome = driver.optimize(job, tracker, on_trial_end)
-    if outcome.handed_over:
-        outcome = _run_workers(driver, job, tracker, on_trial_end, compute)
-    return outcome
-
-
-def _run_workers(driver: Any, job: Any, tracker: Any, on_trial_end: Callable[[Any], None] | None,
-                 compute: Compute) -> Any:
-    """Keep ``compute.workers`` worker processes going until the search is done; return the last outcome.
-
-    Workers relay their tracking calls and progress events here, so this process
-    alone writes to MLflow. A worker that hands over (its share of trials done)
-    or dies is replaced; Ctrl-C reaches every worker, each marks its trial, and
-    the interrupt is raised here once they have stopped.
-    """
-    context = multiprocessing.get_context("spawn")
-    relay = context.Queue()
-    # Sent as bytes so a fresh process starts TensorFlow quietly before unpickling the job.
-    payload = pickle.dumps((driver, job))
-
-    def start(slot: int) -> Any:
-        worker = context.Process(target=_search_worker, name=f"kerashpo-worker-{slot}",
-                                 args=(payload, slot, compute, relay))
-        worker.start()
-        return worker
-
-    def deliver(message: tuple) -> None:
-        kind, *body = message
-        if kind == "track":
-            method, args = body
-            getattr(tracker, method)(*args)
-        elif kind == "event" and on_trial_end is not None:
-            on_trial_end(body[0])
-
-    from search.runner import interrupts_at_safe_points, stop_requested
-
-    handing_over: set[int] = set()
-    outcome, deaths, interrupted = None, 0, False
-    # Ctrl-C reaches the workers too: each stops at a safe point and reports; this loop keeps relaying.
-    with interrupts_at_safe_points():
-        slots = {slot: start(slot) for slot in range(compute.workers)}
-        while slots:
-            try:
-                message = relay.get(timeout=0.2)
-            except queue.Empty:
-                message = None
-            if message is not None and message[0] == "done":
-                outcome = message[2]
-                if outcome.handed_over:
-                    handing_over.add(message[1])
-            elif message is not None:
-                deliver(message)
-            interrupted = interrupted or stop_requested()
-            for slot, worker in list(slots.items()):
-                if worker.is_alive():
-                    continue
-                worker.join()
-                if worker.exitcode in (-signal.SIGINT, 130) or interrupted:
-                    interrupted = True
-                    del slots[slot]
-                elif worker.exitcode == 0:
-                    if slot in handing_over:
-                        handing_over.discard(slot)
-                        slots[slot] = start(slot)
-                    else:
-                        del slots[slot]
-                else:
-                    deaths += 1
-                    if deaths > 3 * compute.workers:
-                        raise RuntimeError(f"search workers keep stopping (last exit code {worker.exitcode}); "
-                                           "run the same command again to resume")
-                    log.warning("worker %d stopped (exit code %s); a fresh one retries its trial", slot,
-                                worker.exitcode)
-                    slots[slot] = start(slot)
-    while True:  # what the last workers sent before they stopped
-        try:
-            message = relay.get(timeout=0.5)
-        except queue.Empty:
-            break
-        if message[0] == "done":
-            outcome = message[2]
-        else:
-            deliver(message)
-    if interrupted:
-        raise KeyboardInterrupt
-    return outcome
-
-
-def _not_portable(*parts: Any) -> str | None:
-    """Why these cannot be sent to a fresh process, or None.
-
-    A function defined in an interactive ``__main__`` pickles by name but
-    cannot be found again in a spawned process.
-    """
-    try:
-        pickle.dumps(parts)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    hypermodel = getattr(parts[1].source, "hypermodel", None)
-    module = getattr(hypermodel, "__module__", None) or getattr(type(hypermodel), "__module__", None)
-    if module == "__main__" and not getattr(sys.modules["__main__"], "__file__", None):
-        return "the build function is defined interactively; put it in a module to run long searches flat"
-    return None
-
-
-def _exit_with_parent(parent: int) -> None:
-    """A worker whose starting process died (kill -9) stops too, as if killed with it.
-
-    Its running trial is then lost like any killed worker's: the next run fails it
-    in the study and in MLflow and tries it again.
-    """
-    while os.getppid() == parent:
-        time.sleep(1)
-    os._exit(1)
-
-
-def _search_worker(payload: bytes, slot: int, compute: Compute, relay: Any) -> None:
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    os.environ.update(compute.worker_env(slot))
-    from pipelines.quiet import import_tensorflow_quietly, quiet_libraries
-
-    quiet_libraries()
-    import_tensorflow_quietly()
-    compute.configure_tensorflow()
-    from search.tracking import RelayTracker
-
-    from search.runner import interrupts_at_safe_points
-
-    driver, job = pickle.loads(payload)
-    try:
-        with interrupts_at_safe_points():
-            outcome = driver.optimize(job, RelayTracker(relay), lambda event: relay.put(("event", event)))
-    except KeyboardInterrupt:
-        sys.exit(130)
-    relay.put(("done", slot, outcome))

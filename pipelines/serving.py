@@ -42,7 +42,7 @@ class Champion:
         self.model, self.schema = model, schema
 
     @classmethod
-    def load(cls, directory: str | Path) -> "Champion":
+    def load(cls, directory: str | Path) -> Champion:
         import keras
 
         model_path, schema_path = find_model_files(Path(directory))
@@ -92,7 +92,7 @@ class Champion:
             return pd.DataFrame({"prediction": scores[:, 0]})
         probabilities = np.concatenate([1.0 - scores, scores], axis=1) if task == "binary" else scores
         result = pd.DataFrame({"prediction": np.asarray(names, dtype=object)[probabilities.argmax(axis=1)]})
-        for index, name in enumerate(names):
+        for index, name in enumerate(names or []):
             result[f"probability_{name}"] = probabilities[:, index]
         return result
 
@@ -133,11 +133,16 @@ def _checked_columns(frame: Any, schema: dict[str, Any]) -> Any:
     known = set(expected) | set(schema.get("ignored_columns", []))
     extra = [c for c in present if c not in known]
     if missing:
-        raise InputError(f"missing column(s) {', '.join(missing)}; the model takes {', '.join(expected)}")
+        raise InputError(f"missing column(s) {column_list(missing)}; the model takes {column_list(expected)}")
     if extra:
-        raise InputError(f"unknown column(s) {', '.join(extra)}; drop them (the model takes "
-                         f"{', '.join(expected)})")
+        raise InputError(f"unknown column(s) {column_list(extra)}; drop them (the model takes "
+                         f"{column_list(expected)})")
     return frame.set_axis(present, axis=1)
+
+
+def column_list(names: list[str]) -> str:
+    """Column names for a one-line message: a name with a line break or control character is quoted, escaped."""
+    return ", ".join(name if name.isprintable() else repr(name) for name in names)
 
 
 def decode_image(path: Path, color_mode: str, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -150,7 +155,7 @@ def decode_image(path: Path, color_mode: str, size: tuple[int, int] | None = Non
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InputError(f"cannot read image {path} ({type(exc).__name__}); remove or replace it") from None
     if size is not None:
-        image = image.resize((size[1], size[0]), Image.BILINEAR)
+        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
     array = np.asarray(image, dtype=np.uint8)
     return array[..., np.newaxis] if array.ndim == 2 else array
 

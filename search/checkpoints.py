@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kerashpo.spaces.choices import Direction
+
 
 class CheckpointStore:
     """``<dir>/trial-NNNNN.keras`` plus a ``.json`` sidecar holding its objective.
@@ -19,7 +21,7 @@ class CheckpointStore:
     def __init__(self, directory: str | Path, keep: int, direction: str):
         self.directory = Path(directory)
         self.keep = keep
-        self.direction = direction
+        self.direction = Direction(direction)
 
     def path(self, trial_number: int) -> Path:
         return self.directory / f"trial-{trial_number:05d}.keras"
@@ -34,7 +36,7 @@ class CheckpointStore:
                 continue
             if self.path(meta["trial"]).exists():
                 entries.append((int(meta["trial"]), float(meta["value"])))
-        return sorted(entries, key=lambda e: (-e[1] if self.direction == "maximize" else e[1], e[0]))
+        return sorted(entries, key=lambda e: (self.direction.best_first(e[1]), e[0]))
 
     def offer(self, trial_number: int, value: float, model: Any) -> bool:
         """Save the model if it ranks among the best ``keep``; drop the ones it displaces."""
@@ -43,7 +45,7 @@ class CheckpointStore:
         ranked = self.ranked()
         if len(ranked) >= self.keep:
             worst = ranked[self.keep - 1][1]
-            if not (value > worst if self.direction == "maximize" else value < worst):
+            if not self.direction.better(value, worst):
                 return False
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.path(trial_number)

@@ -5,16 +5,24 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from spaces import UserError
-from search.results import COMPLETE, FAILED
-from search.sources import KerasTunerSampling, model_params
-from search.tracking import Tracker
-from search.trials import FinishedTrial, SearchJob, SearchOutcome, TrialEvent, TrialExecutor
-
-TUNERS = ("random", "bayesian", "hyperband", "grid")
+from kerashpo.search.memory import clear_session
+from kerashpo.search.protocols import Tracker
+from kerashpo.search.results import COMPLETE, FAILED
+from kerashpo.search.sources import KerasTunerSampling, model_params
+from kerashpo.search.trials import (
+    FinishedTrial,
+    SearchJob,
+    SearchOutcome,
+    SearchStopped,
+    TrialEvent,
+    TrialExecutor,
+)
+from kerashpo.spaces import UserError
+from kerashpo.spaces.choices import Tuner, chosen
 
 
 class _HandOver(Exception):
@@ -38,12 +46,11 @@ class KerasTunerDriver:
 
     name = "keras_tuner"
 
-    def __init__(self, tuner: str = "random", project_dir: str | Path = "keras_tuner", *,
+    def __init__(self, tuner: str = Tuner.RANDOM, project_dir: str | Path = "keras_tuner", *,
                  executions_per_trial: int = 1, max_epochs: int | None = None, factor: int = 3,
                  hyperband_iterations: int = 1, num_initial_points: int | None = None):
-        if tuner not in TUNERS:
-            raise UserError(f"unknown tuner {tuner!r}; choose from {', '.join(TUNERS)}")
-        if tuner == "hyperband" and not max_epochs:
+        tuner = chosen(Tuner, tuner, "tuner")
+        if tuner is Tuner.HYPERBAND and not max_epochs:
             raise UserError("tuner hyperband needs max_epochs (keras_tuner.max_epochs or budget.max_epochs)")
         if executions_per_trial < 1:
             raise UserError(f"executions_per_trial must be at least 1, got {executions_per_trial}")
@@ -70,74 +77,80 @@ class KerasTunerDriver:
                  on_trial_end: Callable[[TrialEvent], None] | None = None) -> SearchOutcome:
         import keras_tuner as kt
 
-        executor = TrialExecutor(job, tracker, on_trial_end)
-        source, spec, setup = job.source, job.setup.data.spec, job.setup
-        driver = self
+        with TrialExecutor(job, tracker, on_trial_end) as executor:
+            source, spec, setup = job.source, job.setup.data.spec, job.setup
+            driver = self
 
-        class Model(kt.HyperModel):
-            def build(self, hp: Any) -> Any:
-                return source.build(KerasTunerSampling(hp), spec)[1]
+            class Model(kt.HyperModel):
+                def build(self, hp: Any) -> Any:
+                    return source.build(KerasTunerSampling(hp), spec)[1]
 
-        class Tuner(self._tuner_class(kt)):  # type: ignore[misc]
-            def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> dict[str, float]:
-                hp = trial.hyperparameters
-                number = int(trial.trial_id)
-                tags, epochs = driver._round_tags(hp)
-                result = executor.execute(number, KerasTunerSampling(hp), tags=tags, max_epochs=epochs,
-                                          repeats=driver.executions_per_trial)
-                # The oracle records this trial after run_trial returns; count it in now.
-                this = FinishedTrial(number, result.state, result.value, result.params, result.best_epoch)
-                earlier = [t for t in _finished_trials(self.oracle) if t.number != number]
-                executor.report(number, result, earlier + [this], total=driver._total(self.oracle, job))
-                if result.state == FAILED:
-                    raise kt.errors.FailedTrialError(result.error or "trial failed")
-                return {setup.objective: float(result.value), "best_epoch": float(result.best_epoch)}
+            class ExecutorTuner(self._tuner_class(kt)):  # type: ignore[misc]
+                def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> dict[str, float]:
+                    hp = trial.hyperparameters
+                    number = int(trial.trial_id)
+                    tags, epochs = driver._round_tags(hp)
+                    result = executor.execute(number, KerasTunerSampling(hp), tags=tags, max_epochs=epochs,
+                                              repeats=driver.executions_per_trial)
+                    # The oracle records this trial after run_trial returns; count it in now.
+                    this = FinishedTrial(number, result.state, result.value, result.params, result.best_epoch)
+                    earlier = [t for t in _finished_trials(self.oracle) if t.number != number]
+                    try:
+                        executor.report(number, result, earlier + [this], total=driver._total(self.oracle, job))
+                    except SearchStopped as stop:  # Keras Tuner lets only its FatalError end a search
+                        raise kt.errors.FatalError(str(stop)) from stop
+                    if result.state == FAILED or result.value is None or result.best_epoch is None:
+                        raise kt.errors.FailedTrialError(result.error or "trial failed")
+                    return {setup.objective: float(result.value), "best_epoch": float(result.best_epoch)}
 
-            def pre_create_trial(self) -> None:
-                # Before every trial, as the Optuna driver checks: Keras Tuner has no time budget of its own,
-                # and the oracle saved at the last trial's end is where a fresh process resumes.
-                if executor.out_of_time():
-                    raise _OutOfTime
-                if executor.hand_over():
-                    raise _HandOver
-                super().pre_create_trial()
+                def pre_create_trial(self) -> None:
+                    # Before every trial, as the Optuna driver checks: Keras Tuner has no time budget of its own,
+                    # and the oracle saved at the last trial's end is where a fresh process resumes.
+                    if executor.out_of_time():
+                        raise _OutOfTime
+                    if executor.hand_over():
+                        raise _HandOver
+                    super().pre_create_trial()
 
-            def on_search_begin(self) -> None:
-                # The hypermodel's trial builds registered the space; free what they left behind.
-                import keras
+                def on_search_begin(self) -> None:
+                    # The hypermodel's trial builds registered the space; free what they left behind.
+                    clear_session()
+                    super().on_search_begin()
 
-                keras.backend.clear_session()
-                super().on_search_begin()
-
-        # Keras Tuner prints "Reloading Tuner from ..." when it resumes; the progress display says enough.
-        with contextlib.redirect_stdout(io.StringIO()):
-            tuner = Tuner(
-                Model(), objective=kt.Objective(setup.objective, "max" if setup.direction == "maximize" else "min"),
-                directory=str(self.project_dir), project_name=job.name, overwrite=False, seed=setup.seed,
-                max_consecutive_failed_trials=max(3, job.n_trials), **self._tuner_options(job),
-            )
-        tuner.oracle.verbose = 0  # the progress display reports each trial
-        handed_over = False
-        try:
-            tuner.search(verbose=0)
-        except _HandOver:
-            handed_over = True
-        except _OutOfTime:
-            pass
-        return executor.outcome(_finished_trials(tuner.oracle), handed_over)
+            # Keras Tuner prints "Reloading Tuner from ..." when it resumes; the progress display says enough.
+            with contextlib.redirect_stdout(io.StringIO()):
+                tuner = ExecutorTuner(
+                    Model(), objective=kt.Objective(setup.objective, setup.direction.keras_mode),
+                    directory=str(self.project_dir), project_name=job.name, overwrite=False, seed=setup.seed,
+                    max_consecutive_failed_trials=max(3, job.n_trials), **self._tuner_options(job),
+                )
+            tuner.oracle.verbose = 0  # the progress display reports each trial
+            handed_over = False
+            try:
+                with _failed_trials_untraced():
+                    tuner.search(verbose=0)
+            except kt.errors.FatalError as exc:
+                if isinstance(exc.__cause__, SearchStopped):
+                    raise exc.__cause__ from None
+                raise
+            except _HandOver:
+                handed_over = True
+            except _OutOfTime:
+                pass
+            return executor.outcome(_finished_trials(tuner.oracle), handed_over)
 
     # -- pieces -----------------------------------------------------------------
 
     def _tuner_class(self, kt: Any) -> type:
-        return {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization,
-                "hyperband": kt.Hyperband, "grid": kt.GridSearch}[self.tuner_name]
+        return {Tuner.RANDOM: kt.RandomSearch, Tuner.BAYESIAN: kt.BayesianOptimization,
+                Tuner.HYPERBAND: kt.Hyperband, Tuner.GRID: kt.GridSearch}[self.tuner_name]
 
     def _tuner_options(self, job: SearchJob) -> dict[str, Any]:
-        if self.tuner_name == "hyperband":
+        if self.tuner_name is Tuner.HYPERBAND:
             return {"max_epochs": self.max_epochs, "factor": self.factor,
                     "hyperband_iterations": self.hyperband_iterations}
         options: dict[str, Any] = {"max_trials": job.n_trials}
-        if self.tuner_name == "bayesian" and self.num_initial_points is not None:
+        if self.tuner_name is Tuner.BAYESIAN and self.num_initial_points is not None:
             options["num_initial_points"] = self.num_initial_points
         return options
 
@@ -157,10 +170,24 @@ class KerasTunerDriver:
             return job.n_trials
         try:
             brackets = oracle._get_num_brackets()
-            per_iteration = sum(oracle._get_size(b, r) for b in range(brackets) for r in range(oracle._get_num_rounds(b)))
+            per_iteration = sum(oracle._get_size(b, r) for b in range(brackets)
+                                for r in range(oracle._get_num_rounds(b)))
             return per_iteration * self.hyperband_iterations
         except Exception:  # private Keras Tuner helpers: the count is only for the display
             return job.n_trials
+
+
+@contextlib.contextmanager
+def _failed_trials_untraced() -> Iterator[None]:
+    """Keras Tuner prints every failed trial's traceback (its DEBUG setting is on by default); the progress
+    display and the trial's MLflow run already give the reason in one line."""
+    from keras_tuner.src import config
+
+    debug, config.DEBUG = config.DEBUG, False
+    try:
+        yield
+    finally:
+        config.DEBUG = debug
 
 
 _STATES = {"COMPLETED": COMPLETE, "FAILED": FAILED, "INVALID": FAILED}

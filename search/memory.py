@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 _CUSTOM_GRADIENT = "CustomGradient-"
 
@@ -28,7 +29,6 @@ def released_when_done() -> Iterator[None]:
     ``clear_session`` does. The entries the block added are dropped, then the
     Keras session is cleared and collected.
     """
-    import keras
 
     registry = _gradient_registry()
     before = set(registry) if registry is not None else set()
@@ -38,7 +38,22 @@ def released_when_done() -> Iterator[None]:
         if registry is not None:
             for name in [n for n in registry if n.startswith(_CUSTOM_GRADIENT) and n not in before]:
                 registry.pop(name, None)
-        keras.backend.clear_session()  # also runs gc.collect()
+        clear_session()  # also runs gc.collect()
         # What survived lives for the search; frozen, the next collection walks only the next trial's
         # objects (a full walk of the growing heap cost about 0.2 s a trial).
         gc.freeze()
+
+
+def restore_collection() -> None:
+    """Undo the freezes of ``released_when_done``: every object is collectable again."""
+    gc.unfreeze()
+
+
+def clear_session() -> None:
+    """``keras.backend.clear_session()``, keeping the dtype policy: Keras resets it with the rest of its global
+    state, which would turn mixed precision off after the first trial."""
+    import keras
+
+    policy = keras.mixed_precision.global_policy()
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy(policy)

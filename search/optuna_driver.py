@@ -5,18 +5,27 @@ from __future__ import annotations
 import os
 import socket
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from spaces import UserError
-from search.results import COMPLETE, FAILED, PRUNED, TrialResult
-from search.runner import raise_if_stop_requested
-from search.sources import OptunaSampling
-from search.tracking import Tracker, redact_url
-from search.trials import FinishedTrial, SearchJob, SearchOutcome, TrialEvent, TrialExecutor, worker_id
+from kerashpo.search.budget import SMALL_VALIDATION_BOOTSTRAP
+from kerashpo.search.interrupts import raise_if_stop_requested
+from kerashpo.search.protocols import Tracker
+from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
+from kerashpo.search.sources import OptunaSampling
+from kerashpo.search.tracking import redact_url
+from kerashpo.search.trials import (
+    FinishedTrial,
+    SearchJob,
+    SearchOutcome,
+    TrialEvent,
+    TrialExecutor,
+    worker_id,
+)
+from kerashpo.spaces import UserError
+from kerashpo.spaces.choices import Pruner, Sampler, chosen
 
-SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
-PRUNERS = ("hyperband", "successive_halving", "median", "none")
 _WORKER_ATTR, _LOST_ATTR, _PARAMS_ATTR = "kerashpo_worker", "kerashpo_lost", "kerashpo_params"
 
 
@@ -29,13 +38,10 @@ class OptunaDriver:
 
     name = "optuna"
 
-    def __init__(self, sampler: str = "tpe", pruner: str = "hyperband", storage: str | Path | None = None):
-        if sampler not in SAMPLERS:
-            raise UserError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
-        if pruner not in PRUNERS:
-            raise UserError(f"unknown pruner {pruner!r}; choose from {', '.join(PRUNERS)}")
-        self.sampler_name = sampler
-        self.pruner_name = pruner
+    def __init__(self, sampler: str = Sampler.TPE, pruner: str = Pruner.HYPERBAND,
+                 storage: str | Path | None = None):
+        self.sampler_name = chosen(Sampler, sampler, "sampler")
+        self.pruner_name = chosen(Pruner, pruner, "pruner")
         self.storage = storage
 
     def describe(self) -> dict[str, str]:
@@ -48,7 +54,7 @@ class OptunaDriver:
 
     def check(self, job: SearchJob) -> None:
         """Refuse what cannot run before anything is written."""
-        if self.sampler_name == "grid":
+        if self.sampler_name is Sampler.GRID:
             if job.source.space is None:
                 raise UserError("sampler grid needs a declared space; a build_model(hp) function has none")
             try:
@@ -60,24 +66,36 @@ class OptunaDriver:
     def optimize(self, job: SearchJob, tracker: Tracker,
                  on_trial_end: Callable[[TrialEvent], None] | None = None) -> SearchOutcome:
         import optuna
-        from optuna.storages._heartbeat import get_heartbeat_thread
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        storage = self._storage()
         study = optuna.create_study(
-            study_name=job.name, storage=self._storage(), load_if_exists=True,
-            direction=job.setup.direction, sampler=self._sampler(job), pruner=self._pruner(job),
+            study_name=job.name, storage=storage, load_if_exists=True,
+            direction=optuna.study.StudyDirection[job.setup.direction.name],
+            sampler=self._sampler(job), pruner=self._pruner(job),
         )
-        executor = TrialExecutor(job, tracker, on_trial_end)
+        if not study.trials and self.sampler_name is not Sampler.GRID:  # a new study tries the simple models first
+            for params in job.source.first_trials:
+                study.enqueue_trial(params, skip_if_exists=True)
+        with TrialExecutor(job, tracker, on_trial_end) as executor:
+            return self._search(study, storage, job, tracker, executor)
+
+    def _search(self, study: Any, storage: Any, job: SearchJob, tracker: Tracker,
+                executor: TrialExecutor) -> SearchOutcome:
+        import optuna
+        from optuna.storages._heartbeat import get_heartbeat_thread
+
         tracker.close_finished(_finished_trials(study))
         handed_over = False
         while not executor.out_of_time():
             raise_if_stop_requested()
             # Checked before every trial: a worker that died meanwhile gives its trial back for a retry.
-            lost = _recover_lost_trials(study)
+            lost = _recover_lost_trials(study, storage)
             if lost:
                 tracker.fail_trials(lost, "its worker stopped before the trial finished; the trial was retried")
-            # Trials running in other workers hold their share of the budget too.
+            # Trials running in other workers hold their share of the budget too. (Optuna's MaxTrialsCallback
+            # does this for study.optimize, after a trial ends; ask-and-tell must check before asking.)
             if len(_claimed(study)) >= job.n_trials:
                 break
             if executor.hand_over():
@@ -96,9 +114,10 @@ class OptunaDriver:
                 return trial.should_prune()
 
             try:
-                # Ask-and-tell starts no heartbeat of its own; on a database, other workers need it to tell
-                # a dead worker's trial from a slow one.
-                with get_heartbeat_thread(trial._trial_id, study._storage):
+                # Ask-and-tell starts no heartbeat of its own and Optuna has no public way to start one
+                # (study.optimize does it internally); on a database, other workers need it to tell a dead
+                # worker's trial from a slow one.
+                with get_heartbeat_thread(trial._trial_id, storage):
                     result = executor.execute(trial.number, OptunaSampling(trial), should_prune)
             except KeyboardInterrupt:
                 # Interrupted, not failed: it does not count against the budget and the next run retries it.
@@ -113,14 +132,17 @@ class OptunaDriver:
     # -- pieces -----------------------------------------------------------------
 
     def _storage(self) -> Any:
+        """The study's storage object (kept, rather than read back from the study's private attribute)."""
         import optuna
 
         storage = str(self.storage) if self.storage is not None else None
-        if storage is None or "://" in storage:
-            if storage is not None and not storage.startswith("sqlite"):
+        if storage is None:
+            return optuna.storages.InMemoryStorage()
+        if "://" in storage:
+            if not storage.startswith("sqlite"):
                 # A shared database: heartbeats let other workers fail (and retry) a dead worker's trial.
                 return optuna.storages.RDBStorage(storage, heartbeat_interval=30, grace_period=90)
-            return storage
+            return optuna.storages.RDBStorage(storage)
         from optuna.storages.journal import JournalFileBackend
 
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
@@ -130,28 +152,53 @@ class OptunaDriver:
         import optuna
 
         seed = job.setup.seed
-        if self.sampler_name == "tpe":
+        if self.sampler_name is Sampler.TPE:
             # multivariate + group model the conditional (per-layer) parameters jointly.
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
-        if self.sampler_name == "random":
+            # Its random start-up is a third of the budget, 3 to 10 trials: a short search still gets to model.
+            startup = min(10, max(3, job.n_trials // 3))
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=startup)
+        if self.sampler_name is Sampler.RANDOM:
             return optuna.samplers.RandomSampler(seed=seed)
-        if self.sampler_name == "cmaes":
+        if self.sampler_name is Sampler.CMAES:
             return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-        if self.sampler_name == "gp":
+        if self.sampler_name is Sampler.GP:
             return optuna.samplers.GPSampler(seed=seed)
-        return optuna.samplers.GridSampler(job.source.space.grid(), seed=seed)
+        space = job.source.space
+        if space is None:  # refused by check() before the search
+            raise UserError("sampler grid needs a declared space")
+        return optuna.samplers.GridSampler(space.grid(), seed=seed)
 
     def _pruner(self, job: SearchJob) -> Any:
         import optuna
 
-        if self.pruner_name == "hyperband":
-            return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=job.setup.max_epochs,
-                                                  reduction_factor=3)
-        if self.pruner_name == "successive_halving":
-            return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-        if self.pruner_name == "median":
-            return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
-        return optuna.pruners.NopPruner()
+        # Steps are examples seen (search.budget): the first rung comes after enough examples to judge, on
+        # any table, and on a small validation split a rung waits until several trials have reached it.
+        budget = job.setup.budget
+        if not budget.can_prune or self.pruner_name is Pruner.NONE:
+            return optuna.pruners.NopPruner()
+        pruner: Any
+        if self.pruner_name is Pruner.HYPERBAND:
+            pruner = optuna.pruners.HyperbandPruner(min_resource=budget.min_examples,
+                                                    max_resource=budget.max_examples, reduction_factor=3)
+        elif self.pruner_name is Pruner.SUCCESSIVE_HALVING:
+            pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=budget.min_examples, reduction_factor=3)
+        else:
+            return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=budget.min_examples - 1)
+        # (Not the pruners' bootstrap_count: in Optuna it prunes every trial until enough have reached a rung.)
+        return _after_complete(pruner, SMALL_VALIDATION_BOOTSTRAP) if budget.small_validation else pruner
+
+
+def _after_complete(pruner: Any, trials: int) -> Any:
+    """``pruner``, consulted only once ``trials`` trials have completed: on a small validation split the first
+    rungs would otherwise rank a handful of noisy values."""
+    import optuna
+
+    class AfterComplete(optuna.pruners.BasePruner):
+        def prune(self, study: Any, trial: Any) -> bool:
+            done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            return len(done) >= trials and pruner.prune(study, trial)
+
+    return AfterComplete()
 
 
 def _tell(study: Any, trial: Any, result: TrialResult) -> None:
@@ -213,7 +260,7 @@ def _alive(worker: str) -> bool:
     return True
 
 
-def _recover_lost_trials(study: Any) -> list[int]:
+def _recover_lost_trials(study: Any, storage: Any) -> list[int]:
     """Fail RUNNING trials whose worker is gone and queue their parameters again.
 
     A trial is lost when its worker process on this host no longer exists, or,
@@ -222,12 +269,13 @@ def _recover_lost_trials(study: Any) -> list[int]:
     import optuna
 
     S = optuna.trial.TrialState
-    storage = study._storage
     lost = []
     # A worker process of this host that no longer exists is known at once; others by their heartbeat.
     stale = [t._trial_id for t in study.get_trials(deepcopy=False, states=(S.RUNNING,))
              if not _alive(str(t.user_attrs.get(_WORKER_ATTR, "")))]
-    if isinstance(storage, optuna.storages.RDBStorage) and storage.is_heartbeat_enabled():
+    # Not the public fail_stale_trials: it fails the trial before it can be marked lost, and a lost
+    # trial must not count against the study-wide budget (it is retried).
+    if isinstance(storage, optuna.storages.RDBStorage) and storage.get_heartbeat_interval() is not None:
         stale += [i for i in storage._get_stale_trial_ids(study._study_id) if i not in stale]
     by_id = {t._trial_id: t for t in study.get_trials(deepcopy=False)}
     for trial_id in stale:

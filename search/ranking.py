@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from spaces import UserError
-from search.tracking import ROLE_TAG, STARTED_TAG, STATE_TAG, TRIAL_TAG, using_tracking_uri
+from kerashpo.search.tracking import (
+    BASELINE,
+    ROLE_TAG,
+    STARTED_TAG,
+    STATE_TAG,
+    TRIAL_TAG,
+    using_tracking_uri,
+)
+from kerashpo.spaces import UserError
+from kerashpo.spaces.choices import Direction
 
 FORMATS = ("table", "csv", "markdown")
 _FIXED_COLUMNS = ("trial", "state", "objective", "best_epoch", "epochs_run", "seconds")
@@ -36,7 +44,8 @@ def find_search_run(client: Any, experiment: str | None = None) -> Any:
 def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | None = None) -> Any:
     """A DataFrame of the trials of the latest search: trial, state, objective, epochs, seconds, params.
 
-    Complete trials first, then pruned, then failed; each group best objective first.
+    Complete trials first, then pruned, then failed; each group best objective first. The search's
+    scikit-learn reference model, scored on the same validation split, is the last row (state BASELINE).
     """
     import mlflow
     import pandas as pd
@@ -45,7 +54,7 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
     client = MlflowClient(tracking_uri=tracking_uri)
     parent = find_search_run(client, experiment)
     objective = parent.data.tags.get("objective", "objective")
-    maximize = parent.data.tags.get("direction", "maximize") == "maximize"
+    direction = Direction(parent.data.tags.get("direction", Direction.MAXIMIZE))
     with using_tracking_uri(tracking_uri):
         runs = mlflow.search_runs(
             experiment_ids=[parent.info.experiment_id],
@@ -65,13 +74,14 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
         board[column.removeprefix("params.")] = _numeric_if_possible(runs[column])
     # Finished trials rank first: a pruned trial's value comes from fewer epochs, and the champion
     # (rank 1) must be the study's best complete trial.
-    board["_rank"] = board["state"].map({"COMPLETE": 0, "PRUNED": 1}).fillna(2)
-    board = board.sort_values(["_rank", "objective", "trial"], ascending=[True, not maximize, True],
+    # The reference model comes last, marked BASELINE: rank 1 stays the champion.
+    board["_rank"] = board["state"].map({"COMPLETE": 0, "PRUNED": 1, BASELINE: 3}).fillna(2)
+    board = board.sort_values(["_rank", "objective", "trial"], ascending=[True, direction is Direction.MINIMIZE, True],
                               na_position="last")
     board = board.drop(columns="_rank").reset_index(drop=True)
     for column in ("trial", "best_epoch", "epochs_run"):
         board[column] = board[column].astype("Int64")
-    board.attrs.update(objective=objective, direction="maximize" if maximize else "minimize",
+    board.attrs.update(objective=objective, direction=str(direction),
                        parent_run_id=parent.info.run_id, experiment_id=parent.info.experiment_id)
     return board.head(top) if top else board
 

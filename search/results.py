@@ -20,3 +20,5 @@ class TrialResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     error: str | None = None
     model: Any = None
+    # The failure is the configuration's, not this trial's (the objective is never reported): stop the search.
+    stops_search: bool = False

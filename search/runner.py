@@ -4,100 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import keras
 import numpy as np
 
-from spaces import DataSpec
-from search.results import COMPLETE, FAILED, PRUNED, TrialResult
+from kerashpo.search.budget import Budget
+from kerashpo.search.interrupts import raise_if_stop_requested, stop_requested
+from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
+from kerashpo.search.sources import FixedSampling, as_source
+from kerashpo.search.trial_data import TrialData
+from kerashpo.spaces.choices import Direction
 
-# (epoch, best objective so far) -> True to stop the trial as pruned.
+# (examples seen, best objective so far) -> True to stop the trial as pruned.
 PruneCheck = Callable[[int, float], bool]
-
-_stop = threading.Event()
-
-
-def stop_requested() -> bool:
-    return _stop.is_set()
-
-
-def _on_interrupt(signum: int, frame: Any) -> None:
-    if _stop.is_set():  # a second Ctrl-C: stop now
-        raise KeyboardInterrupt
-    _stop.set()
-
-
-@contextlib.contextmanager
-def interrupts_at_safe_points() -> Iterator[None]:
-    """Ctrl-C stops training at the next batch and raises ``KeyboardInterrupt`` once fit has returned.
-
-    Raised anywhere else, the interrupt could land inside a storage write (the
-    Optuna journal's lock release turns it into a ``FileNotFoundError``) or
-    inside a tracking call. A second Ctrl-C interrupts at once.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    _stop.clear()
-    previous = signal.signal(signal.SIGINT, _on_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        _stop.clear()
-
-
-def raise_if_stop_requested() -> None:
-    if _stop.is_set():
-        raise KeyboardInterrupt
-
-
-class TrialData:
-    """The training and validation splits every trial of a search shares (loaded once).
-
-    ``x_*`` is an array, or a dict of arrays by input name (string columns as
-    object arrays). Trials train from ``tf.data`` pipelines over tensors made
-    once per process and cached; only shuffling and batching are per trial.
-    """
-
-    def __init__(self, x_train: Any, y_train: np.ndarray, x_val: Any, y_val: np.ndarray, spec: DataSpec):
-        self.x_train, self.y_train, self.x_val, self.y_val, self.spec = x_train, y_train, x_val, y_val, spec
-        self._datasets: dict[tuple[str, bool], Any] = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        # tf.data objects do not pickle; a fresh search process makes its own.
-        return {**self.__dict__, "_datasets": {}}
-
-    def arrays(self, split: str, model: Any) -> tuple[Any, Any]:
-        """Inputs and targets of ``train`` or ``val`` as ``model`` takes them."""
-        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_val, self.y_val)
-        return model_inputs(x), encode_targets(model, y, self.spec)
-
-    def batches(self, split: str, model: Any, batch_size: int, seed: int | None = None,
-                augmentation: Any = None) -> Any:
-        """A batched, prefetched ``tf.data`` pipeline; ``train`` is reshuffled every epoch (seeded).
-
-        ``augmentation`` (a Keras layer) transforms each training batch's inputs.
-        """
-        import tensorflow as tf
-
-        key = (split, wants_one_hot(model, self.spec))
-        if key not in self._datasets:
-            self._datasets[key] = tf.data.Dataset.from_tensor_slices(self.arrays(split, model)).cache()
-        dataset = self._datasets[key]
-        if split == "train":
-            dataset = dataset.shuffle(len(self.y_train), seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size)
-        if augmentation is not None:
-            dataset = dataset.map(lambda x, y: (augmentation(x, training=True), y),
-                                  num_parallel_calls=tf.data.AUTOTUNE)
-        return dataset.prefetch(tf.data.AUTOTUNE)
-
 
 @dataclass
 class TrainingSetup:
@@ -105,47 +28,95 @@ class TrainingSetup:
 
     data: TrialData
     objective: str
-    direction: str
+    direction: Direction
     max_epochs: int
     patience: int
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        self.direction = Direction(self.direction)
+
     def better(self, a: float, b: float) -> bool:
-        return a > b if self.direction == "maximize" else a < b
+        return self.direction.better(a, b)
+
+    @property
+    def budget(self) -> Budget:
+        """The per-trial budget in examples seen (the unit pruners count in)."""
+        y_val = self.data.y_val
+        return Budget(len(self.data.y_train), self.max_epochs, 0 if y_val is None else len(y_val))
 
 
 class _StopWatch(keras.callbacks.Callback):
     """Ends training at the next batch once Ctrl-C was pressed (see ``interrupts_at_safe_points``)."""
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if _stop.is_set():
+        if stop_requested():
             self.model.stop_training = True
+
+
+class TrialStopped(Exception):
+    """Stops a user's own training loop from a callback: such a loop has no ``stop_training`` flag to read."""
 
 
 class _EpochWatch(keras.callbacks.Callback):
-    """Tracks the best objective so far, asks the pruning check, and notices a missing metric."""
+    """Per-epoch bookkeeping for Keras's ``fit`` and for a user's own training loop alike.
 
-    def __init__(self, setup: TrainingSetup, should_prune: PruneCheck | None):
+    It records every epoch's logs, keeps the best epoch's weights, asks the
+    pruning check, and stops training on patience or at the epoch budget. Inside
+    ``fit`` it stops through ``stop_training``; a loop that only sends
+    ``on_epoch_end`` (Keras Tuner's custom-loop pattern) is stopped by raising
+    ``TrialStopped``.
+    """
+
+    def __init__(self, setup: TrainingSetup, should_prune: PruneCheck | None, max_epochs: int):
         super().__init__()
-        self.setup, self.should_prune = setup, should_prune
+        self.setup, self.should_prune, self.max_epochs = setup, should_prune, max_epochs
+        self.history: dict[str, list[float]] = {}
+        self.epochs = 0
         self.best: float | None = None
+        self.best_weights: list[Any] | None = None
+        self.since_best = 0
         self.pruned = False
         self.missing: list[str] | None = None
+        self.in_fit = False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.in_fit = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.in_fit = False
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
+        logs = dict(logs or {})
+        for name, number in logs.items():
+            with contextlib.suppress(TypeError, ValueError):
+                self.history.setdefault(name, []).append(float(number))
+        self.epochs += 1
         value = logs.get(self.setup.objective)
         if value is None:
+            # Keras's fit reports every compiled metric each epoch; a user's own loop may return it instead.
             self.missing = sorted(logs)
-            self.model.stop_training = True
+            if self.in_fit:
+                self._stop()
             return
         value = float(value)
         if math.isfinite(value) and (self.best is None or self.setup.better(value, self.best)):
-            self.best = value
+            self.best, self.since_best = value, 0
+            self.best_weights = self.model.get_weights()
+        else:
+            self.since_best += 1
         # Pruners see the best value so far: the trial's objective is its best epoch.
-        if self.should_prune is not None and self.best is not None and self.should_prune(epoch + 1, self.best):
+        seen = self.setup.budget.examples(self.epochs)
+        if self.should_prune is not None and self.best is not None and self.should_prune(seen, self.best):
             self.pruned = True
-            self.model.stop_training = True
+            self._stop()
+        elif self.since_best >= self.setup.patience or self.epochs >= self.max_epochs:
+            self._stop()
+
+    def _stop(self) -> None:
+        if not self.in_fit:
+            raise TrialStopped
+        self.model.stop_training = True
 
 
 def _best_epoch(values: list[float], setup: TrainingSetup) -> int | None:
@@ -175,8 +146,6 @@ def run_trial(
     restores them), so the objective, the checkpoint and the export all describe
     the same weights.
     """
-    from search.sources import as_source
-
     source = as_source(source)
     epochs = max_epochs or setup.max_epochs
     keras.utils.set_random_seed(seed)
@@ -184,55 +153,89 @@ def run_trial(
     params: dict[str, Any] = {}
     try:
         params, model = source.build(sampling, setup.data.spec)
-        check_model(model)
     except Exception as exc:  # a bad configuration or a user's builder failing is the trial's failure
-        params = params or dict(getattr(sampling.hp, "values", {}) or {})
+        params = params or sampled_params(sampling)
         if on_built is not None:
             on_built(params)
         return TrialResult(FAILED, params=params, error=f"build failed: {type(exc).__name__}: {exc}",
                            train_seconds=time.perf_counter() - started)
     if on_built is not None:
         on_built(params)
-    mode = "max" if setup.direction == "maximize" else "min"
     options = source.fit_options(dict(params), epochs, setup.objective, setup.direction)
-    watch = _EpochWatch(setup, should_prune)
-    callbacks = [
-        _StopWatch(),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.EarlyStopping(
-            monitor=setup.objective, mode=mode, patience=setup.patience, restore_best_weights=True
-        ),
-        *options.callbacks,
-        watch,
-    ]
+    watch = _EpochWatch(setup, should_prune, epochs)
+    callbacks = [_StopWatch(), keras.callbacks.TerminateOnNaN(), *options.callbacks, watch]
+    for callback in callbacks:  # a user's own loop may call them without set_model
+        callback.set_model(model)
+    returned: Any = None
     try:
-        fit = source.fit(sampling, model, setup.data, batch_size=options.batch_size, seed=seed, epochs=epochs,
-                         callbacks=callbacks, verbose=0, augmentation=options.augmentation)
-    except Exception as exc:
-        return TrialResult(FAILED, params=params, error=f"training failed: {type(exc).__name__}: {exc}",
-                           train_seconds=time.perf_counter() - started, n_params=model.count_params())
+        returned = source.fit(sampling, model, setup.data, batch_size=options.batch_size, seed=seed, epochs=epochs,
+                              callbacks=callbacks, verbose=0, augmentation=options.augmentation)
+    except TrialStopped:
+        pass
+    except Exception as exc:  # a user's fit or callback failing fails this trial, never the search
+        return TrialResult(FAILED, params={**params, **sampled_params(sampling)},
+                           error=f"training failed: {type(exc).__name__}: {exc}",
+                           train_seconds=time.perf_counter() - started, n_params=count_params(model))
     raise_if_stop_requested()
-    seconds = time.perf_counter() - started
-    history = {name: [float(v) for v in values] for name, values in fit.history.items()}
+    if watch.best_weights is not None:
+        model.set_weights(watch.best_weights)
+    history = _with_returned(watch.history, returned, setup.objective)
     result = TrialResult(
-        FAILED, params=params, history=history, epochs_run=len(history.get("loss", [])), train_seconds=seconds,
-        n_params=int(model.count_params()), model=model,
+        FAILED, params={**params, **sampled_params(sampling)}, history=history,
+        epochs_run=max(watch.epochs, 1 if history else 0), train_seconds=time.perf_counter() - started,
+        n_params=count_params(model), model=model,
     )
-    if watch.missing is not None:
-        result.error = (f"objective '{setup.objective}' is not among the metrics the model reports "
-                        f"({', '.join(watch.missing)}); compile the model with it or change the objective")
+    if setup.objective not in history:
+        reported = ", ".join(watch.missing or sorted(history)) or "none"
+        result.error = (f"objective '{setup.objective}' is not among the metrics the model reports ({reported}); "
+                        "compile the model with it, report it in the logs your fit sends to the callbacks, "
+                        "or change the objective")
+        result.stops_search = True  # every configuration would fail the same way
         return result
     losses = history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):
         result.error = f"loss became {losses[-1]} at epoch {len(losses)} (diverged)"
         return result
-    result.best_epoch = _best_epoch(history.get(setup.objective, []), setup)
+    result.best_epoch = _best_epoch(history[setup.objective], setup)
     if result.best_epoch is None:
         result.error = f"objective '{setup.objective}' never had a finite value"
         return result
     result.value = history[setup.objective][result.best_epoch - 1]
     result.state = PRUNED if watch.pruned else COMPLETE
     return result
+
+
+def _with_returned(history: dict[str, list[float]], returned: Any, objective: str) -> dict[str, list[float]]:
+    """The epochs' logs, completed by what a user's ``fit`` returned (as Keras Tuner accepts).
+
+    A number is the objective's final value; a dict maps metric names to final
+    values. A ``History`` adds nothing: its epochs are already in the logs.
+    """
+    if isinstance(returned, bool) or returned is None:
+        return history
+    if isinstance(returned, (int, float, np.floating, np.integer)):
+        returned = {objective: float(returned)}
+    if not isinstance(returned, dict):
+        return history
+    merged = dict(history)
+    for name, value in returned.items():
+        with contextlib.suppress(TypeError, ValueError):
+            merged.setdefault(name, [float(value)])
+    return merged
+
+
+def sampled_params(sampling: Any) -> dict[str, Any]:
+    """What a user's code sampled through ``hp`` (in build or in fit), without Keras Tuner's bookkeeping."""
+    values = getattr(getattr(sampling, "hp", None), "values", None) or {}
+    return {k: v for k, v in dict(values).items() if not k.startswith("tuner/")}
+
+
+def count_params(model: Any) -> int:
+    """The model's parameter count; 0 for a model that was never built (a fit that failed early)."""
+    try:
+        return int(model.count_params())
+    except Exception:
+        return 0
 
 
 def refit(source: Any, params: dict[str, Any], data: TrialData, *, epochs: int, seed: int, objective: str,
@@ -243,13 +246,10 @@ def refit(source: Any, params: dict[str, Any], data: TrialData, *, epochs: int, 
     watch a validation metric (reduce-on-plateau) have nothing to watch and are
     left out; a cosine schedule still applies.
     """
-    from search.sources import FixedSampling, as_source
-
     source = as_source(source)
     keras.utils.set_random_seed(seed)
     sampling = FixedSampling(params)
     _, model = source.build(sampling, data.spec)
-    check_model(model)
     options = source.fit_options(dict(params), epochs, objective, direction)
     callbacks = [c for c in options.callbacks if not isinstance(c, keras.callbacks.ReduceLROnPlateau)]
     source.fit(sampling, model, data, batch_size=options.batch_size, seed=seed, epochs=epochs, callbacks=callbacks,
@@ -257,35 +257,3 @@ def refit(source: Any, params: dict[str, Any], data: TrialData, *, epochs: int, 
     return model
 
 
-def wants_one_hot(model: Any, spec: DataSpec) -> bool:
-    """Whether ``model`` was compiled with (non-sparse) categorical cross-entropy.
-
-    Keras Tuner's own examples compile with ``categorical_crossentropy``; the
-    data here holds class indices, so a build function written for one-hot
-    labels runs unchanged.
-    """
-    loss = model.loss
-    name = loss if isinstance(loss, str) else getattr(loss, "name", type(loss).__name__)
-    return spec.task == "multiclass" and str(name).lower() in ("categorical_crossentropy", "categoricalcrossentropy")
-
-
-def encode_targets(model: Any, y: Any, spec: DataSpec) -> Any:
-    return keras.utils.to_categorical(y, spec.output_units) if wants_one_hot(model, spec) else y
-
-
-def model_inputs(x: Any) -> Any:
-    """``x`` as Keras takes it: string columns become string tensors (Keras refuses object arrays)."""
-    if not isinstance(x, dict):
-        return x
-    import tensorflow as tf
-
-    return {name: tf.constant(column.astype(str)) if column.dtype == object else column for name, column in x.items()}
-
-
-def check_model(model: Any) -> None:
-    """A builder must return a compiled keras.Model."""
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"returned {type(model).__name__}, not a keras.Model")
-    if getattr(model, "optimizer", None) is None:
-        raise TypeError("returned an uncompiled model; call model.compile(optimizer=..., loss=..., metrics=...) "
-                        "before returning it")

@@ -11,33 +11,32 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import inspect
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from types import ModuleType
+from typing import Any
 
-from spaces import Bool, Categorical, DataSpec, Fixed, FitOptions, Float, Int, Param, Preset, Space, UserError
-from spaces.preset import default_fit_options
-
-
-class Sampling(Protocol):
-    """One trial as an engine sees it."""
-
-    def sample_space(self, space: Space) -> dict[str, Any]: ...
-
-    @property
-    def hp(self) -> Any: ...
-
-
-class ModelSource(Protocol):
-    name: str
-
-    def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], Any]: ...
-
-    def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str, direction: str) -> FitOptions: ...
-
-    def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
-            augmentation: Any = None, **kwargs: Any) -> Any: ...
+from kerashpo.search.hyperparameters import RecordingHyperParameters
+from kerashpo.search.memory import clear_session
+from kerashpo.search.models import check_model
+from kerashpo.search.protocols import Sampling
+from kerashpo.spaces import (
+    Bool,
+    Categorical,
+    DataSpec,
+    FitOptions,
+    Fixed,
+    Float,
+    Int,
+    Param,
+    Preset,
+    Space,
+    UserError,
+)
+from kerashpo.spaces.preset import default_fit_options
 
 
 def fit_batches(model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
@@ -63,14 +62,21 @@ class SpaceSource:
     def __init__(self, preset: Preset):
         self.preset = preset
         self.name = preset.name
-        self.space = preset.space
+        self.space: Space | None = preset.space
 
     def check(self) -> None:
         """Declared spaces were validated when they were made."""
 
+    @property
+    def first_trials(self) -> list[dict[str, Any]]:
+        """Configurations to try before the sampler starts (the preset's simple models)."""
+        return self.preset.first_trials()
+
     def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], Any]:
         params = sampling.sample_space(self.preset.space)
-        return params, self.preset.build(dict(params), spec)
+        model = self.preset.build(dict(params), spec)
+        check_model(model)
+        return params, model
 
     def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str, direction: str) -> FitOptions:
         return self.preset.fit_options(dict(params), max_epochs, monitor, direction)
@@ -84,11 +90,18 @@ class SpaceSource:
 class HyperModelSource:
     """A user's ``build_model(hp)`` or ``keras_tuner.HyperModel``, unchanged, under any engine.
 
-    A HyperModel that overrides ``fit(hp, model, ...)`` has it called with the
-    training arguments; ``batch_size`` in ``hp`` is applied otherwise.
+    A HyperModel that overrides ``fit(hp, model, *args, **kwargs)`` gets, as
+    under Keras Tuner, the training arrays, ``validation_data`` and
+    ``callbacks``; what else kerashpo would pass to ``model.fit`` (epochs, batch
+    size, verbosity) is a default that the user's own arguments override, and
+    kerashpo's callbacks are added to the user's. Such a fit may train the model
+    itself (an uncompiled model, its own loop sending ``on_epoch_end`` logs) and
+    return a ``History``, a number (the objective) or a dict of metrics.
+    ``batch_size`` in ``hp`` is applied otherwise.
     """
 
-    space = None
+    space: Space | None = None  # a build function declares its space as it runs
+    first_trials: list[dict[str, Any]] = []  # it declares no simple model to try first
 
     def __init__(self, hypermodel: Any, name: str | None = None):
         if inspect.isclass(hypermodel):
@@ -96,23 +109,46 @@ class HyperModelSource:
         if not callable(hypermodel) and not hasattr(hypermodel, "build"):
             raise UserError(f"{name or hypermodel!r} is neither a function build_model(hp) nor a HyperModel")
         self.hypermodel = hypermodel
-        self.name = name or getattr(hypermodel, "__name__", type(hypermodel).__name__)
+        self.name: str = name or str(getattr(hypermodel, "__name__", type(hypermodel).__name__))
         self._build = hypermodel.build if hasattr(hypermodel, "build") else hypermodel
         self._custom_fit = _overrides_fit(hypermodel)
+        self.origin: tuple[str, Path] | None = None  # (module:attribute, file) when loaded by path
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A module loaded from a file by path is not importable by name in a fresh (spawned) process:
+        # such a source travels as its reference and path and is loaded again there.
+        if self.origin is None:
+            return self.__dict__
+        return {"origin": self.origin}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "hypermodel" in state:
+            self.__dict__.update(state)
+            return
+        reference, path = state["origin"]
+        module_name, _, attribute = reference.partition(":")
+        module = sys.modules.get(module_name)
+        if module is None or getattr(module, "__file__", None) != str(path):
+            module = _load_module(module_name, path)
+        HyperModelSource.__init__(self, getattr(module, attribute), name=reference)
+        self.origin = state["origin"]
 
     def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], Any]:
         model = self._build(sampling.hp)
+        check_model(model, compiled=not self._custom_fit)
         return model_params(sampling.hp.values), model
+
+    @property
+    def trains_itself(self) -> bool:
+        """Its own ``fit`` decides how the model trains and which metrics it reports."""
+        return self._custom_fit
 
     def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str, direction: str) -> FitOptions:
         return default_fit_options(params, max_epochs, monitor, direction)
 
     def check(self) -> None:
         """Build once with Keras Tuner's defaults: a function that cannot make a compiled model is a user error."""
-        import keras
         import keras_tuner
-
-        from search.runner import check_model
 
         try:
             try:
@@ -121,11 +157,11 @@ class HyperModelSource:
                 raise UserError(f"build_model {self.name}: failed with default values: "
                                 f"{type(exc).__name__}: {exc}") from None
             try:
-                check_model(model)
+                check_model(model, compiled=not self._custom_fit)
             except TypeError as exc:
                 raise UserError(f"build_model {self.name}: {exc}") from None
         finally:
-            keras.backend.clear_session()
+            clear_session()
 
     def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
             augmentation: Any = None, **kwargs: Any) -> Any:
@@ -133,10 +169,43 @@ class HyperModelSource:
             # A user's fit(hp, model, x, y, ...) may choose its own batch size: it gets arrays.
             x, y = data.arrays("train", model)
             validation = data.arrays("val", model) if validate else None
-            return self.hypermodel.fit(sampling.hp, model, x, y, validation_data=validation, batch_size=batch_size,
-                                       **kwargs)
+            callbacks = kwargs.pop("callbacks", [])
+            defaults = {"batch_size": batch_size, **kwargs}
+            with fit_defaults(model, defaults, callbacks):
+                return self.hypermodel.fit(sampling.hp, model, x, y, validation_data=validation,
+                                           callbacks=callbacks)
         return fit_batches(model, data, batch_size=batch_size, seed=seed, validate=validate,
                            augmentation=augmentation, **kwargs)
+
+
+@contextlib.contextmanager
+def fit_defaults(model: Any, defaults: dict[str, Any], callbacks: list[Any]) -> Iterator[None]:
+    """While the block runs, ``model.fit`` takes ``defaults`` for what its caller leaves out, and ``callbacks``.
+
+    A user's ``fit`` that passes ``epochs=`` or ``batch_size=`` itself wins; the
+    search's callbacks (early stopping, pruning, the epoch budget) join the
+    user's own, so the budget holds whatever the user's code sets.
+    """
+    original = model.fit
+
+    def fit(*args: Any, **kwargs: Any) -> Any:
+        inputs = args[0] if args else kwargs.get("x")
+        for name, value in defaults.items():
+            if name != "batch_size" or _is_array_like(inputs):  # datasets and generators batch themselves
+                kwargs.setdefault(name, value)
+        own = list(kwargs.get("callbacks") or [])
+        kwargs["callbacks"] = own + [c for c in callbacks if c not in own]
+        return original(*args, **kwargs)
+
+    model.fit = fit
+    try:
+        yield
+    finally:
+        del model.fit
+
+
+def _is_array_like(x: Any) -> bool:
+    return x is None or isinstance(x, (list, tuple, dict)) or hasattr(x, "shape")
 
 
 def model_params(hp_values: dict[str, Any]) -> dict[str, Any]:
@@ -157,26 +226,56 @@ def _overrides_fit(hypermodel: Any) -> bool:
 
 
 def import_hypermodel(reference: str, search_path: Path | None = None) -> HyperModelSource:
-    """``module:function`` (or ``module:HyperModelClass``) as a source; the module may sit beside the config."""
+    """``module:function`` (or ``module:HyperModelClass``) as a source.
+
+    A module file beside the config (``search_path``) is loaded by its path and
+    nothing is added to ``sys.path``, so it cannot shadow the user's other
+    modules; otherwise the module is imported from ``sys.path`` (PYTHONPATH).
+    """
     module_name, _, attribute = reference.partition(":")
     if not module_name or not attribute:
         raise UserError(f"build_model: {reference!r} should look like 'module:function'")
-    # The folder stays on sys.path: a fresh search process (spawned) re-imports the function from it.
-    if search_path is not None and str(search_path) not in sys.path:
-        sys.path.insert(0, str(search_path))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UserError(f"build_model: cannot import module {module_name!r} ({exc}); "
-                        "put it beside the config or on PYTHONPATH") from None
-    except Exception as exc:
-        raise UserError(f"build_model: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
+    path = _module_file(module_name, search_path)
+    module = _load_module(module_name, path)
     if not hasattr(module, attribute):
         raise UserError(f"build_model: module {module_name!r} has no attribute {attribute!r}")
     target = getattr(module, attribute)
     if not (callable(target) or hasattr(target, "build")):
         raise UserError(f"build_model: {reference} is not callable; give a function build_model(hp) or a HyperModel")
-    return HyperModelSource(target, name=reference)
+    source = HyperModelSource(target, name=reference)
+    if path is not None:
+        source.origin = (reference, path)
+    return source
+
+
+def _module_file(module_name: str, search_path: Path | None) -> Path | None:
+    """``module_name``'s file under ``search_path`` (a module or a package), or None."""
+    if search_path is None:
+        return None
+    base = search_path.joinpath(*module_name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def _load_module(module_name: str, path: Path | None) -> ModuleType:
+    try:
+        if path is None:
+            return importlib.import_module(module_name)
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        # Registered under its own name (pickle finds its functions by it), but never put on sys.path.
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        return module
+    except ImportError as exc:
+        raise UserError(f"build_model: cannot import module {module_name!r} ({exc}); "
+                        "put it beside the config or on PYTHONPATH") from None
+    except Exception as exc:
+        raise UserError(f"build_model: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
 
 
 # -- samplings ---------------------------------------------------------------------
@@ -187,7 +286,7 @@ class FixedSampling:
 
     def __init__(self, params: dict[str, Any]):
         self.params = dict(params)
-        self.hp = _RecordingHyperParameters(lambda kind, name, spec: self.params[name])
+        self.hp = RecordingHyperParameters(lambda kind, name, spec: self.params[name])
 
     def sample_space(self, space: Space) -> dict[str, Any]:
         return dict(self.params)
@@ -198,7 +297,7 @@ class OptunaSampling:
 
     def __init__(self, trial: Any):
         self.trial = trial
-        self.hp = _RecordingHyperParameters(self._suggest)
+        self.hp = RecordingHyperParameters(self._suggest)
 
     def sample_space(self, space: Space) -> dict[str, Any]:
         return space.sample(self.trial)
@@ -218,70 +317,6 @@ class OptunaSampling:
         if kind == "boolean":
             return trial.suggest_categorical(name, [False, True])
         return spec["value"]
-
-
-class _RecordingHyperParameters:
-    """The part of ``keras_tuner.HyperParameters`` a build function uses, answered by ``suggest``.
-
-    Inside ``conditional_scope`` (or with ``parent_name``/``parent_values``), a
-    parameter whose condition does not hold is not sampled and returns None, as
-    in Keras Tuner.
-    """
-
-    def __init__(self, suggest: Callable[[str, str, dict[str, Any]], Any]):
-        self._suggest = suggest
-        self.values: dict[str, Any] = {}
-        self._scopes: list[tuple[str, tuple[Any, ...]]] = []
-
-    @contextlib.contextmanager
-    def conditional_scope(self, parent_name: str, parent_values: Any) -> Iterator[None]:
-        values = tuple(parent_values) if isinstance(parent_values, (list, tuple, set)) else (parent_values,)
-        self._scopes.append((parent_name, values))
-        try:
-            yield
-        finally:
-            self._scopes.pop()
-
-    def _value(self, kind: str, name: str, spec: dict[str, Any]) -> Any:
-        parent, parent_values = spec.pop("parent_name", None), spec.pop("parent_values", None)
-        scopes = self._scopes + ([(parent, tuple(parent_values))] if parent is not None else [])
-        if not all(self.values.get(p) in allowed for p, allowed in scopes):
-            return None
-        if name not in self.values:
-            self.values[name] = self._suggest(kind, name, spec)
-        return self.values[name]
-
-    def Int(self, name: str, min_value: int, max_value: int, step: int | None = None, sampling: str = "linear",
-            default: Any = None, parent_name: str | None = None, parent_values: Any = None) -> Any:
-        return self._value("int", name, dict(min_value=min_value, max_value=max_value, step=step, sampling=sampling,
-                                             parent_name=parent_name, parent_values=parent_values))
-
-    def Float(self, name: str, min_value: float, max_value: float, step: float | None = None,
-              sampling: str = "linear", default: Any = None, parent_name: str | None = None,
-              parent_values: Any = None) -> Any:
-        return self._value("float", name, dict(min_value=min_value, max_value=max_value, step=step,
-                                               sampling=sampling, parent_name=parent_name,
-                                               parent_values=parent_values))
-
-    def Choice(self, name: str, values: list[Any], ordered: bool | None = None, default: Any = None,
-               parent_name: str | None = None, parent_values: Any = None) -> Any:
-        return self._value("choice", name, dict(values=values, parent_name=parent_name, parent_values=parent_values))
-
-    def Boolean(self, name: str, default: bool = False, parent_name: str | None = None,
-                parent_values: Any = None) -> Any:
-        return self._value("boolean", name, dict(parent_name=parent_name, parent_values=parent_values))
-
-    def Fixed(self, name: str, value: Any, parent_name: str | None = None, parent_values: Any = None) -> Any:
-        return self._value("fixed", name, dict(value=value, parent_name=parent_name, parent_values=parent_values))
-
-    def get(self, name: str) -> Any:
-        return self.values[name]
-
-    def __getitem__(self, name: str) -> Any:
-        return self.values[name]
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.values
 
 
 class KerasTunerSampling:

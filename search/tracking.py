@@ -12,18 +12,28 @@ import dataclasses
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, overload
 from urllib.parse import urlsplit, urlunsplit
 
-from search.results import FAILED, TrialResult
+from kerashpo.search.results import FAILED, TrialResult
 
 log = logging.getLogger("kerashpo.tracking")
 
 ROLE_TAG, STUDY_TAG, STARTED_TAG = "kerashpo.role", "kerashpo.study", "kerashpo.last_started"
 STATE_TAG, TRIAL_TAG = "state", "trial_number"
+BASELINE = "BASELINE"  # the state (and role) of the reference model's run beside the trials
 _MAX_PARAM_CHARS = 6000
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
+
+
+@overload
+def redact_url(url: str) -> str: ...
+
+
+@overload
+def redact_url(url: None) -> None: ...
 
 
 def redact_url(url: str | None) -> str | None:
@@ -56,8 +66,8 @@ class SearchInfo:
     config_text: str | None = None
 
 
-class Tracker:
-    """The interface drivers call. This base records nothing (tracking off)."""
+class NullTracker:
+    """Tracking off: records nothing. The other trackers start from it."""
 
     parent_run_id: str | None = None
 
@@ -86,7 +96,7 @@ class Tracker:
         pass
 
 
-class RelayTracker(Tracker):
+class RelayTracker(NullTracker):
     """Sends each trial's tracking calls to another process, whose tracker makes them.
 
     Workers of one search relay to the process that started them, so one
@@ -110,7 +120,7 @@ class RelayTracker(Tracker):
         self.queue.put(("track", "close_finished", (trials,)))
 
 
-class MLflowTracker(Tracker):
+class MLflowTracker(NullTracker):
     def __init__(self, tracking_uri: str, artifact_location: str | None = None):
         self.tracking_uri = tracking_uri
         self.artifact_location = artifact_location
@@ -119,6 +129,8 @@ class MLflowTracker(Tracker):
         self._runs: dict[int, str] = {}
         self._open: set[int] = set()  # trial runs found RUNNING when the search was resumed
         self._reported: set[str] = set()
+        self._logged_params: dict[int, set[str]] = {}
+        self._baseline_run_id: str | None = None
         self._client: Any = None
 
     @property
@@ -177,6 +189,25 @@ class MLflowTracker(Tracker):
             self._log_batch(self.parent_run_id, metrics=[(k, float(v), now, 0) for k, v in metrics.items()],
                             tags=tags)
 
+    def log_baseline(self, name: str, metrics: dict[str, float]) -> None:
+        """The reference model's scores as a child run tagged ``baseline``: one per search, updated in place."""
+        if self.parent_run_id is None or self.info is None:
+            return
+        with self._guarded("record the baseline"):
+            if self._baseline_run_id is None:
+                found = self._search(f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' and "
+                                     f"tags.`{ROLE_TAG}` = 'baseline'")
+                self._baseline_run_id = found[0].info.run_id if found else self.client.create_run(
+                    self.experiment_id, run_name=f"baseline ({name})",
+                    tags={ROLE_TAG: "baseline", STATE_TAG: BASELINE, "mlflow.parentRunId": self.parent_run_id,
+                          "model": name}).info.run_id
+            now = int(time.time() * 1000)
+            finals = dict(metrics)
+            if f"{self.info.objective}" in metrics:  # ranked beside the trials on the same column
+                finals[f"best_{self.info.objective}"] = metrics[self.info.objective]
+            self._log_batch(self._baseline_run_id, metrics=[(k, float(v), now, 0) for k, v in finals.items()])
+            self.client.set_terminated(self._baseline_run_id, status="FINISHED")
+
     def log_text(self, text: str, artifact_file: str) -> None:
         """A text artifact (the config, the model card) on the search's run."""
         if self.parent_run_id is None:
@@ -199,6 +230,7 @@ class MLflowTracker(Tracker):
             all_tags = {TRIAL_TAG: str(number), STATE_TAG: "RUNNING", "mlflow.parentRunId": self.parent_run_id,
                         ROLE_TAG: "trial", **(tags or {})}
             run_id = self._runs.get(number)
+            self._logged_params[number] = set(params)
             if run_id is None:  # tagged from birth, so a crash right after still leaves a findable run
                 run_id = self._runs[number] = self.client.create_run(
                     self.experiment_id, tags=all_tags, run_name=f"trial-{number:03d}").info.run_id
@@ -227,7 +259,10 @@ class MLflowTracker(Tracker):
             tags = {STATE_TAG: result.state}
             if result.error:
                 tags["error"] = result.error[:5000]
-            self._log_batch(run_id, metrics=metrics, tags=tags)
+            # What a user's own fit sampled (epochs, batch size) is known only now.
+            logged = self._logged_params.pop(number, set())
+            late = {k: v for k, v in result.params.items() if k not in logged}
+            self._log_batch(run_id, metrics=metrics, params=late, tags=tags)
             self.client.set_terminated(run_id, status="FAILED" if result.state == FAILED else "FINISHED")
 
     def fail_trials(self, numbers: list[int], reason: str) -> None:

@@ -5,16 +5,25 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from search.checkpoints import CheckpointStore
-from search.memory import released_when_done
-from search.sources import as_source
-from search.results import COMPLETE, FAILED, PRUNED, TrialResult
-from search.runner import PruneCheck, TrainingSetup, run_trial
-from search.tracking import Tracker
+from kerashpo.search.checkpoints import CheckpointStore
+from kerashpo.search.memory import released_when_done, restore_collection
+from kerashpo.search.protocols import Tracker
+from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
+from kerashpo.search.runner import PruneCheck, TrainingSetup, run_trial
+from kerashpo.search.sources import as_source
+from kerashpo.spaces import UserError
+
+# A search whose first trials all fail with the same error stops: every other one would too.
+SAME_FAILURES_TO_STOP = 3
+
+
+class SearchStopped(UserError):
+    """The search cannot go on (every configuration would fail the same way); one line says why."""
 
 
 @dataclass
@@ -103,7 +112,16 @@ class TrialExecutor:
         self.checkpoints = CheckpointStore(job.checkpoint_dir, job.keep_best, job.setup.direction)
         self.started = job.started_at
         self.finished_this_run = 0
+        self.first_errors: list[str | None] = []  # the first trials' failures (None: it did not fail)
         self.worker = worker_id()
+
+    def __enter__(self) -> TrialExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Trials freeze what survives them (``released_when_done``); whoever called the search, a user's
+        # own Python session included, gets normal collection back.
+        restore_collection()
 
     def execute(self, number: int, sampling: Any, should_prune: PruneCheck | None = None,
                 tags: dict[str, str] | None = None, max_epochs: int | None = None, repeats: int = 1) -> TrialResult:
@@ -126,8 +144,8 @@ class TrialExecutor:
                 self.tracker.end_trial(number, TrialResult(FAILED, error="interrupted (Ctrl-C)"))
                 raise
             result = _combine(results, self.job.setup)
-            if result.state == COMPLETE and result.model is not None:
-                self.checkpoints.offer(number, float(result.value), result.model)
+            if result.state == COMPLETE and result.model is not None and result.value is not None:
+                self.checkpoints.offer(number, result.value, result.model)
             self.tracker.end_trial(number, result)
             for each in results:
                 each.model = None
@@ -139,16 +157,32 @@ class TrialExecutor:
         best = None
         for trial in sorted(finished, key=lambda t: t.number):
             if trial.state == COMPLETE and trial.value is not None and (
-                    best is None or self.job.setup.better(trial.value, best.value)):
+                    best is None or best.value is None or self.job.setup.better(trial.value, best.value)):
                 best = trial
         return best
 
     def report(self, number: int, result: TrialResult, finished: list[FinishedTrial], total: int) -> None:
-        """Tell the progress display about a trial; ``finished`` includes it."""
+        """Tell the progress display about a trial; ``finished`` includes it.
+
+        Called once the driver has recorded the trial. Raises ``SearchStopped``
+        when the search cannot go on: the trial's failure is the configuration's
+        (``stops_search``), or the first trials of this run all failed alike.
+        """
         if self.job.finished_at_start is None:
             self.job.finished_at_start = len(finished) - 1
-        if self.on_trial_end is None:
-            return
+        if self.on_trial_end is not None:
+            self._display(number, result, finished, total)
+        if result.stops_search:
+            raise SearchStopped(f"trial {number} failed: {result.error}")
+        if len(self.first_errors) < SAME_FAILURES_TO_STOP:
+            self.first_errors.append(result.error if result.state == FAILED else None)
+            errors = set(self.first_errors)
+            if len(self.first_errors) == SAME_FAILURES_TO_STOP and len(errors) == 1 and None not in errors:
+                raise SearchStopped(f"the first {SAME_FAILURES_TO_STOP} trials all failed the same way: "
+                                    f"{result.error}")
+
+    def _display(self, number: int, result: TrialResult, finished: list[FinishedTrial], total: int) -> None:
+        assert self.on_trial_end is not None
         best = self.best(finished)
         states = [t.state for t in finished]
         self.on_trial_end(TrialEvent(
@@ -156,7 +190,7 @@ class TrialExecutor:
             error=result.error, finished=len(finished), total=total,
             best_value=best.value if best else None, best_number=best.number if best else None,
             n_pruned=states.count(PRUNED), n_failed=states.count(FAILED),
-            elapsed=time.time() - self.started, finished_this_search=len(finished) - self.job.finished_at_start,
+            elapsed=time.time() - self.started, finished_this_search=len(finished) - (self.job.finished_at_start or 0),
             worker=self.worker,
         ))
 
@@ -186,10 +220,10 @@ class TrialExecutor:
 def _combine(results: list[TrialResult], setup: TrainingSetup) -> TrialResult:
     if len(results) == 1:
         return results[0]
-    complete = [r for r in results if r.state == COMPLETE]
+    complete = [(r, r.value) for r in results if r.state == COMPLETE and r.value is not None]
     if not complete:
         return results[0]
-    best = max(complete, key=lambda r: r.value if setup.direction == "maximize" else -r.value)
-    best.value = sum(r.value for r in complete) / len(complete)
+    best = min(complete, key=lambda pair: setup.direction.best_first(pair[1]))[0]
+    best.value = sum(value for _, value in complete) / len(complete)
     best.train_seconds = sum(r.train_seconds for r in results)
     return best

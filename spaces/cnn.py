@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from spaces import mlp
-from spaces.data_spec import DataSpec
-from spaces.errors import SpaceError
-from spaces.inputs import raw_inputs, rescaled_image
-from spaces.params import Categorical, Float
-from spaces.preset import FitOptions, Preset
-from spaces.space import Space
+from kerashpo.spaces import mlp
+from kerashpo.spaces.data_spec import DataSpec
+from kerashpo.spaces.errors import SpaceError
+from kerashpo.spaces.inputs import raw_inputs, rescaled_image
+from kerashpo.spaces.params import Categorical, Float
+from kerashpo.spaces.preset import FitOptions, Preset
+from kerashpo.spaces.space import Space
 
 MAX_BLOCKS = 3
 POOLINGS = ("max", "average")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
 
 import numpy as np
 
-from spaces.errors import SpaceError
+from kerashpo.spaces.choices import Task
+from kerashpo.spaces.errors import SpaceError
 
-Task = Literal["binary", "multiclass", "regression"]
-TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
+TASKS: tuple[str, ...] = Task.values()
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class ImageInput:
     scale: float = 255.0
 
 
-Input = Union[NumericInput, CategoricalInput, ImageInput]
+Input = NumericInput | CategoricalInput | ImageInput
 
 
 @dataclass(frozen=True)
@@ -51,15 +50,18 @@ class DataSpec:
     """The model's raw inputs, the task and the preprocessing statistics fitted on the training split.
 
     The statistics travel into the model as layers, so an exported model takes
-    raw inputs: a single input takes an array, several take a dict keyed by
-    input name.
+    raw inputs: a single input takes an array, several (or a table's columns)
+    take a dict keyed by input name.
     """
 
     inputs: tuple[Input, ...]
-    task: Task
+    task: str  # a Task word
     n_classes: int | None = None
     target_mean: float = 0.0
     target_std: float = 1.0
+    # Tables: the model takes a dict by input name even for one column, as the data is fed (no Keras warning
+    # about a structure mismatch, and one serving shape for every table).
+    named_inputs: bool = False
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -73,7 +75,7 @@ class DataSpec:
 
     @property
     def output_units(self) -> int:
-        return int(self.n_classes) if self.task == "multiclass" else 1
+        return int(self.n_classes or 1) if self.task == "multiclass" else 1
 
     @property
     def image(self) -> ImageInput | None:

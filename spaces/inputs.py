@@ -6,14 +6,40 @@ Only built-in Keras layers and ops are used, so a saved model loads with
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
 
-from spaces.data_spec import CategoricalInput, DataSpec, ImageInput, NumericInput
+from kerashpo.spaces.data_spec import (
+    CategoricalInput,
+    DataSpec,
+    ImageInput,
+    NumericInput,
+)
+from kerashpo.spaces.errors import SpaceError
 
 # Up to this many categories a column is one-hot encoded; above, it gets an embedding.
 ONE_HOT_MAX = 20
+
+# Names the built-in builders give their own layers and operations, the suffixes of the layers they add per
+# input, and the stems Keras names unnamed layers and operations after (dense, dense_1, ...). An input of one of
+# these names would give the model two layers of one name, which Keras refuses: the data layer names inputs
+# around them (``reserved_input_name``).
+LAYER_NAMES = frozenset({
+    "numeric", "normalize", "features_concat", "rescale", "flatten_image", "head", "target_scale",
+    "augmentation", "augment_flip", "augment_rotation", "augment_zoom", "mlp", "cnn",
+})
+LAYER_SUFFIXES = ("_one_hot", "_lookup", "_embedding", "_flat")
+AUTO_NAMED = ("dense", "activation", "dropout", "batch_normalization", "conv2d", "max_pooling2d",
+              "average_pooling2d", "flatten", "concatenate", "isnan", "where", "input_layer", "functional")
+_AUTO_NAME = re.compile(rf"^(?:{'|'.join(AUTO_NAMED)})(?:_\d+)?$")
+
+
+def reserved_input_name(name: str) -> bool:
+    """Whether an input of this name would clash with a layer the built-in builders add."""
+    lowered = name.lower()  # Keras's own names are lower case; a clash in case alone is still confusing
+    return lowered in LAYER_NAMES or lowered.endswith(LAYER_SUFFIXES) or bool(_AUTO_NAME.match(lowered))
 
 
 def raw_inputs(spec: DataSpec) -> tuple[Any, dict[str, Any]]:
@@ -28,7 +54,7 @@ def raw_inputs(spec: DataSpec) -> tuple[Any, dict[str, Any]]:
             tensors[item.name] = keras.Input(shape=(1,), dtype="string", name=item.name)
         else:
             tensors[item.name] = keras.Input(shape=(item.width,), name=item.name)
-    inputs = next(iter(tensors.values())) if len(tensors) == 1 else dict(tensors)
+    inputs = dict(tensors) if spec.named_inputs or len(tensors) > 1 else next(iter(tensors.values()))
     return inputs, tensors
 
 
@@ -36,7 +62,10 @@ def rescaled_image(spec: DataSpec, tensor: Any) -> Any:
     """Pixels scaled to [0, 1]."""
     import keras
 
-    return keras.layers.Rescaling(1.0 / spec.image.scale, name="rescale")(tensor)
+    image = spec.image
+    if image is None:
+        raise SpaceError("rescaled_image needs image data")
+    return keras.layers.Rescaling(1.0 / image.scale, name="rescale")(tensor)
 
 
 def encoded_features(spec: DataSpec, tensors: dict[str, Any]) -> Any:

@@ -8,10 +8,11 @@ Optuna trial is a suggester as it is, and other engines need a thin adapter.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
-from spaces.errors import SpaceError
+from kerashpo.spaces.errors import SpaceError
 
 # The values Optuna (and YAML) can hold for a categorical choice.
 _PLAIN_TYPES = (str, int, float, bool, type(None))
@@ -59,6 +60,10 @@ class Param:
     def sample(self, suggester: Suggester) -> Any:
         raise NotImplementedError
 
+    def admits(self, value: Any) -> bool:
+        """Whether sampling could return ``value``."""
+        raise NotImplementedError
+
     def grid_values(self) -> list[Any]:
         raise NotImplementedError
 
@@ -89,6 +94,10 @@ class Int(Param):
 
     def sample(self, suggester: Suggester) -> int:
         return suggester.suggest_int(self.name, self.low, self.high, step=self.step, log=self.log)
+
+    def admits(self, value: Any) -> bool:
+        return (isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
+                and (value - self.low) % self.step == 0)
 
     def grid_values(self) -> list[int]:
         values = list(range(self.low, self.high + 1, self.step))
@@ -134,6 +143,10 @@ class Float(Param):
     def sample(self, suggester: Suggester) -> float:
         return suggester.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
 
+    def admits(self, value: Any) -> bool:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
+                and (self.grid is None or float(value) in self.grid))
+
     def grid_values(self) -> list[float]:
         if self.grid is None:
             raise self._fail("the grid sampler needs `grid: [values]` on every float parameter")
@@ -162,6 +175,9 @@ class Categorical(Param):
     def sample(self, suggester: Suggester) -> Any:
         return suggester.suggest_categorical(self.name, self.choices)
 
+    def admits(self, value: Any) -> bool:
+        return any(type(value) is type(choice) and value == choice for choice in self.choices)
+
     def grid_values(self) -> list[Any]:
         return list(self.choices)
 
@@ -173,6 +189,9 @@ class Categorical(Param):
 class Bool(Param):
     def sample(self, suggester: Suggester) -> bool:
         return bool(suggester.suggest_categorical(self.name, (False, True)))
+
+    def admits(self, value: Any) -> bool:
+        return isinstance(value, bool)
 
     def grid_values(self) -> list[bool]:
         return [False, True]
@@ -189,6 +208,9 @@ class Fixed(Param):
 
     def sample(self, suggester: Suggester) -> Any:
         return self.value
+
+    def admits(self, value: Any) -> bool:
+        return bool(value == self.value)
 
     def grid_values(self) -> list[Any]:
         return [self.value]

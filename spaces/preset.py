@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from spaces.data_spec import DataSpec
-from spaces.errors import SpaceError
-from spaces.space import Space
+from kerashpo.spaces.data_spec import DataSpec
+from kerashpo.spaces.errors import SpaceError
+from kerashpo.spaces.space import Space
 
 
 @dataclass
@@ -42,6 +43,25 @@ class Preset:
     build: BuildFn
     fit_options: FitOptionsFn = default_fit_options
     data_kinds: tuple[str, ...] = ("tabular",)
+    # The built-in presets' default ranges for a training set of so many rows.
+    space_for_rows: Callable[[int], Space] | None = None
+    # Configurations a search tries first (the simple models); each is cut to what the space admits.
+    starting_points: tuple[dict[str, Any], ...] = ()
+
+    def first_trials(self) -> list[dict[str, Any]]:
+        """The starting points this preset's space admits, without duplicates."""
+        points: list[dict[str, Any]] = []
+        for values in self.starting_points:
+            point = self.space.starting_point(values)
+            if point and point not in points:
+                points.append(point)
+        return points
+
+    def sized_for(self, rows: int) -> Preset:
+        """This preset with its default ranges sized for ``rows`` training rows (itself if it has no rule)."""
+        if self.space_for_rows is None:
+            return self
+        return replace(self, space=self.space_for_rows(rows))
 
     def check_data(self, spec: DataSpec) -> None:
         if spec.kind not in self.data_kinds:

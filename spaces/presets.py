@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spaces.cnn import CNN
-from spaces.errors import SpaceError
-from spaces.mlp import MLP
-from spaces.preset import Preset
-from spaces.space import load_space_file
+from kerashpo.spaces.cnn import CNN
+from kerashpo.spaces.errors import SpaceError
+from kerashpo.spaces.mlp import MLP
+from kerashpo.spaces.preset import Preset
+from kerashpo.spaces.space import load_space_file
 
 PRESETS: dict[str, Preset] = {"mlp": MLP, "cnn": CNN}
 

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import yaml
 
-from spaces.errors import SpaceError
-from spaces.params import Bool, Categorical, Fixed, Float, Int, Param, Suggester
+from kerashpo.spaces.errors import SpaceError
+from kerashpo.spaces.params import (
+    Bool,
+    Categorical,
+    Fixed,
+    Float,
+    Int,
+    Param,
+    Suggester,
+)
 
 _KINDS: dict[str, type[Param]] = {
     "int": Int,
@@ -72,11 +81,22 @@ class Space:
                 values[param.name] = param.sample(suggester)
         return values
 
+    def starting_point(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The values this space admits, active ones only, in order: a configuration to try first.
+
+        What the space leaves out or ranges otherwise is dropped (the engine samples it).
+        """
+        point: dict[str, Any] = {}
+        for param in self._params.values():
+            if param.name in values and param.is_active(point) and param.admits(values[param.name]):
+                point[param.name] = values[param.name]
+        return point
+
     def grid(self) -> dict[str, list[Any]]:
         """Every parameter's finite list of values, for grid search."""
         return {param.name: param.grid_values() for param in self._params.values()}
 
-    def override(self, params: Iterable[Param]) -> "Space":
+    def override(self, params: Iterable[Param]) -> Space:
         """A new space where ``params`` replace same-named ones (in place) or are appended."""
         merged = dict(self._params)
         for param in params:
@@ -86,7 +106,7 @@ class Space:
     def _check(self) -> None:
         seen: set[str] = set()
         for param in self._params.values():
-            for other, values in param.when.items():
+            for other in param.when:
                 if other not in self._params:
                     known = ", ".join(self._params)
                     raise SpaceError(

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from spaces.data_spec import Task
+from kerashpo.spaces.choices import Direction
 
-Direction = Literal["maximize", "minimize"]
-
+# What a search selects on by default: continuous, and free of the L1/L2 penalty that `val_loss` includes
+# (which favours weak regularization). Accuracy and AUC are reported beside it.
 DEFAULT_OBJECTIVE: dict[str, str] = {
-    "binary": "val_auc",
-    "multiclass": "val_accuracy",
+    "binary": "val_log_loss",
+    "multiclass": "val_log_loss",
     "regression": "val_rmse",
 }
 METRIC_NAMES: dict[str, tuple[str, ...]] = {
-    "binary": ("loss", "accuracy", "auc"),
-    "multiclass": ("loss", "accuracy"),
+    "binary": ("loss", "log_loss", "accuracy", "auc"),
+    "multiclass": ("loss", "log_loss", "accuracy"),
     "regression": ("loss", "rmse", "mae"),
 }
 _MAXIMIZED = ("accuracy", "auc")
@@ -24,14 +24,16 @@ _MAXIMIZED = ("accuracy", "auc")
 def objective_direction(objective: str) -> Direction:
     """Higher is better for accuracy and AUC; lower for losses and errors."""
     base = objective.removeprefix("val_")
-    return "maximize" if base in _MAXIMIZED else "minimize"
+    return Direction.MAXIMIZE if base in _MAXIMIZED else Direction.MINIMIZE
 
 
-def loss_and_metrics(task: Task) -> tuple[str, list[Any]]:
+def loss_and_metrics(task: str) -> tuple[str, list[Any]]:
     import keras
 
     if task == "binary":
-        return "binary_crossentropy", ["accuracy", keras.metrics.AUC(name="auc")]
+        return "binary_crossentropy", [keras.metrics.BinaryCrossentropy(name="log_loss"), "accuracy",
+                                       keras.metrics.AUC(name="auc")]
     if task == "multiclass":
-        return "sparse_categorical_crossentropy", ["accuracy"]
+        return "sparse_categorical_crossentropy", [keras.metrics.SparseCategoricalCrossentropy(name="log_loss"),
+                                                   "accuracy"]
     return "mse", [keras.metrics.RootMeanSquaredError(name="rmse"), keras.metrics.MeanAbsoluteError(name="mae")]

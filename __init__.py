@@ -1,0 +1,69 @@
+"""kerashpo: hyperparameter search for Keras models with Optuna or Keras Tuner, every trial in MLflow.
+
+The repository root is this package: ``spaces/`` (what is searched), ``search/``
+(how) and ``pipelines/`` (the jobs users run) install as ``kerashpo.spaces``,
+``kerashpo.search`` and ``kerashpo.pipelines``. Names are resolved lazily, so
+``import kerashpo`` (and ``kerashpo --help``) imports neither TensorFlow, Optuna
+nor MLflow until a name that needs them is used.
+
+The common case is one call::
+
+    import kerashpo
+    report = kerashpo.run("pipelines/digits.yaml")
+
+and every piece can be swapped: pass a ``kerashpo.Space``/``kerashpo.Preset``
+or your own ``build_model(hp)`` as ``source``, a driver, or read the results
+with ``kerashpo.leaderboard``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    # The job: run a pipeline config (path, dict or PipelineConfig) end to end.
+    "run": ("kerashpo.pipelines.run", "run_pipeline"),
+    "RunReport": ("kerashpo.pipelines.run", "RunReport"),
+    "PipelineConfig": ("kerashpo.pipelines.config", "PipelineConfig"),
+    "load_config": ("kerashpo.pipelines.config", "load_config"),
+    "parse_config": ("kerashpo.pipelines.config", "parse_config"),
+    # What is searched.
+    "Space": ("kerashpo.spaces.space", "Space"),
+    "Int": ("kerashpo.spaces.params", "Int"),
+    "Float": ("kerashpo.spaces.params", "Float"),
+    "Categorical": ("kerashpo.spaces.params", "Categorical"),
+    "Bool": ("kerashpo.spaces.params", "Bool"),
+    "Fixed": ("kerashpo.spaces.params", "Fixed"),
+    "Preset": ("kerashpo.spaces.preset", "Preset"),
+    "DataSpec": ("kerashpo.spaces.data_spec", "DataSpec"),
+    "get_preset": ("kerashpo.spaces.presets", "get_preset"),
+    "load_space_file": ("kerashpo.spaces.space", "load_space_file"),
+    # How it is searched.
+    "OptunaDriver": ("kerashpo.search.optuna_driver", "OptunaDriver"),
+    "KerasTunerDriver": ("kerashpo.search.keras_tuner_driver", "KerasTunerDriver"),
+    "MLflowTracker": ("kerashpo.search.tracking", "MLflowTracker"),
+    "leaderboard": ("kerashpo.search.ranking", "leaderboard"),
+    "format_leaderboard": ("kerashpo.search.ranking", "format_leaderboard"),
+    # Shipping the champion.
+    "export_model": ("kerashpo.pipelines.export", "export_model"),
+    "Champion": ("kerashpo.pipelines.serving", "Champion"),
+    "UserError": ("kerashpo.spaces.errors", "UserError"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'kerashpo' has no attribute {name!r}")
+    module, attribute = _EXPORTS[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,57 @@
+"""The model card: what was shipped, from which search, how it scored, and how to reproduce it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class ModelCard:
+    name: str
+    dataset: str
+    fingerprint: str
+    task: str
+    split_sizes: dict[str, int]
+    seed: int
+    study: str
+    search: str  # driver, sampler or tuner, pruner, and the trials by state
+    trial: int | None
+    n_complete: int
+    objective: str
+    val_value: float | None
+    best_epoch: int | None
+    weights: str  # how the shipped weights came about (restored best epoch, or a refit)
+    test_metrics: dict[str, float]
+    params: dict[str, Any]
+    command: str
+    run_id: str = "-"
+    registered: str = "-"
+    baseline: str = "-"  # the linear reference's scores on the same splits
+
+    def markdown(self) -> str:
+        splits = ", ".join(f"{k} {v}" for k, v in self.split_sizes.items())
+        lines = [f"# Model card: {self.name}", "",
+                 f"- Dataset: `{self.dataset}` (fingerprint `{self.fingerprint}`), task {self.task}",
+                 f"- Split sizes: {splits} (seed {self.seed})",
+                 f"- Search: {self.search}",
+                 f"- Champion: trial {self.trial} of study `{self.study}`, "
+                 f"rank 1 of {self.n_complete} complete trials",
+                 f"- Validation {self.objective}: {_fmt(self.val_value)} (best epoch {_fmt(self.best_epoch)})",
+                 f"- Weights: {self.weights}",
+                 f"- Baseline: {self.baseline}",
+                 f"- MLflow: run `{self.run_id}`, registered `{self.registered}`",
+                 "", "## Test metrics (evaluated once, after the search)", "", *_table(self.test_metrics),
+                 "", "## Hyperparameters", "", *_table(self.params),
+                 "", "## Reproduce", "", "```", self.command, "```", ""]
+        return "\n".join(lines)
+
+
+def _table(rows: dict[str, Any]) -> list[str]:
+    return ["| name | value |", "|---|---|", *(f"| {k} | {_fmt(v)} |" for k, v in rows.items())]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)

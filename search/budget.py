@@ -1,0 +1,69 @@
+"""The training budget in a unit that means the same on every dataset: examples seen.
+
+Epochs do not: on a 100-row split one epoch of batch 32 is four gradient steps,
+on 50,000 rows it is 1,500. Pruning rungs and the work a trial must do before
+it is judged are counted in examples seen, so a small table and a large one
+are judged alike.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# No trial is compared with others before it has seen this many examples.
+MIN_EXAMPLES_JUDGED = 512
+# Below this many validation rows, one row moves accuracy by over half a point: pruners wait for more trials
+# per rung, and cross-validation would rank better.
+SMALL_VALIDATION = 200
+# Below this, no pruner can rank anything: pruning is off.
+UNRANKABLE_VALIDATION = 40
+# Trials that must reach a rung before any is pruned there, on a small validation split.
+SMALL_VALIDATION_BOOTSTRAP = 3
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A search's budget per trial, in examples seen."""
+
+    examples_per_epoch: int
+    max_epochs: int
+    validation_rows: int
+
+    @property
+    def min_epochs_judged(self) -> int:
+        return max(1, math.ceil(MIN_EXAMPLES_JUDGED / max(1, self.examples_per_epoch)))
+
+    @property
+    def min_examples(self) -> int:
+        """The first rung: whole epochs, at least ``MIN_EXAMPLES_JUDGED`` examples."""
+        return min(self.min_epochs_judged, self.max_epochs) * self.examples_per_epoch
+
+    @property
+    def max_examples(self) -> int:
+        return self.max_epochs * self.examples_per_epoch
+
+    @property
+    def can_prune(self) -> bool:
+        return self.validation_rows >= UNRANKABLE_VALIDATION and self.min_epochs_judged < self.max_epochs
+
+    @property
+    def small_validation(self) -> bool:
+        return self.validation_rows < SMALL_VALIDATION
+
+    def examples(self, epochs: int) -> int:
+        """Examples seen after ``epochs`` epochs: the step pruners are told."""
+        return epochs * self.examples_per_epoch
+
+    def notes(self) -> list[str]:
+        """What a user should know before the search starts (one line each)."""
+        if not self.can_prune:
+            return [f"pruning is off: {self.validation_rows} validation rows cannot rank trials"
+                    if self.validation_rows < UNRANKABLE_VALIDATION else
+                    f"pruning is off: max_epochs {self.max_epochs} leaves no rung after the first "
+                    f"{self.min_epochs_judged} epochs ({MIN_EXAMPLES_JUDGED} examples) a trial must train"]
+        if self.small_validation:
+            return [f"only {self.validation_rows} validation rows: trials are pruned only once "
+                    f"{SMALL_VALIDATION_BOOTSTRAP} have reached the same rung; cross-validation would rank "
+                    "configurations more reliably"]
+        return []

@@ -1,0 +1,74 @@
+"""The seams between layers, as small protocols: what a model source, a tracker and a driver must offer.
+
+``pipelines`` hands ``search`` objects of these shapes; anything with the same
+methods can be swapped in from Python (your own tracker, a driver for another
+engine). Concrete classes need not inherit from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kerashpo.spaces import DataSpec, FitOptions, Space
+
+if TYPE_CHECKING:
+    from kerashpo.search.results import TrialResult
+    from kerashpo.search.trials import FinishedTrial, SearchJob, SearchOutcome, TrialEvent
+
+
+class Sampling(Protocol):
+    """One trial as an engine sees it: it samples a declared space and offers a Keras Tuner style ``hp``."""
+
+    def sample_space(self, space: Space) -> dict[str, Any]: ...
+
+    @property
+    def hp(self) -> Any: ...
+
+
+class ModelSource(Protocol):
+    """What a trial trains: builds a compiled model from one sampling, and fits it."""
+
+    name: str
+    space: Space | None  # a declared space, or None for a user's build_model(hp)
+
+    @property
+    def first_trials(self) -> list[dict[str, Any]]: ...  # configurations to try before sampling
+
+    def check(self) -> None: ...
+
+    def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], Any]: ...
+
+    def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str, direction: str) -> FitOptions: ...
+
+    def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
+            augmentation: Any = None, **kwargs: Any) -> Any: ...
+
+
+class Tracker(Protocol):
+    """Where a search and its trials are recorded; a failure here never stops a trial."""
+
+    parent_run_id: str | None
+
+    def start_trial(self, number: int, params: dict[str, Any], tags: dict[str, str] | None = None) -> None: ...
+
+    def end_trial(self, number: int, result: TrialResult) -> None: ...
+
+    def fail_trials(self, numbers: list[int], reason: str) -> None: ...
+
+    def close_finished(self, trials: list[FinishedTrial]) -> None: ...
+
+
+class Driver(Protocol):
+    """A search engine: one uniform interface, so switching engines is one word in the config."""
+
+    name: str
+
+    def describe(self) -> dict[str, str]: ...
+
+    def study_name(self, pipeline: str) -> str: ...
+
+    def check(self, job: SearchJob) -> None: ...
+
+    def optimize(self, job: SearchJob, tracker: Tracker,
+                 on_trial_end: Callable[[TrialEvent], None] | None = None) -> SearchOutcome: ...

@@ -1,0 +1,98 @@
+"""The choices users name, defined once: config validation, both drivers, the leaderboard and export read them here.
+
+Each is a ``str`` enum, so a member compares equal to the word a user writes
+(``Sampler.TPE == "tpe"``) and prints as that word. They live in ``spaces`` (the
+bottom layer) so every layer can use them; naming an Optuna sampler here imports
+nothing from Optuna.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TypeVar
+
+from kerashpo.spaces.errors import UserError
+
+
+class Choice(str, Enum):
+    """A word from a fixed list; ``str()`` and f-strings give the word itself."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+    @classmethod
+    def values(cls) -> tuple[str, ...]:
+        return tuple(str(member.value) for member in cls)
+
+
+class Direction(Choice):
+    """Which way an objective improves."""
+
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b``."""
+        return a > b if self is Direction.MAXIMIZE else a < b
+
+    def best_first(self, value: float) -> float:
+        """A sort key that puts the best value first."""
+        return -value if self is Direction.MAXIMIZE else value
+
+    @property
+    def keras_mode(self) -> str:
+        """The ``mode`` Keras callbacks and Keras Tuner's ``Objective`` take."""
+        return "max" if self is Direction.MAXIMIZE else "min"
+
+
+class Task(Choice):
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+
+class Driver(Choice):
+    OPTUNA = "optuna"
+    KERAS_TUNER = "keras_tuner"
+
+
+class Sampler(Choice):
+    """Optuna samplers (``optuna.sampler``)."""
+
+    TPE = "tpe"
+    RANDOM = "random"
+    CMAES = "cmaes"
+    GP = "gp"
+    GRID = "grid"
+
+
+class Pruner(Choice):
+    """Optuna pruners (``optuna.pruner``)."""
+
+    HYPERBAND = "hyperband"
+    SUCCESSIVE_HALVING = "successive_halving"
+    MEDIAN = "median"
+    NONE = "none"
+
+
+class Tuner(Choice):
+    """Keras Tuner tuners (``keras_tuner.tuner``)."""
+
+    RANDOM = "random"
+    BAYESIAN = "bayesian"
+    HYPERBAND = "hyperband"
+    GRID = "grid"
+
+
+ChoiceT = TypeVar("ChoiceT", bound=Choice)
+
+
+def chosen(kind: type[ChoiceT], word: str, field: str) -> ChoiceT:
+    """``word`` as a member of ``kind``, or one line naming the field and the words it takes."""
+    try:
+        return kind(word)
+    except ValueError:
+        raise UserError(f"unknown {field} {word!r}; choose from {', '.join(kind.values())}") from None
