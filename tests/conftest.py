@@ -1,12 +1,12 @@
-"""Shared fixtures: real datasets, a real MLflow store and a real Optuna journal under a temp directory."""
+"""Shared fixtures: real datasets, a real MLflow store and a real Optuna journal under a temp directory.
+
+Plain helpers (``write_pipeline``, ``tracking_uri``, ``chdir``...) are in ``helpers.py``; import them from there.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -14,32 +14,31 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.pop("MLFLOW_TRACKING_URI", None)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Several pytest processes share the cores: each TensorFlow gets a pool of its share, not one per core
+    # (read when TensorFlow starts; the processes the tests start set their own).
+    _share = str(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", _share)
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO, chdir  # noqa: E402  (after the environment TensorFlow reads)
 
-# A narrowed space keeps trials small so the suite stays fast on 2 cores.
-SMALL_SPACE = textwrap.dedent("""\
-    extends: mlp
-    params:
-      n_layers: {type: int, low: 1, high: 2}
-      units_*: {type: int, low: 16, high: 64, log: true}
-      batch_size: [64, 128]
-""")
+# Fixtures that train once and are read by many tests. Under xdist every worker process would build its own copy,
+# so the tests using one (directly or through another fixture) share an xdist group: one worker builds it once.
+SHARED_FIXTURES = ("real_searches", "digits_run")
 
 
-def write_pipeline(directory: Path, name: str = "tiny", dataset: str = "digits", trials: int = 6,
-                   max_epochs: int = 9, patience: int = 3, pruner: str = "hyperband", extra: str = "") -> Path:
-    (directory / "small_space.yaml").write_text(SMALL_SPACE)
-    path = directory / f"{name}.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        name: {name}
-        dataset: {{name: {dataset}}}
-        space: small_space.yaml
-        optuna: {{sampler: tpe, pruner: {pruner}}}
-        budget: {{trials: {trials}, max_epochs: {max_epochs}, patience: {patience}}}
-        seed: 7
-    """) + extra)
-    return path
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for name in SHARED_FIXTURES:
+            if name in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(name))
+                # Reading a finished search means running it first: the whole search is the test's cost.
+                item.add_marker(pytest.mark.slow)
+    # The long tests first, the short ones after: two workers then finish together instead of one of them
+    # running a long test alone at the end. Stable, so each module's tests keep their order among themselves.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture
@@ -48,52 +47,18 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
-def tracking_uri(directory: Path) -> str:
-    return f"sqlite:///{directory / 'mlruns' / 'mlflow.db'}"
-
-
-def kill_during_second_trial(config: Path, directory: Path, experiment: str, total: int) -> None:
-    """Start `kerashpo run` in a child process and SIGKILL it while trial 1 is training."""
-    from mlflow import MlflowClient
-
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    worker = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", str(config)], cwd=directory,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                              env={**env, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"})
-    for line in worker.stdout:
-        if line.startswith(f"[1/{total}]"):
-            break
-    client = MlflowClient(tracking_uri(directory))
-    experiment_id = client.get_experiment_by_name(experiment).experiment_id
-    deadline, running = time.monotonic() + 60, []
-    while not running and time.monotonic() < deadline:
-        running = client.search_runs([experiment_id], "attributes.status = 'RUNNING' and tags.`trial_number` = '1'")
-        time.sleep(0.1)
-    worker.kill()
-    worker.wait(timeout=30)
-    assert running, "the worker never started its second trial"
-
-
-class chdir:
-    def __init__(self, path: Path):
-        self.path, self.old = path, None
-
-    def __enter__(self):
-        self.old = os.getcwd()
-        os.chdir(self.path)
-
-    def __exit__(self, *exc):
-        os.chdir(self.old)
-
-
 @pytest.fixture(scope="session")
 def real_searches(tmp_path_factory) -> Path:
     """One tiny search per kind of the user's own data, in one store, each exporting its champion:
-    the churn CSV, the houses CSV (regression), the shapes image folder, and digits images in an NPZ file."""
+    the churn CSV, the houses CSV (regression), the shapes image folder, and digits images in an NPZ file.
+
+    Read by test_export.py, test_real_data.py and test_export_errors.py (their tests are in the xdist group
+    ``real_searches``, so this runs once); tests that write into the folder write only new files.
+    """
     import numpy as np
     from sklearn.datasets import load_digits
 
-    from pipelines.cli import main
+    from kerashpo.pipelines.cli import main
 
     directory = tmp_path_factory.mktemp("real_data")
     digits = load_digits()
@@ -110,4 +75,6 @@ def real_searches(tmp_path_factory) -> Path:
     with chdir(directory):
         for config in configs:
             assert main(["run", str(config), "--trials", "2", "--max-epochs", "3"]) == 0, config
+    for name in ("churn", "houses", "shapes", "digits_npz"):
+        assert (directory / "mlruns" / "exports" / name / "model.keras").is_file(), name
     return directory

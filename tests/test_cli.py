@@ -12,8 +12,9 @@ import time
 import urllib.request
 
 import pytest
+from helpers import TF_NOISE, exit_code, user_env
 
-from pipelines.cli import main
+from kerashpo.pipelines.cli import main
 
 GOOD = textwrap.dedent("""\
     name: bad
@@ -77,16 +78,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(case, in_tmp, capsys):
     assert not (in_tmp / "mlruns").exists(), "a rejected run must not create a store"
 
 
-def exit_code(argv: list[str]) -> int:
-    """What the shell would see: argparse mistakes exit through SystemExit, the rest return."""
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code)
-
-
 def test_help_answers_without_importing_tensorflow():
-    probe = ("import sys\nfrom pipelines.cli import main\n"
+    probe = ("import sys\nfrom kerashpo.pipelines.cli import main\n"
              "for argv in (['--help'], ['run', '--help']):\n"
              "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
              "print(sorted(m for m in ('tensorflow', 'keras', 'mlflow', 'optuna') if m in sys.modules))")
@@ -110,13 +103,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_ui_serves_the_same_store_on_loopback(in_tmp):
     from mlflow import MlflowClient
 
     (in_tmp / "mlruns").mkdir()
     MlflowClient(f"sqlite:///{in_tmp / 'mlruns' / 'mlflow.db'}").create_experiment("visible-in-ui")
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "ui", "--port", str(port)], cwd=in_tmp,
+    server = subprocess.Popen([sys.executable, "-m", "kerashpo.pipelines.cli", "ui", "--port", str(port)], cwd=in_tmp,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=visible-in-ui"
@@ -134,14 +128,13 @@ def test_ui_serves_the_same_store_on_loopback(in_tmp):
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_run_output_is_free_of_tensorflow_startup_chatter(in_tmp):
-    # Two trials, one per process: the fresh process's start must be quiet too.
-    (in_tmp / "quiet.yaml").write_text(GOOD.replace("name: bad", "name: quiet")
-                                       .replace("max_epochs: 2", "max_epochs: 2, trials_per_process: 1"))
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "TF_CPP_MIN_LOG_LEVEL")}
-    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "quiet.yaml"], cwd=in_tmp, env=env,
-                          capture_output=True, text=True, timeout=300)
+    # The processes a run starts for its trials must start quietly too: test_workers.py checks those.
+    (in_tmp / "quiet.yaml").write_text(GOOD.replace("name: bad", "name: quiet"))
+    done = subprocess.run([sys.executable, "-m", "kerashpo.pipelines.cli", "run", "quiet.yaml"], cwd=in_tmp,
+                          env=user_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "[1/2] trial 0" in done.stdout and "[2/2] trial 1" in done.stdout and "test_accuracy" in done.stdout
-    for noise in ("I0000", "E0000", "cuda drivers", "cuInit", "Successfully registered"):
+    for noise in TF_NOISE:
         assert noise not in done.stderr + done.stdout, noise

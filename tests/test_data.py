@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pipelines.cli import main
-from pipelines.config import ConfigError, parse_config
-from pipelines.data import DataError, data_spec, load_dataset, split_dataset
-from spaces import CategoricalInput, ImageInput, NumericInput
+from kerashpo.pipelines.cli import main
+from kerashpo.pipelines.config import ConfigError, parse_config
+from kerashpo.pipelines.data import data_spec, load_dataset, split_dataset
+from kerashpo.pipelines.dataset import DataError
+from kerashpo.spaces import CategoricalInput, ImageInput, NumericInput
 
 REPO = Path(__file__).resolve().parents[1]
 

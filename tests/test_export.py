@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import REPO, chdir, tracking_uri, write_pipeline
 from mlflow import MlflowClient
-
-from conftest import REPO, chdir, tracking_uri, write_pipeline
 from servers import free_port, wait_until_up
-from pipelines.cli import main
-from pipelines.config import load_config
-from pipelines.data import load_dataset, split_rows
-from search.tracking import using_tracking_uri
+
+from kerashpo.pipelines.cli import main
+from kerashpo.pipelines.config import load_config
+from kerashpo.pipelines.data import load_dataset, split_rows
+from kerashpo.search.tracking import using_tracking_uri
 
 CHURN_CSV = REPO / "pipelines" / "examples" / "churn.csv"
 
@@ -84,11 +84,12 @@ SAVED_MODEL = textwrap.dedent("""\
             for name, (kind, values) in job["rows"].items()}
     churn = tf.saved_model.load(job["churn"])
     out["churn"] = churn.serve(rows).numpy().tolist()
-    out["kerashpo_imported"] = [m for m in ("pipelines", "search", "spaces") if m in sys.modules]
+    out["kerashpo_imported"] = [m for m in sys.modules if m.split(".")[0] == "kerashpo"]
     print(json.dumps(out))
 """)
 
 
+@pytest.mark.slow
 def test_keras_file_saved_model_mlflow_model_and_server_agree(searched):
     import keras
     import mlflow
@@ -96,7 +97,7 @@ def test_keras_file_saved_model_mlflow_model_and_server_agree(searched):
     exports = searched / "mlruns" / "exports"
     images, rows = raw_digit_images(), raw_churn_rows()
     keras_digits = keras.saving.load_model(exports / "digits_npz" / "model.keras").predict(images, verbose=0)
-    from pipelines.serving import table_tensors
+    from kerashpo.pipelines.serving import table_tensors
 
     schema = json.loads((exports / "churn" / "schema.json").read_text())
     keras_churn = keras.saving.load_model(exports / "churn" / "model.keras").predict(
@@ -166,6 +167,7 @@ def registered(client: MlflowClient, name: str) -> tuple[list[str], str]:
     return versions, str(client.get_model_version_by_alias(name, "champion").version)
 
 
+@pytest.mark.slow
 def test_the_alias_moves_only_to_a_better_champion_and_old_versions_stay(in_tmp):
     config = write_pipeline(in_tmp, name="alias", dataset="iris", trials=1, max_epochs=1,
                             extra="objective: {metric: val_loss}\n")
@@ -184,6 +186,7 @@ def test_the_alias_moves_only_to_a_better_champion_and_old_versions_stay(in_tmp)
     assert registered(client, "alias") == (["1", "2", "3"], "2")
 
 
+@pytest.mark.slow
 def test_refit_retrains_on_train_and_validation_for_the_best_epoch_count(in_tmp):
     import keras
 
@@ -191,7 +194,7 @@ def test_refit_retrains_on_train_and_validation_for_the_best_epoch_count(in_tmp)
     config.write_text(textwrap.dedent(f"""\
         name: refit
         dataset: {{path: {CHURN_CSV}, target: churned, drop: [customer_id]}}
-        budget: {{trials: 2, max_epochs: 4, patience: 2}}
+        budget: {{trials: 1, max_epochs: 4, patience: 2}}
         export: {{refit: true}}
         seed: 11
     """))

@@ -1,7 +1,7 @@
 """`kerashpo export` and `kerashpo predict` on bad input: one line, exit 2, nothing half-written.
 
-Two tiny real searches (the shipped churn and shapes pipelines, one trial of two epochs each) run once for the
-module; every case then exports or predicts against their real MLflow store and export folders.
+The session's tiny real searches (``real_searches`` in conftest.py: among them the shipped churn and shapes
+pipelines) run once; every case then exports or predicts against their real MLflow store and export folders.
 """
 
 from __future__ import annotations
@@ -14,20 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import REPO, chdir, exit_code
 from PIL import Image
 
-from conftest import REPO, chdir
-from pipelines.cli import main
-
 CHURN_CSV = REPO / "pipelines" / "examples" / "churn.csv"
-
-
-def exit_code(argv: list[str]) -> int:
-    """What the shell would see: argparse mistakes exit through SystemExit, the rest return."""
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code)
 
 
 def one_error_line(capsys) -> str:
@@ -49,22 +39,14 @@ def staging_leftovers(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.iterdir() if p.name.startswith(".")) if parent.exists() else []
 
 
-@pytest.fixture(scope="module")
-def searched(tmp_path_factory) -> Path:
-    """A folder whose ./mlruns holds one finished churn search and one finished shapes search."""
-    root = tmp_path_factory.mktemp("searched")
-    with chdir(root):
-        for name in ("churn", "shapes"):
-            config = REPO / "pipelines" / f"{name}.yaml"
-            assert main(["run", str(config), "--trials", "1", "--max-epochs", "2"]) == 0, name
-            assert (root / "mlruns" / "exports" / name / "model.keras").is_file()
-    return root
-
-
 @pytest.fixture
-def in_searched(searched):
-    with chdir(searched):
-        yield searched
+def in_searched(real_searches):
+    """The session's store (finished churn, houses, shapes and digits searches) as the working directory.
+
+    The tests using it write only files of their own there (new names), never into ``mlruns/``.
+    """
+    with chdir(real_searches):
+        yield real_searches
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -132,6 +114,7 @@ FAILING_MODEL = textwrap.dedent("""\
 """)
 
 
+@pytest.mark.slow
 def test_export_of_a_search_without_a_finished_trial_says_there_is_no_champion(tmp_path, capsys):
     (tmp_path / "diverging_models.py").write_text(FAILING_MODEL)
     (tmp_path / "diverges.yaml").write_text(textwrap.dedent("""\

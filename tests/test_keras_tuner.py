@@ -5,13 +5,14 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
+from helpers import chdir, kill_during_second_trial, tracking_uri, write_pipeline
 from mlflow import MlflowClient
 
-from conftest import chdir, kill_during_second_trial, tracking_uri, write_pipeline
-from pipelines.cli import main
-from search import leaderboard
-from spaces import MLP
+from kerashpo.pipelines.cli import main
+from kerashpo.search import leaderboard
+from kerashpo.spaces import MLP
 
 # Verbatim from the Keras Tuner getting-started guide (one-hot labels, categorical cross-entropy).
 GUIDE = textwrap.dedent('''\
@@ -60,19 +61,27 @@ def parents_and_children(directory: Path, experiment: str) -> dict[str, list]:
     exp = client.get_experiment_by_name(experiment)
     found = {}
     for parent in client.search_runs([exp.experiment_id], "tags.`kerashpo.role` = 'search'"):
-        found[parent.data.tags["kerashpo.study"]] = client.search_runs(
-            [exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'", max_results=1000)
+        trials = f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' and tags.`kerashpo.role` = 'trial'"
+        found[parent.data.tags["kerashpo.study"]] = client.search_runs([exp.experiment_id], trials, max_results=1000)
     return found
 
 
+# The leaderboard's first columns, whichever driver ran the search (test_pipeline.py checks Optuna's against MLflow).
+BOARD_COLUMNS = ["trial", "state", "objective", "best_epoch", "epochs_run", "seconds"]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband", "grid"])
 def test_each_tuner_tracks_like_optuna(tuner, in_tmp):
-    config = write_pipeline(in_tmp, name="kt", trials=3, max_epochs=4)
+    trials = 3 if tuner == "hyperband" else 2
+    config = write_pipeline(in_tmp, name="kt", trials=trials, max_epochs=4)
     assert main(["run", str(config), "--driver", "keras_tuner", "--tuner", tuner]) == 0
-    assert main(["run", str(config), "--trials", "2"]) == 0  # the same pipeline under Optuna
+    if tuner == "random":  # the same pipeline under Optuna too: one experiment, one parent run per search
+        assert main(["run", str(config), "--trials", "1"]) == 0
     runs = parents_and_children(in_tmp, "kt")
+    assert set(runs) == ({"kt", "kt-keras_tuner-random"} if tuner == "random" else {f"kt-keras_tuner-{tuner}"})
     kt_runs = runs[f"kt-keras_tuner-{tuner}"]
-    assert len(kt_runs) >= 3 if tuner == "hyperband" else len(kt_runs) == 3
+    assert len(kt_runs) >= trials if tuner == "hyperband" else len(kt_runs) == trials
     numbers = [int(r.data.tags["trial_number"]) for r in kt_runs]
     assert len(numbers) == len(set(numbers))
     for run in kt_runs:
@@ -85,16 +94,22 @@ def test_each_tuner_tracks_like_optuna(tuner, in_tmp):
         assert all(int(r.data.tags["continues_trial"]) in numbers for r in continued)
     assert (in_tmp / "mlruns" / "keras_tuner" / f"kt-keras_tuner-{tuner}").is_dir()
     assert not (in_tmp / f"kt-keras_tuner-{tuner}").exists()
-    optuna_board = leaderboard(tracking_uri(in_tmp), "kt")  # the latest search: Optuna's
-    assert len(runs["kt"]) == 2
+    if tuner == "random":
+        optuna_board = leaderboard(tracking_uri(in_tmp), "kt")  # the latest search: Optuna's
+        assert len(runs["kt"]) == len(optuna_board[optuna_board["state"] != "BASELINE"]) == 1
+        assert list(optuna_board.columns[:6]) == BOARD_COLUMNS
+        assert set(optuna_board.columns[6:]) <= set(MLP.space.names)
     assert main(["run", str(config), "--driver", "keras_tuner", "--tuner", tuner]) == 0  # resumes, adds nothing
     kt_board = leaderboard(tracking_uri(in_tmp), "kt")
-    # Same leaderboard columns; the parameter columns are the space's (those some trial sampled).
-    assert list(kt_board.columns[:6]) == list(optuna_board.columns[:6])
-    assert set(kt_board.columns[6:]) | set(optuna_board.columns[6:]) <= set(MLP.space.names)
-    assert len(kt_board) == len(kt_runs)
+    # Optuna's leaderboard columns; the parameter columns are the space's (those some trial sampled).
+    assert list(kt_board.columns[:6]) == BOARD_COLUMNS
+    assert set(kt_board.columns[6:]) <= set(MLP.space.names)
+    # The trials, and the baseline (linear reference model) as the last, marked row, as under Optuna.
+    assert list(kt_board["state"]).count("BASELINE") == 1 and kt_board.iloc[-1]["state"] == "BASELINE"
+    assert sorted(kt_board["trial"].dropna()) == sorted(numbers)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
 def test_the_guide_build_model_runs_unchanged_under_both_drivers(driver, in_tmp):
     (in_tmp / "guide_models.py").write_text(GUIDE)
@@ -108,9 +123,17 @@ def test_the_guide_build_model_runs_unchanged_under_both_drivers(driver, in_tmp)
         params = run.data.params
         assert {"num_layers", "units_0", "activation", "dropout", "lr"} <= set(params)
         assert all(f"units_{i}" in params for i in range(int(params["num_layers"])))
-    assert (in_tmp / "mlruns" / "exports" / "guide" / "model.keras").exists()
     assert main(["export", "--to", str(in_tmp / "shipped")]) == 0
-    assert (in_tmp / "shipped" / "model.keras").exists()
+    # What `kerashpo export` ships is the run's champion: both files give the same probabilities for digits.
+    import keras
+    from sklearn.datasets import load_digits
+
+    rows = load_digits().data[:8].astype("float32")
+    exported, shipped = (keras.saving.load_model(in_tmp / folder / "model.keras").predict(rows, verbose=0)
+                         for folder in ("mlruns/exports/guide", "shipped"))
+    assert exported.shape == (8, 10)
+    np.testing.assert_allclose(exported.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(shipped, exported, rtol=1e-6)
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -140,6 +163,7 @@ def test_hyperband_needs_max_epochs(in_tmp, capsys):
     assert not (in_tmp / "mlruns").exists()
 
 
+@pytest.mark.slow
 def test_a_killed_keras_tuner_run_finishes_its_budget_without_duplicates(tmp_path):
     config = write_pipeline(tmp_path, name="ktkill", trials=3, max_epochs=25, patience=25,
                             extra="driver: keras_tuner\n")
@@ -151,12 +175,22 @@ def test_a_killed_keras_tuner_run_finishes_its_budget_without_duplicates(tmp_pat
     assert all(r.info.status == "FINISHED" and r.data.tags["state"] == "COMPLETE" for r in kids)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
 def test_budget_timeout_stops_starting_trials_under_both_drivers(driver, in_tmp):
+    timeout = 10
     config = write_pipeline(in_tmp, name="timed", dataset="iris", trials=200, max_epochs=3)
-    config.write_text(config.read_text().replace("patience: 3}", "patience: 3, timeout: 10}"))
+    config.write_text(config.read_text().replace("patience: 3}", f"patience: 3, timeout: {timeout}}}"))
     assert main(["run", str(config), "--driver", driver]) == 0
+    client = MlflowClient(tracking_uri(in_tmp))
+    experiment = client.get_experiment_by_name("timed").experiment_id
+    (parent,) = client.search_runs([experiment], "tags.`kerashpo.role` = 'search'")
     (trials,) = parents_and_children(in_tmp, "timed").values()
     # A trial takes far more than 50 ms, so 200 could not have finished in 10 s; the search stopped on time.
     assert 1 <= len(trials) < 200
     assert all(run.info.status == "FINISHED" for run in trials)
+    # No trial started once the time was up (the clock starts before the search run opens; 3 s for the
+    # step from the check to the trial's run).
+    late = [(r.data.tags["trial_number"], r.info.start_time - parent.info.start_time) for r in trials
+            if r.info.start_time - parent.info.start_time > (timeout + 3) * 1000]
+    assert not late, late

@@ -13,12 +13,13 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from helpers import chdir, kill_during_second_trial, tracking_uri, write_pipeline
 from mlflow import MlflowClient
 
-from conftest import chdir, kill_during_second_trial, tracking_uri, write_pipeline
-from pipelines.cli import main
-from search import leaderboard
-from search.tracking import using_tracking_uri
+from kerashpo.pipelines.cli import main
+from kerashpo.search import leaderboard
+from kerashpo.search.tracking import using_tracking_uri
+from kerashpo.spaces.choices import Direction
 
 TRIALS = 6
 
@@ -36,7 +37,8 @@ def children(client: MlflowClient, experiment: str) -> tuple[object, list]:
     exp = client.get_experiment_by_name(experiment)
     parents = client.search_runs([exp.experiment_id], "tags.`kerashpo.role` = 'search'")
     assert len(parents) == 1, "one parent run per search"
-    kids = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parents[0].info.run_id}'",
+    kids = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parents[0].info.run_id}' "
+                              "and tags.`kerashpo.role` = 'trial'",
                               max_results=1000)
     return parents[0], kids
 
@@ -48,10 +50,19 @@ def study(directory: Path, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=storage)
 
 
+def objective_of(parent) -> tuple[str, Direction]:
+    """The metric a search ranked its trials by, and which way it improves (tags of its parent run)."""
+    return parent.data.tags["objective"], Direction(parent.data.tags["direction"])
+
+
 def test_every_trial_is_a_child_run_with_its_params_metrics_and_state(digits_run):
     directory, _ = digits_run
     client = MlflowClient(tracking_uri(directory))
     parent, kids = children(client, "tiny")
+    objective, direction = objective_of(parent)
+    # The default objective: continuous and free of the regularization penalty.
+    assert (objective, direction) == ("val_log_loss", Direction.MINIMIZE)
+    best_of = min if direction is Direction.MINIMIZE else max
     assert len(kids) == TRIALS
     states = [run.data.tags["state"] for run in kids]
     assert set(states) <= {"COMPLETE", "PRUNED", "FAILED"}
@@ -63,10 +74,14 @@ def test_every_trial_is_a_child_run_with_its_params_metrics_and_state(digits_run
         for name in ("best_epoch", "epochs_run", "train_seconds", "n_params"):
             assert name in metrics, name
         assert "n_layers" in run.data.params and "learning_rate" in run.data.params
-        history = client.get_metric_history(run.info.run_id, "val_accuracy")
-        assert sorted(m.step for m in history) == list(range(1, int(metrics["epochs_run"]) + 1))
+        for name in (objective, "val_accuracy"):  # every epoch's metrics, at step = epoch
+            history = client.get_metric_history(run.info.run_id, name)
+            assert sorted(m.step for m in history) == list(range(1, int(metrics["epochs_run"]) + 1)), name
         if run.data.tags["state"] == "COMPLETE":
-            assert metrics["best_val_accuracy"] == max(m.value for m in history)
+            history = client.get_metric_history(run.info.run_id, objective)
+            assert metrics[f"best_{objective}"] == best_of(m.value for m in history)
+            assert [m.value for m in sorted(history, key=lambda m: m.step)][int(metrics["best_epoch"]) - 1] == \
+                metrics[f"best_{objective}"]
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["test_accuracy"] > 0.8
     assert "MLFLOW_TRACKING_URI" not in os.environ, "a run must not leak its store into the environment"
@@ -78,7 +93,8 @@ def test_every_trial_is_a_child_run_with_its_params_metrics_and_state(digits_run
 
 def test_study_and_mlflow_agree_trial_by_trial(digits_run):
     directory, _ = digits_run
-    _, kids = children(MlflowClient(tracking_uri(directory)), "tiny")
+    parent, kids = children(MlflowClient(tracking_uri(directory)), "tiny")
+    objective, _ = objective_of(parent)
     by_number = {int(run.data.tags["trial_number"]): run for run in kids}
     names = {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED", "FAIL": "FAILED"}
     trials = study(directory, "tiny").trials
@@ -87,7 +103,7 @@ def test_study_and_mlflow_agree_trial_by_trial(digits_run):
         run = by_number[trial.number]
         assert run.data.tags["state"] == names[trial.state.name]
         if trial.state.name == "COMPLETE":
-            assert run.data.metrics["best_val_accuracy"] == pytest.approx(trial.value)
+            assert run.data.metrics[f"best_{objective}"] == pytest.approx(trial.value)
 
 
 def test_leaderboard_agrees_with_mlflow_search_runs(digits_run, capsys):
@@ -96,28 +112,36 @@ def test_leaderboard_agrees_with_mlflow_search_runs(digits_run, capsys):
     directory, _ = digits_run
     uri = tracking_uri(directory)
     board = leaderboard(uri, "tiny")
+    objective, direction = board.attrs["objective"], Direction(board.attrs["direction"])
+    parent, _ = children(MlflowClient(uri), "tiny")
+    assert (objective, direction) == objective_of(parent)
+    # The trials, then the baseline (the linear reference model) as the last, marked row.
+    assert board.iloc[-1]["state"] == "BASELINE" and pd.isna(board.iloc[-1]["trial"])
+    trials = board[board["state"] != "BASELINE"]
+    assert len(trials) == TRIALS
     with using_tracking_uri(uri):
         runs = mlflow.search_runs(experiment_names=["tiny"], filter_string="tags.`kerashpo.role` = 'trial'")
     runs["rank"] = runs["tags.state"].map({"COMPLETE": 0, "PRUNED": 1, "FAILED": 2})
     runs["trial"] = runs["tags.trial_number"].astype(int)
-    expected = runs.sort_values(["rank", "metrics.best_val_accuracy", "trial"], ascending=[True, False, True])
-    assert list(board["trial"]) == list(expected["trial"])
-    assert list(board["objective"]) == pytest.approx(list(expected["metrics.best_val_accuracy"]), nan_ok=True)
+    expected = runs.sort_values(["rank", f"metrics.best_{objective}", "trial"],
+                                ascending=[True, direction is Direction.MINIMIZE, True])
+    assert list(trials["trial"]) == list(expected["trial"])
+    assert list(trials["objective"]) == pytest.approx(list(expected[f"metrics.best_{objective}"]), nan_ok=True)
     assert list(board.columns[:6]) == ["trial", "state", "objective", "best_epoch", "epochs_run", "seconds"]
     assert "learning_rate" in board.columns
     complete = board[board["state"] == "COMPLETE"]["objective"].tolist()
-    assert complete == sorted(complete, reverse=True) and board.loc[0, "state"] == "COMPLETE"
+    assert complete == sorted(complete, reverse=direction is Direction.MAXIMIZE) and board.loc[0, "state"] == "COMPLETE"
     assert board.loc[0, "trial"] == study(directory, "tiny").best_trial.number
 
     with chdir(directory):
         assert main(["leaderboard", "--format", "csv", "--top", "3"]) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert list(table["trial"]) == list(board["trial"].head(3))
-    assert table.columns[2] == "val_accuracy"
+    assert table.columns[2] == objective
     with chdir(directory):
         assert main(["leaderboard", "--experiment", "tiny", "--format", "markdown"]) == 0
     markdown = capsys.readouterr().out.splitlines()
-    assert markdown[0].startswith("| trial | state | val_accuracy |") and len(markdown) == TRIALS + 2
+    assert markdown[0].startswith(f"| trial | state | {objective} |") and len(markdown) == len(board) + 2
 
 
 def test_exported_keras_file_predicts_like_the_registered_model(digits_run, tmp_path):
@@ -163,6 +187,7 @@ def test_running_the_same_command_again_resumes_the_study(digits_run):
     assert all(run.info.status != "RUNNING" for run in kids)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_without_lost_or_duplicate_trials(tmp_path):
     # Long trials (no pruning, no early stop) so the kill lands inside the second one.
     config = write_pipeline(tmp_path, name="killed", trials=3, max_epochs=25, patience=25, pruner="none")
@@ -186,19 +211,21 @@ def test_a_killed_run_resumes_without_lost_or_duplicate_trials(tmp_path):
     assert json.loads(json.dumps(the_study.best_params))
 
 
-@pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
-def test_a_long_search_hands_over_to_fresh_processes(driver, in_tmp):
-    config = write_pipeline(in_tmp, name="relay", dataset="iris", trials=5, max_epochs=3)
-    config.write_text(config.read_text().replace("patience: 3}", "patience: 3, trials_per_process: 2}"))
+# One trial per process: the first share runs here; Optuna's then passes through two fresh processes (the second
+# replacing the first when it hands over), Keras Tuner's through one (each fresh process costs a TensorFlow start).
+@pytest.mark.slow
+@pytest.mark.parametrize("driver, trials", [("optuna", 3), ("keras_tuner", 2)])
+def test_a_long_search_hands_over_to_fresh_processes(driver, trials, in_tmp):
+    config = write_pipeline(in_tmp, name="relay", dataset="iris", trials=trials, max_epochs=3)
+    config.write_text(config.read_text().replace("patience: 3}", "patience: 3, trials_per_process: 1}"))
     assert main(["run", str(config), "--driver", driver]) == 0
     client = MlflowClient(tracking_uri(in_tmp))
     exp = client.get_experiment_by_name("relay")
     kids = client.search_runs([exp.experiment_id], "tags.`kerashpo.role` = 'trial'")
-    assert sorted(int(r.data.tags["trial_number"]) for r in kids) == [0, 1, 2, 3, 4]
-    workers = {r.data.tags["worker"] for r in kids}
-    # the first share ran here, the next two each in a fresh process
-    assert len(workers) == 3 and sum(w.endswith(f":{os.getpid()}") for w in workers) == 1
-    first = [int(r.data.tags["trial_number"]) for r in kids if r.data.tags["worker"].endswith(f":{os.getpid()}")]
-    assert sorted(first) == [0, 1]
+    assert sorted(int(r.data.tags["trial_number"]) for r in kids) == list(range(trials))
+    workers = {int(r.data.tags["trial_number"]): r.data.tags["worker"] for r in kids}
+    # trial 0 ran here, each later one in a fresh process of its own
+    assert workers[0].endswith(f":{os.getpid()}")
+    assert len(set(workers.values())) == trials
     assert len(client.search_runs([exp.experiment_id], "tags.`kerashpo.role` = 'search'")) == 1
     assert (in_tmp / "mlruns" / "exports" / "relay" / "model.keras").exists()
