@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,6 +256,7 @@ def run_pipeline(
         tracker.start_search(run.search_info())
         try:
             baseline = _baseline(run, tracker)
+            run.job.started_at = time.time()  # budget.timeout counts the search, not the checks before it
             outcome = search_in_processes(run.driver, run.job, tracker, on_trial_end, compute)
             report = None
             # With workers on several hosts the champion's checkpoint may be on another host; a refit needs none.
