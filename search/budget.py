@@ -18,7 +18,7 @@ MIN_EXAMPLES_JUDGED = 512
 SMALL_VALIDATION = 200
 # Below this, no pruner can rank anything: pruning is off.
 UNRANKABLE_VALIDATION = 40
-# Trials that must reach a rung before any is pruned there, on a small validation split.
+# Trials that must complete before any is pruned, on a small validation split.
 SMALL_VALIDATION_BOOTSTRAP = 3
 
 
@@ -63,7 +63,7 @@ class Budget:
                     f"pruning is off: max_epochs {self.max_epochs} leaves no rung after the first "
                     f"{self.min_epochs_judged} epochs ({MIN_EXAMPLES_JUDGED} examples) a trial must train"]
         if self.small_validation:
-            return [f"only {self.validation_rows} validation rows: trials are pruned only once "
-                    f"{SMALL_VALIDATION_BOOTSTRAP} have reached the same rung; cross-validation would rank "
+            return [f"only {self.validation_rows} validation rows: no trial is pruned before "
+                    f"{SMALL_VALIDATION_BOOTSTRAP} trials have completed; cross-validation would rank "
                     "configurations more reliably"]
         return []
