@@ -172,7 +172,7 @@ class OptunaDriver:
         import optuna
 
         # Steps are examples seen (search.budget): the first rung comes after enough examples to judge, on
-        # any table, and on a small validation split a rung waits until several trials have reached it.
+        # any table, and on a small validation split nothing is pruned before a few trials have completed.
         budget = job.setup.budget
         if not budget.can_prune or self.pruner_name is Pruner.NONE:
             return optuna.pruners.NopPruner()
