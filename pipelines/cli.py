@@ -271,12 +271,14 @@ def _ui(args: argparse.Namespace) -> int:
     from kerashpo.search.tracking import redact_url
 
     uri = _tracking_uri(args)
+    # One user on loopback: one server process (MLflow starts four by default, each importing MLflow) and no
+    # background job runner (it serves MLflow's GenAI jobs); the UI answers in seconds, not a minute.
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", "127.0.0.1", "--port", str(args.port)]
+               "--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"]
     if uri.startswith("sqlite:///"):
         command += ["--default-artifact-root", (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()]
     print(f"MLflow UI on http://127.0.0.1:{args.port} over {redact_url(uri)} (Ctrl-C to stop)", flush=True)
-    os.execv(sys.executable, command)
+    os.execve(sys.executable, command, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ})
     return 0  # not reached
 
 

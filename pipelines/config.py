@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from kerashpo.spaces import UserError
-from kerashpo.spaces.choices import Direction, Driver, Pruner, Sampler, Task, Tuner
+from kerashpo.spaces.choices import Direction, Driver, ExportFormat, Pruner, Sampler, Task, Tuner
 
 # digits_images: the digits set as 8x8 grayscale images (for the cnn space).
 BUILTIN_DATASETS = ("digits", "digits_images", "breast_cancer", "wine", "iris", "diabetes")
@@ -138,10 +138,34 @@ class TrackingConfig(_Section):
 
 class ExportConfig(_Section):
     keep_best: int = Field(3, ge=1)
-    register_model: bool = True
+    formats: list[ExportFormat] = list(ExportFormat)
+    register_model: bool = True  # with the mlflow format only
     dir: str | None = None
     # Retrain the best configuration on train + validation for its best epoch count before the test.
     refit: bool = False
+
+    @field_validator("formats")
+    @classmethod
+    def _keras_always(cls, value: list[ExportFormat]) -> list[ExportFormat]:
+        if ExportFormat.KERAS not in value:
+            raise ValueError("'keras' is always written (kerashpo predict and the MLflow model read it): "
+                             "list it too")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _registry_needs_mlflow(self) -> ExportConfig:
+        if self.register_model and "register_model" in self.model_fields_set and not self.logs_mlflow_model:
+            raise ValueError("register_model: true needs 'mlflow' in export.formats; add it or set "
+                             "register_model: false")
+        return self
+
+    @property
+    def logs_mlflow_model(self) -> bool:
+        return ExportFormat.MLFLOW in self.formats
+
+    @property
+    def registers(self) -> bool:
+        return self.register_model and self.logs_mlflow_model
 
 
 class PipelineConfig(_Section):

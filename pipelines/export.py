@@ -95,12 +95,15 @@ def write_atomically(directory: Path, fill: Callable[[Path], None], force: bool 
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_bundle(directory: Path, model: Any, schema: dict[str, Any], card: str, force: bool = True) -> None:
-    """The four export formats, written together or not at all."""
+def write_bundle(directory: Path, model: Any, schema: dict[str, Any], card: str, force: bool = True,
+                 saved_model: bool = True) -> None:
+    """The export folder's files (the SavedModel unless ``export.formats`` leaves it out), written together
+    or not at all."""
 
     def fill(staging: Path) -> None:
         model.save(staging / MODEL_FILE)
-        export_saved_model(model, staging / SAVED_MODEL, schema)
+        if saved_model:
+            export_saved_model(model, staging / SAVED_MODEL, schema)
         (staging / SCHEMA_FILE).write_text(json.dumps(schema, indent=2))
         (staging / CARD).write_text(card)
 

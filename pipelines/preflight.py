@@ -16,6 +16,7 @@ import os
 import re
 import tempfile
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from kerashpo.pipelines.dataset import Dataset
 from kerashpo.pipelines.stores import Stores
 from kerashpo.search.memory import clear_session
 from kerashpo.spaces import DataSpec, UserError
+from kerashpo.spaces.choices import ExportFormat
 
 # Rows of the example a probe scores: as many as the MLflow input example the run logs.
 EXAMPLE_ROWS = 5
@@ -54,7 +56,7 @@ def check_export(config: PipelineConfig, dataset: Dataset, splits: Splits, spec:
         json.dumps(schema)
     except (TypeError, ValueError) as exc:
         raise ExportCheckError(f"export check: the model's schema cannot be written as JSON ({exc})") from None
-    probe_export(dataset, splits, spec, source, schema)
+    probe_export(dataset, splits, spec, source, schema, config.export.formats)
 
 
 def check_destination_writable(directory: Path, field: str = "export.dir") -> None:
@@ -71,16 +73,16 @@ def check_destination_writable(directory: Path, field: str = "export.dir") -> No
         raise ExportCheckError(f"{field}: {directory} cannot be written: no write permission on {existing}")
 
 
-def probe_export(dataset: Dataset, splits: Splits, spec: DataSpec, source: Any, schema: dict[str, Any]) -> None:
+def probe_export(dataset: Dataset, splits: Splits, spec: DataSpec, source: Any, schema: dict[str, Any],
+                 formats: Collection[ExportFormat] = tuple(ExportFormat)) -> None:
     """Build an untrained model of the search's inputs and ship it as the run's end would, in a temp folder."""
-
-
     step = Step()
     try:
         with tempfile.TemporaryDirectory(prefix="kerashpo-preflight-") as scratch:
             step.now = "building the model"
             model = _probe_model(source, spec)
-            _ship(model, schema, take(_example_rows(splits), slice(0, EXAMPLE_ROWS)), Path(scratch), step)
+            _ship(model, schema, take(_example_rows(splits), slice(0, EXAMPLE_ROWS)), Path(scratch), step,
+                  formats)
     except UserError:
         raise
     except Exception as exc:
@@ -116,7 +118,8 @@ def _probe_model(source: Any, spec: DataSpec) -> Any:
     return model
 
 
-def _ship(model: Any, schema: dict[str, Any], rows: Any, scratch: Path, step: Step) -> None:
+def _ship(model: Any, schema: dict[str, Any], rows: Any, scratch: Path, step: Step,
+          formats: Collection[ExportFormat]) -> None:
     """The steps of the run's end, in order: checkpoint reload, raw rows, export folder, MLflow model."""
     import keras
 
@@ -134,10 +137,13 @@ def _ship(model: Any, schema: dict[str, Any], rows: Any, scratch: Path, step: St
     schema = json.loads(json.dumps(schema))
     example = raw_example(rows, schema)
     _check_csv_round_trip(Champion(model, schema), example, scratch)
-    step.now = "writing the export folder (.keras, SavedModel, schema)"
-    write_bundle(scratch / "export", model, schema, "# Model card\n")
-    step.now = "saving the MLflow model and its signature"
-    save_mlflow_model(scratch / "mlflow_model", model, schema, example)
+    saved_model = ExportFormat.SAVED_MODEL in formats
+    step.now = "writing the export folder (.keras, SavedModel, schema)" if saved_model else \
+        "writing the export folder (.keras, schema)"
+    write_bundle(scratch / "export", model, schema, "# Model card\n", saved_model=saved_model)
+    if ExportFormat.MLFLOW in formats:
+        step.now = "saving the MLflow model and its signature"
+        save_mlflow_model(scratch / "mlflow_model", model, schema, example)
 
 
 def _check_csv_round_trip(champion: Any, example: Any, scratch: Path) -> None:

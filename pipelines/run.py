@@ -43,7 +43,7 @@ from kerashpo.spaces import (
     objective_direction,
     resolve_space,
 )
-from kerashpo.spaces.choices import Direction, Pruner
+from kerashpo.spaces.choices import Direction, ExportFormat, Pruner
 from kerashpo.spaces.choices import Driver as DriverName
 
 log = logging.getLogger("kerashpo.run")
@@ -313,13 +313,13 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
     tracker.log_search_results({**test_metrics, **best},
                                {"best_trial": str(outcome.best_number), "weights": weights})
     version, moved = None, False
-    if tracker.parent_run_id is not None:
+    if tracker.parent_run_id is not None and config.export.logs_mlflow_model:
         version_tags = {"objective": run.objective, "val_value": repr(outcome.best_value), "study": run.study,
                         "trial_number": str(outcome.best_number)}
         version, moved = log_and_register(
             tracking_uri=run.stores.tracking_uri, run_id=tracker.parent_run_id, model=model, schema=run.schema,
             example=raw_example(take(run.splits.x_test, slice(0, 5)), run.schema), name=config.name,
-            register=config.export.register_model, version_tags=version_tags, direction=run.direction,
+            register=config.export.registers, version_tags=version_tags, direction=run.direction,
         )
     search = ", ".join(f"{k} {v}" for k, v in run.driver.describe().items())
     card = ModelCard(
@@ -335,7 +335,8 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
     ).markdown()
     tracker.log_text(card, CARD)
     directory = export_directory(config, run.stores)
-    write_bundle(directory, model, run.schema, card)
+    write_bundle(directory, model, run.schema, card,
+                 saved_model=ExportFormat.SAVED_MODEL in config.export.formats)
     return ExportReport(directory, test_metrics, version, moved)
 
 

@@ -87,6 +87,15 @@ class Tuner(Choice):
     GRID = "grid"
 
 
+class ExportFormat(Choice):
+    """What a run ships (``export.formats``). The ``.keras`` file is always written: ``kerashpo predict``
+    reads it and the MLflow model carries it."""
+
+    KERAS = "keras"
+    SAVED_MODEL = "saved_model"  # TensorFlow SavedModel with a `serve` signature, for TF Serving
+    MLFLOW = "mlflow"  # the MLflow model logged on the search run (and registered, with export.register_model)
+
+
 ChoiceT = TypeVar("ChoiceT", bound=Choice)
 
 

@@ -20,6 +20,7 @@ GOOD = textwrap.dedent("""\
     name: bad
     dataset: {name: iris}
     budget: {trials: 2, max_epochs: 2}
+    export: {formats: [keras]}
 """)
 
 
@@ -57,6 +58,11 @@ CASES = {
     "wrong objective": (GOOD + "objective: {metric: val_auc}\n", None, "'val_auc' is not reported for a multiclass"),
     "trials zero": (GOOD, ["--trials", "0"], "argument --trials: must be at least 1, got 0"),
     "trials negative": (GOOD, ["--trials", "-3"], "argument --trials: must be at least 1, got -3"),
+    "format without keras": (GOOD.replace("[keras]", "[saved_model]"), None,
+                             "export.formats: 'keras' is always written"),
+    "unknown format": (GOOD.replace("[keras]", "[keras, onnx]"), None, "export.formats.1: unknown value 'onnx'"),
+    "registry without mlflow": (GOOD.replace("[keras]", "[keras], register_model: true"), None,
+                                "register_model: true needs 'mlflow' in export.formats"),
     "trials in file": (GOOD.replace("trials: 2", "trials: 0"), None, "budget.trials: Input should be greater than"),
 }
 

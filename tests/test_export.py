@@ -169,7 +169,7 @@ def registered(client: MlflowClient, name: str) -> tuple[list[str], str]:
 
 @pytest.mark.slow
 def test_the_alias_moves_only_to_a_better_champion_and_old_versions_stay(in_tmp):
-    config = write_pipeline(in_tmp, name="alias", dataset="iris", trials=1, max_epochs=1,
+    config = write_pipeline(in_tmp, name="alias", dataset="iris", trials=1, max_epochs=1, formats="[keras, mlflow]",
                             extra="objective: {metric: val_loss}\n")
     client = MlflowClient(tracking_uri(in_tmp))
     assert main(["run", str(config)]) == 0
@@ -195,7 +195,7 @@ def test_refit_retrains_on_train_and_validation_for_the_best_epoch_count(in_tmp)
         name: refit
         dataset: {{path: {CHURN_CSV}, target: churned, drop: [customer_id]}}
         budget: {{trials: 1, max_epochs: 4, patience: 2}}
-        export: {{refit: true}}
+        export: {{refit: true, formats: [keras]}}
         seed: 11
     """))
     assert main(["run", str(config)]) == 0

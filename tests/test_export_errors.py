@@ -122,6 +122,7 @@ def test_export_of_a_search_without_a_finished_trial_says_there_is_no_champion(t
         dataset: {name: iris}
         build_model: diverging_models:build_model
         budget: {trials: 1, max_epochs: 2}
+        export: {formats: [keras]}
     """))
     with chdir(tmp_path):
         assert exit_code(["run", "diverges.yaml"]) == 1
