@@ -241,13 +241,14 @@ def run_pipeline(
     ``dataset.target`` naming its target column) or ``(x, y)`` arrays.
     """
     from kerashpo.pipelines.quiet import import_tensorflow_quietly
+    from kerashpo.search.memory import collecting_new_objects_only
     from kerashpo.search.tracking import MLflowTracker
 
     if not isinstance(config, PipelineConfig):
         config = load_config(config)
     # GPU memory growth and the precision policy are set before the checks build their first model.
     compute = Compute(config.workers, len(import_tensorflow_quietly()), config.mixed_precision)
-    with _precision_policy(compute):
+    with _precision_policy(compute), collecting_new_objects_only():
         run = prepare_run(config, workdir=(workdir or Path.cwd()).resolve(), tracking_uri=tracking_uri,
                           source=source, data=data)
         prepare(run.stores)

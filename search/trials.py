@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kerashpo.search.checkpoints import CheckpointStore
-from kerashpo.search.memory import released_when_done, restore_collection
+from kerashpo.search.memory import collecting_new_objects_only, released_when_done
 from kerashpo.search.protocols import Tracker
 from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
 from kerashpo.search.runner import PruneCheck, TrainingSetup, run_trial
@@ -114,14 +115,16 @@ class TrialExecutor:
         self.finished_this_run = 0
         self.first_errors: list[str | None] = []  # the first trials' failures (None: it did not fail)
         self.worker = worker_id()
+        self._cleanup = contextlib.ExitStack()
 
     def __enter__(self) -> TrialExecutor:
+        # Trials freeze what survives them (``released_when_done``); whoever called the search, a user's
+        # own Python session included, gets normal collection back when it ends.
+        self._cleanup.enter_context(collecting_new_objects_only())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        # Trials freeze what survives them (``released_when_done``); whoever called the search, a user's
-        # own Python session included, gets normal collection back.
-        restore_collection()
+        self._cleanup.close()
 
     def execute(self, number: int, sampling: Any, should_prune: PruneCheck | None = None,
                 tags: dict[str, str] | None = None, max_epochs: int | None = None, repeats: int = 1) -> TrialResult:
