@@ -21,7 +21,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", _share)
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
-from helpers import REPO, chdir  # noqa: E402  (after the environment TensorFlow reads)
+from helpers import REPO, chdir, copy_store  # noqa: E402  (after the environment TensorFlow reads)
 
 # Fixtures that train once and are read by many tests. Under xdist every worker process would build its own copy,
 # so the tests using one (directly or through another fixture) share an xdist group: one worker builds it once.
@@ -48,7 +48,30 @@ def in_tmp(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def real_searches(tmp_path_factory) -> Path:
+def empty_mlflow_db(tmp_path_factory) -> Path:
+    """The SQLite store a first `kerashpo run` creates, made once per pytest process: creating one runs MLflow's
+    schema migrations (1.5-2.5 s), which tests that search in a fresh folder would otherwise each pay."""
+    from mlflow import MlflowClient
+
+    database = tmp_path_factory.mktemp("empty_store") / "mlflow.db"
+    MlflowClient(f"sqlite:///{database}").search_experiments()
+    return database
+
+
+@pytest.fixture
+def run_dir(tmp_path, empty_mlflow_db) -> Path:
+    """``tmp_path`` holding ``mlruns/mlflow.db`` as a first run leaves it before its experiment (a copy)."""
+    return copy_store(empty_mlflow_db, tmp_path)
+
+
+@pytest.fixture
+def in_run_dir(run_dir, monkeypatch) -> Path:
+    monkeypatch.chdir(run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def real_searches(tmp_path_factory, empty_mlflow_db) -> Path:
     """One tiny search per kind of the user's own data, in one store, each exporting its champion:
     the churn CSV, the houses CSV (regression), the shapes image folder, and digits images in an NPZ file.
 
@@ -60,7 +83,7 @@ def real_searches(tmp_path_factory) -> Path:
 
     from kerashpo.pipelines.cli import main
 
-    directory = tmp_path_factory.mktemp("real_data")
+    directory = copy_store(empty_mlflow_db, tmp_path_factory.mktemp("real_data"))
     digits = load_digits()
     np.savez(directory / "digits.npz", pixels=digits.images.astype("uint8"), label=digits.target)
     (directory / "digits_npz.yaml").write_text(textwrap.dedent("""\

@@ -4,6 +4,7 @@ setting in ``pyproject.toml``, in every pytest process, xdist workers included).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -51,6 +52,13 @@ def user_env(**extra: str) -> dict[str, str]:
     (quiet TensorFlow logging, per-worker thread counts) or a tracking URI."""
     own = ("MLFLOW_TRACKING_URI", "TF_CPP_MIN_LOG_LEVEL", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
     return {**{k: v for k, v in os.environ.items() if k not in own}, **extra}
+
+
+def copy_store(template: Path, directory: Path) -> Path:
+    """``directory`` with ``template`` (the ``empty_mlflow_db`` fixture) as its ``mlruns/mlflow.db``."""
+    (directory / "mlruns").mkdir(exist_ok=True)
+    shutil.copyfile(template, directory / "mlruns" / "mlflow.db")
+    return directory
 
 
 def tracking_uri(directory: Path) -> str:

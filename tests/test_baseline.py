@@ -56,25 +56,25 @@ def test_the_default_objective_is_log_loss_without_the_penalty():
     assert result.value == min(result.history["val_log_loss"])
 
 
-def test_a_run_on_a_small_table_records_the_baseline_beside_the_trials(in_tmp, capsys, caplog):
+def test_a_run_on_a_small_table_records_the_baseline_beside_the_trials(in_run_dir, capsys, caplog):
     from sklearn.datasets import load_wine
 
     wine = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})
-    wine.to_csv(in_tmp / "wine.csv", index=False)
-    (in_tmp / "wine.yaml").write_text(textwrap.dedent("""\
+    wine.to_csv(in_run_dir / "wine.csv", index=False)
+    (in_run_dir / "wine.yaml").write_text(textwrap.dedent("""\
         name: wine
         dataset: {path: wine.csv, target: cultivar}
         budget: {trials: 3, max_epochs: 6, patience: 3}
         export: {formats: [keras]}
         seed: 1
     """))
-    with chdir(in_tmp):
+    with chdir(in_run_dir):
         assert main(["run", "wine.yaml"]) == 0
     out = capsys.readouterr()
     assert "space mlp for 106 training rows: n_layers 0-2, units 16-64" in caplog.text
     assert "vs baseline (LogisticRegression, same splits): val_log_loss" in out.out
 
-    client = MlflowClient(tracking_uri(in_tmp))
+    client = MlflowClient(tracking_uri(in_run_dir))
     experiment = client.get_experiment_by_name("wine").experiment_id
     [baseline] = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline'")
     assert baseline.data.tags["state"] == "BASELINE" and baseline.data.tags["model"] == "LogisticRegression"
@@ -82,12 +82,12 @@ def test_a_run_on_a_small_table_records_the_baseline_beside_the_trials(in_tmp, c
     assert baseline.data.metrics["best_val_log_loss"] == baseline.data.metrics["val_log_loss"] > 0
     assert {"test_accuracy", "test_log_loss"} <= set(baseline.data.metrics)
 
-    board = leaderboard(tracking_uri(in_tmp), "wine")
+    board = leaderboard(tracking_uri(in_run_dir), "wine")
     assert list(board["state"])[-1] == "BASELINE" and board["trial"].isna().tolist()[-1]
     assert board["objective"].iloc[-1] == pytest.approx(baseline.data.metrics["val_log_loss"])
     assert (board["state"].iloc[:-1] != "BASELINE").all() and board.loc[0, "state"] == "COMPLETE"
     # The first trials were the simple models: the linear one (depth 0) and a small network.
     trials = board.dropna(subset=["trial"]).sort_values("trial")
     assert list(trials["n_layers"].head(2)) == [0, 1]
-    card = (in_tmp / "mlruns" / "exports" / "wine" / "model_card.md").read_text()
+    card = (in_run_dir / "mlruns" / "exports" / "wine" / "model_card.md").read_text()
     assert "- Baseline: LogisticRegression on the same splits: validation val_log_loss" in card

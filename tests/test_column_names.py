@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import copy_store
 from mlflow import MlflowClient
 
 from kerashpo.pipelines.cli import main
@@ -53,8 +54,8 @@ def raw_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def searched(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("odd_columns")
+def searched(tmp_path_factory, empty_mlflow_db) -> Path:
+    directory = copy_store(empty_mlflow_db, tmp_path_factory.mktemp("odd_columns"))
     odd_table().to_csv(directory / "odd.csv", index=False)
     (directory / f"{NAME}.yaml").write_text(textwrap.dedent(f"""\
         name: {NAME}

@@ -168,10 +168,10 @@ def registered(client: MlflowClient, name: str) -> tuple[list[str], str]:
 
 
 @pytest.mark.slow
-def test_the_alias_moves_only_to_a_better_champion_and_old_versions_stay(in_tmp):
-    config = write_pipeline(in_tmp, name="alias", dataset="iris", trials=1, max_epochs=1, formats="[keras, mlflow]",
+def test_the_alias_moves_only_to_a_better_champion_and_old_versions_stay(in_run_dir):
+    config = write_pipeline(in_run_dir, name="alias", dataset="iris", trials=1, max_epochs=1, formats="[keras, mlflow]",
                             extra="objective: {metric: val_loss}\n")
-    client = MlflowClient(tracking_uri(in_tmp))
+    client = MlflowClient(tracking_uri(in_run_dir))
     assert main(["run", str(config)]) == 0
     assert registered(client, "alias") == (["1"], "1")
     # More trials and epochs on the same study: a better champion takes the alias.
@@ -180,17 +180,17 @@ def test_the_alias_moves_only_to_a_better_champion_and_old_versions_stay(in_tmp)
     assert v2 < v1
     assert registered(client, "alias") == (["1", "2"], "2")
     # A fresh study (another storage) with one short trial: registered, but the alias stays.
-    assert main(["run", str(config), "--storage", str(in_tmp / "other.journal")]) == 0
+    assert main(["run", str(config), "--storage", str(in_run_dir / "other.journal")]) == 0
     v3 = float(client.get_model_version("alias", "3").tags["val_value"])
     assert v3 > v2
     assert registered(client, "alias") == (["1", "2", "3"], "2")
 
 
 @pytest.mark.slow
-def test_refit_retrains_on_train_and_validation_for_the_best_epoch_count(in_tmp):
+def test_refit_retrains_on_train_and_validation_for_the_best_epoch_count(in_run_dir):
     import keras
 
-    config = in_tmp / "refit.yaml"
+    config = in_run_dir / "refit.yaml"
     config.write_text(textwrap.dedent(f"""\
         name: refit
         dataset: {{path: {CHURN_CSV}, target: churned, drop: [customer_id]}}
@@ -199,18 +199,18 @@ def test_refit_retrains_on_train_and_validation_for_the_best_epoch_count(in_tmp)
         seed: 11
     """))
     assert main(["run", str(config)]) == 0
-    card = (in_tmp / "mlruns" / "exports" / "refit" / "model_card.md").read_text()
+    card = (in_run_dir / "mlruns" / "exports" / "refit" / "model_card.md").read_text()
     best_epoch = int(re.search(r"best epoch (\d+)\)", card).group(1))
     assert f"refit on train + validation for {best_epoch} epochs (seed 11)" in card
     # The refit model's preprocessing was fitted on train + validation, not on train alone.
     loaded = load_config(config)
     dataset = load_dataset(loaded)
     train, val, _ = split_rows(dataset, loaded.split.validation, loaded.split.test, loaded.seed)
-    model = keras.saving.load_model(in_tmp / "mlruns" / "exports" / "refit" / "model.keras")
+    model = keras.saving.load_model(in_run_dir / "mlruns" / "exports" / "refit" / "model.keras")
     numeric = [name for name, column in dataset.x.items() if column.dtype != object]
     seen = np.concatenate([dataset.x[n][np.concatenate([train, val])] for n in numeric], axis=1)
     np.testing.assert_allclose(np.ravel(model.get_layer("normalize").mean), np.nanmean(seen, axis=0), rtol=1e-5)
-    client = MlflowClient(tracking_uri(in_tmp))
+    client = MlflowClient(tracking_uri(in_run_dir))
     (parent,) = client.search_runs([client.get_experiment_by_name("refit").experiment_id],
                                    "tags.`kerashpo.role` = 'search'")
     assert parent.data.tags["weights"].startswith("refit on train + validation")

@@ -115,26 +115,26 @@ FAILING_MODEL = textwrap.dedent("""\
 
 
 @pytest.mark.slow
-def test_export_of_a_search_without_a_finished_trial_says_there_is_no_champion(tmp_path, capsys):
-    (tmp_path / "diverging_models.py").write_text(FAILING_MODEL)
-    (tmp_path / "diverges.yaml").write_text(textwrap.dedent("""\
+def test_export_of_a_search_without_a_finished_trial_says_there_is_no_champion(run_dir, capsys):
+    (run_dir / "diverging_models.py").write_text(FAILING_MODEL)
+    (run_dir / "diverges.yaml").write_text(textwrap.dedent("""\
         name: diverges
         dataset: {name: iris}
         build_model: diverging_models:build_model
         budget: {trials: 1, max_epochs: 2}
         export: {formats: [keras]}
     """))
-    with chdir(tmp_path):
+    with chdir(run_dir):
         assert exit_code(["run", "diverges.yaml"]) == 1
         captured = capsys.readouterr()
         assert "no trial completed" in captured.out, captured.out
         assert "FAILED" in captured.out and "diverged" in captured.out, captured.out
 
-        target = tmp_path / "x"
+        target = run_dir / "x"
         line = rejected(["export", "--experiment", "diverges", "--to", str(target)], capsys)
     assert "no registered champion for 'diverges'" in line, line
     assert not target.exists()
-    assert not (tmp_path / "mlruns" / "exports").exists()
+    assert not (run_dir / "mlruns" / "exports").exists()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -135,38 +135,38 @@ def trial_runs(directory: Path, experiment: str) -> list:
 @pytest.mark.slow
 @pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
 @pytest.mark.parametrize("pattern, tuned", [("ApiPage", "epochs"), ("Faq", "batch_size"), ("Guide", "shuffle")])
-def test_documented_fit_patterns_search_and_export(tmp_path, driver, pattern, tuned):
+def test_documented_fit_patterns_search_and_export(run_dir, driver, pattern, tuned):
     name = f"{pattern.lower()}-{driver}"
-    config = write(tmp_path, name, pattern, driver, extra="objective: {metric: val_accuracy}\n")
-    with chdir(tmp_path):
+    config = write(run_dir, name, pattern, driver, extra="objective: {metric: val_accuracy}\n")
+    with chdir(run_dir):
         assert main(["run", str(config)]) == 0
-    runs = trial_runs(tmp_path, name)
+    runs = trial_runs(run_dir, name)
     assert len(runs) == 2 and all(r.data.tags["state"] in ("COMPLETE", "PRUNED") for r in runs)
     # What the user's fit tuned is a recorded parameter of every trial, like the build's own.
     assert all(tuned in r.data.params and "units" in r.data.params for r in runs)
     if pattern == "ApiPage":  # the user's epochs won over the search's max_epochs
         assert all(int(r.data.metrics["epochs_run"]) <= int(r.data.params["epochs"]) for r in runs)
-    assert (tmp_path / "mlruns" / "exports" / name / "model.keras").exists()
+    assert (run_dir / "mlruns" / "exports" / name / "model.keras").exists()
 
 
 @pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
-def test_a_custom_training_loop_searches_on_its_own_metric_and_exports(tmp_path, driver):
+def test_a_custom_training_loop_searches_on_its_own_metric_and_exports(run_dir, driver):
     name = f"loop-{driver}"
-    config = write(tmp_path, name, "CustomLoop", driver,
+    config = write(run_dir, name, "CustomLoop", driver,
                    extra="objective: {metric: my_metric, direction: minimize}\noptuna: {pruner: none}\n")
-    with chdir(tmp_path):
+    with chdir(run_dir):
         assert main(["run", str(config)]) == 0
-    runs = trial_runs(tmp_path, name)
+    runs = trial_runs(run_dir, name)
     assert len(runs) == 2 and all(r.data.tags["state"] == "COMPLETE" for r in runs)
-    client = MlflowClient(tracking_uri(tmp_path))
+    client = MlflowClient(tracking_uri(run_dir))
     for run in runs:
         curve = [m.value for m in client.get_metric_history(run.info.run_id, "my_metric")]
         assert len(curve) >= 2 and run.data.metrics["best_my_metric"] == pytest.approx(min(curve))
         assert {"batch_size", "learning_rate", "units"} <= set(run.data.params)
-    assert (tmp_path / "mlruns" / "exports" / name / "model.keras").exists()
+    assert (run_dir / "mlruns" / "exports" / name / "model.keras").exists()
 
 
-def test_a_custom_loop_is_pruned_and_stopped_early_through_its_callbacks(tmp_path):
+def test_a_custom_loop_is_pruned_and_stopped_early_through_its_callbacks(run_dir):
     """The loop only sends on_epoch_end: pruning and patience stop it all the same, with the best weights."""
     import importlib.util
 
@@ -174,8 +174,8 @@ def test_a_custom_loop_is_pruned_and_stopped_early_through_its_callbacks(tmp_pat
     from kerashpo.pipelines.data import data_spec, load_dataset, split_dataset
     from kerashpo.search import COMPLETE, PRUNED, FixedSampling, TrainingSetup, TrialData, run_trial
 
-    (tmp_path / "patterns.py").write_text(PATTERNS)
-    spec_ = importlib.util.spec_from_file_location("loop_patterns", tmp_path / "patterns.py")
+    (run_dir / "patterns.py").write_text(PATTERNS)
+    spec_ = importlib.util.spec_from_file_location("loop_patterns", run_dir / "patterns.py")
     module = importlib.util.module_from_spec(spec_)
     spec_.loader.exec_module(module)
     dataset = load_dataset(parse_config({"name": "loop", "dataset": {"name": "digits"}}))
@@ -194,30 +194,30 @@ def test_a_custom_loop_is_pruned_and_stopped_early_through_its_callbacks(tmp_pat
 
 
 @pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
-def test_a_fit_that_raises_fails_its_trials_and_the_search_goes_on(tmp_path, driver):
+def test_a_fit_that_raises_fails_its_trials_and_the_search_goes_on(run_dir, driver):
     name = f"raises-{driver}"
-    config = write(tmp_path, name, "FailsOnWideModels", driver, trials=6,
+    config = write(run_dir, name, "FailsOnWideModels", driver, trials=6,
                    extra="objective: {metric: val_accuracy}\noptuna: {sampler: random}\n"
                          "keras_tuner: {tuner: random}\n")
-    with chdir(tmp_path):
+    with chdir(run_dir):
         assert main(["run", str(config)]) == 0
-    runs = trial_runs(tmp_path, name)
+    runs = trial_runs(run_dir, name)
     failed = [r for r in runs if r.data.tags["state"] == "FAILED"]
     assert len(runs) == 6 and failed and len(failed) < 6
     for run in failed:
         assert int(run.data.params["units"]) > 20
         assert "RuntimeError: too wide for this machine" in run.data.tags["error"]
-    assert (tmp_path / "mlruns" / "exports" / name / "model.keras").exists()
+    assert (run_dir / "mlruns" / "exports" / name / "model.keras").exists()
 
 
 @pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
-def test_a_fit_that_always_raises_stops_after_three_trials_in_one_line(tmp_path, driver, capsys):
+def test_a_fit_that_always_raises_stops_after_three_trials_in_one_line(run_dir, driver, capsys):
     name = f"always-{driver}"
-    config = write(tmp_path, name, "AlwaysFails", driver, trials=10, extra="objective: {metric: val_accuracy}\n")
-    with chdir(tmp_path):
+    config = write(run_dir, name, "AlwaysFails", driver, trials=10, extra="objective: {metric: val_accuracy}\n")
+    with chdir(run_dir):
         assert exit_code(["run", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err
     assert err.splitlines()[-1].startswith("kerashpo: ") and "the first 3 trials all failed the same way" in err
     assert "RuntimeError: no GPU found" in err
-    assert len(trial_runs(tmp_path, name)) == 3
+    assert len(trial_runs(run_dir, name)) == 3

@@ -72,13 +72,13 @@ BOARD_COLUMNS = ["trial", "state", "objective", "best_epoch", "epochs_run", "sec
 
 @pytest.mark.slow
 @pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband", "grid"])
-def test_each_tuner_tracks_like_optuna(tuner, in_tmp):
+def test_each_tuner_tracks_like_optuna(tuner, in_run_dir):
     trials = 3 if tuner == "hyperband" else 2
-    config = write_pipeline(in_tmp, name="kt", trials=trials, max_epochs=4)
+    config = write_pipeline(in_run_dir, name="kt", trials=trials, max_epochs=4)
     assert main(["run", str(config), "--driver", "keras_tuner", "--tuner", tuner]) == 0
     if tuner == "random":  # the same pipeline under Optuna too: one experiment, one parent run per search
         assert main(["run", str(config), "--trials", "1"]) == 0
-    runs = parents_and_children(in_tmp, "kt")
+    runs = parents_and_children(in_run_dir, "kt")
     assert set(runs) == ({"kt", "kt-keras_tuner-random"} if tuner == "random" else {f"kt-keras_tuner-{tuner}"})
     kt_runs = runs[f"kt-keras_tuner-{tuner}"]
     assert len(kt_runs) >= trials if tuner == "hyperband" else len(kt_runs) == trials
@@ -92,15 +92,15 @@ def test_each_tuner_tracks_like_optuna(tuner, in_tmp):
         assert all("hyperband_round" in r.data.tags for r in kt_runs)
         continued = [r for r in kt_runs if "continues_trial" in r.data.tags]
         assert all(int(r.data.tags["continues_trial"]) in numbers for r in continued)
-    assert (in_tmp / "mlruns" / "keras_tuner" / f"kt-keras_tuner-{tuner}").is_dir()
-    assert not (in_tmp / f"kt-keras_tuner-{tuner}").exists()
+    assert (in_run_dir / "mlruns" / "keras_tuner" / f"kt-keras_tuner-{tuner}").is_dir()
+    assert not (in_run_dir / f"kt-keras_tuner-{tuner}").exists()
     if tuner == "random":
-        optuna_board = leaderboard(tracking_uri(in_tmp), "kt")  # the latest search: Optuna's
+        optuna_board = leaderboard(tracking_uri(in_run_dir), "kt")  # the latest search: Optuna's
         assert len(runs["kt"]) == len(optuna_board[optuna_board["state"] != "BASELINE"]) == 1
         assert list(optuna_board.columns[:6]) == BOARD_COLUMNS
         assert set(optuna_board.columns[6:]) <= set(MLP.space.names)
     assert main(["run", str(config), "--driver", "keras_tuner", "--tuner", tuner]) == 0  # resumes, adds nothing
-    kt_board = leaderboard(tracking_uri(in_tmp), "kt")
+    kt_board = leaderboard(tracking_uri(in_run_dir), "kt")
     # Optuna's leaderboard columns; the parameter columns are the space's (those some trial sampled).
     assert list(kt_board.columns[:6]) == BOARD_COLUMNS
     assert set(kt_board.columns[6:]) <= set(MLP.space.names)
@@ -111,25 +111,25 @@ def test_each_tuner_tracks_like_optuna(tuner, in_tmp):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
-def test_the_guide_build_model_runs_unchanged_under_both_drivers(driver, in_tmp):
-    (in_tmp / "guide_models.py").write_text(GUIDE)
-    config = write_pipeline(in_tmp, name="guide", trials=3, max_epochs=4, formats=None,
+def test_the_guide_build_model_runs_unchanged_under_both_drivers(driver, in_run_dir):
+    (in_run_dir / "guide_models.py").write_text(GUIDE)
+    config = write_pipeline(in_run_dir, name="guide", trials=3, max_epochs=4, formats=None,
                             extra="build_model: guide_models:build_model\n")
     assert main(["run", str(config), "--driver", driver]) == 0
     study = "guide" if driver == "optuna" else "guide-keras_tuner-random"
-    kids = parents_and_children(in_tmp, "guide")[study]
+    kids = parents_and_children(in_run_dir, "guide")[study]
     assert len(kids) == 3 and all(r.data.tags["state"] == "COMPLETE" for r in kids)
     for run in kids:
         params = run.data.params
         assert {"num_layers", "units_0", "activation", "dropout", "lr"} <= set(params)
         assert all(f"units_{i}" in params for i in range(int(params["num_layers"])))
-    assert main(["export", "--to", str(in_tmp / "shipped")]) == 0
+    assert main(["export", "--to", str(in_run_dir / "shipped")]) == 0
     # What `kerashpo export` ships is the run's champion: both files give the same probabilities for digits.
     import keras
     from sklearn.datasets import load_digits
 
     rows = load_digits().data[:8].astype("float32")
-    exported, shipped = (keras.saving.load_model(in_tmp / folder / "model.keras").predict(rows, verbose=0)
+    exported, shipped = (keras.saving.load_model(in_run_dir / folder / "model.keras").predict(rows, verbose=0)
                          for folder in ("mlruns/exports/guide", "shipped"))
     assert exported.shape == (8, 10)
     np.testing.assert_allclose(exported.sum(axis=1), 1.0, rtol=1e-5)
@@ -164,28 +164,28 @@ def test_hyperband_needs_max_epochs(in_tmp, capsys):
 
 
 @pytest.mark.slow
-def test_a_killed_keras_tuner_run_finishes_its_budget_without_duplicates(tmp_path):
-    config = write_pipeline(tmp_path, name="ktkill", trials=3, max_epochs=25, patience=25,
+def test_a_killed_keras_tuner_run_finishes_its_budget_without_duplicates(run_dir):
+    config = write_pipeline(run_dir, name="ktkill", trials=3, max_epochs=25, patience=25,
                             extra="driver: keras_tuner\n")
-    kill_during_second_trial(config, tmp_path, "ktkill", total=3)
-    with chdir(tmp_path):  # short trials from here on: the resume is what is tested
+    kill_during_second_trial(config, run_dir, "ktkill", total=3)
+    with chdir(run_dir):  # short trials from here on: the resume is what is tested
         assert main(["run", str(config), "--max-epochs", "3"]) == 0
-    kids = parents_and_children(tmp_path, "ktkill")["ktkill-keras_tuner-random"]
+    kids = parents_and_children(run_dir, "ktkill")["ktkill-keras_tuner-random"]
     assert sorted(int(r.data.tags["trial_number"]) for r in kids) == [0, 1, 2]
     assert all(r.info.status == "FINISHED" and r.data.tags["state"] == "COMPLETE" for r in kids)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
-def test_budget_timeout_stops_starting_trials_under_both_drivers(driver, in_tmp):
+def test_budget_timeout_stops_starting_trials_under_both_drivers(driver, in_run_dir):
     timeout = 10
-    config = write_pipeline(in_tmp, name="timed", dataset="iris", trials=200, max_epochs=3)
+    config = write_pipeline(in_run_dir, name="timed", dataset="iris", trials=200, max_epochs=3)
     config.write_text(config.read_text().replace("patience: 3}", f"patience: 3, timeout: {timeout}}}"))
     assert main(["run", str(config), "--driver", driver]) == 0
-    client = MlflowClient(tracking_uri(in_tmp))
+    client = MlflowClient(tracking_uri(in_run_dir))
     experiment = client.get_experiment_by_name("timed").experiment_id
     (parent,) = client.search_runs([experiment], "tags.`kerashpo.role` = 'search'")
-    (trials,) = parents_and_children(in_tmp, "timed").values()
+    (trials,) = parents_and_children(in_run_dir, "timed").values()
     # A trial takes far more than 50 ms, so 200 could not have finished in 10 s; the search stopped on time.
     assert 1 <= len(trials) < 200
     assert all(run.info.status == "FINISHED" for run in trials)

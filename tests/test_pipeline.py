@@ -13,7 +13,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from helpers import chdir, kill_during_second_trial, tracking_uri, write_pipeline
+from helpers import chdir, copy_store, kill_during_second_trial, tracking_uri, write_pipeline
 from mlflow import MlflowClient
 
 from kerashpo.pipelines.cli import main
@@ -25,8 +25,8 @@ TRIALS = 6
 
 
 @pytest.fixture(scope="module")
-def digits_run(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("digits_run")
+def digits_run(tmp_path_factory, empty_mlflow_db):
+    directory = copy_store(empty_mlflow_db, tmp_path_factory.mktemp("digits_run"))
     config = write_pipeline(directory, name="tiny", trials=TRIALS, formats=None)  # registered too
     with chdir(directory):
         assert main(["run", str(config)]) == 0
@@ -188,22 +188,22 @@ def test_running_the_same_command_again_resumes_the_study(digits_run):
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_without_lost_or_duplicate_trials(tmp_path):
+def test_a_killed_run_resumes_without_lost_or_duplicate_trials(run_dir):
     # Long trials (no pruning, no early stop) so the kill lands inside the second one.
-    config = write_pipeline(tmp_path, name="killed", trials=3, max_epochs=25, patience=25, pruner="none")
-    kill_during_second_trial(config, tmp_path, "killed", total=3)
+    config = write_pipeline(run_dir, name="killed", trials=3, max_epochs=25, patience=25, pruner="none")
+    kill_during_second_trial(config, run_dir, "killed", total=3)
     killed_number = 1
 
-    with chdir(tmp_path):  # short trials from here on: the resume is what is tested
+    with chdir(run_dir):  # short trials from here on: the resume is what is tested
         assert main(["run", str(config), "--max-epochs", "3"]) == 0
-    the_study = study(tmp_path, "killed")
+    the_study = study(run_dir, "killed")
     lost = [t for t in the_study.trials if t.user_attrs.get("kerashpo_lost")]
     assert [t.number for t in lost] == [killed_number]
     counted = [t for t in the_study.trials if not t.user_attrs.get("kerashpo_lost")]
     assert len(counted) == 3 and all(t.state.is_finished() for t in counted)
     # the lost configuration was tried again
     assert any(t.params == lost[0].params for t in counted)
-    _, kids = children(MlflowClient(tracking_uri(tmp_path)), "killed")
+    _, kids = children(MlflowClient(tracking_uri(run_dir)), "killed")
     assert sorted(int(r.data.tags["trial_number"]) for r in kids) == sorted(t.number for t in the_study.trials)
     killed_run = next(r for r in kids if int(r.data.tags["trial_number"]) == killed_number)
     assert killed_run.info.status == "FAILED" and killed_run.data.tags["state"] == "FAILED"
@@ -215,11 +215,11 @@ def test_a_killed_run_resumes_without_lost_or_duplicate_trials(tmp_path):
 # replacing the first when it hands over), Keras Tuner's through one (each fresh process costs a TensorFlow start).
 @pytest.mark.slow
 @pytest.mark.parametrize("driver, trials", [("optuna", 3), ("keras_tuner", 2)])
-def test_a_long_search_hands_over_to_fresh_processes(driver, trials, in_tmp):
-    config = write_pipeline(in_tmp, name="relay", dataset="iris", trials=trials, max_epochs=3)
+def test_a_long_search_hands_over_to_fresh_processes(driver, trials, in_run_dir):
+    config = write_pipeline(in_run_dir, name="relay", dataset="iris", trials=trials, max_epochs=3)
     config.write_text(config.read_text().replace("patience: 3}", "patience: 3, trials_per_process: 1}"))
     assert main(["run", str(config), "--driver", driver]) == 0
-    client = MlflowClient(tracking_uri(in_tmp))
+    client = MlflowClient(tracking_uri(in_run_dir))
     exp = client.get_experiment_by_name("relay")
     kids = client.search_runs([exp.experiment_id], "tags.`kerashpo.role` = 'trial'")
     assert sorted(int(r.data.tags["trial_number"]) for r in kids) == list(range(trials))
@@ -228,4 +228,4 @@ def test_a_long_search_hands_over_to_fresh_processes(driver, trials, in_tmp):
     assert workers[0].endswith(f":{os.getpid()}")
     assert len(set(workers.values())) == trials
     assert len(client.search_runs([exp.experiment_id], "tags.`kerashpo.role` = 'search'")) == 1
-    assert (in_tmp / "mlruns" / "exports" / "relay" / "model.keras").exists()
+    assert (in_run_dir / "mlruns" / "exports" / "relay" / "model.keras").exists()

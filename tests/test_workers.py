@@ -56,20 +56,20 @@ def journal_study(directory: Path, name: str) -> optuna.Study:
 
 
 @pytest.mark.slow
-def test_two_local_workers_share_one_budget_on_the_embedded_store(tmp_path):
-    config = write_pipeline(tmp_path, name="pair", dataset="iris", trials=6, max_epochs=3)
-    run = start_run(tmp_path, str(config), "--workers", "2")
-    assert run.wait(timeout=400) == 0, (tmp_path / "run.log").read_text()[-3000:]
-    log = (tmp_path / "run.log").read_text()
+def test_two_local_workers_share_one_budget_on_the_embedded_store(run_dir):
+    config = write_pipeline(run_dir, name="pair", dataset="iris", trials=6, max_epochs=3)
+    run = start_run(run_dir, str(config), "--workers", "2")
+    assert run.wait(timeout=400) == 0, (run_dir / "run.log").read_text()[-3000:]
+    log = (run_dir / "run.log").read_text()
     assert "locked" not in log.lower() and "Traceback" not in log
     # The worker processes start TensorFlow quietly too (in the environment of a user's shell).
     assert "cuda" not in log.lower() and not [noise for noise in TF_NOISE if noise in log], log[-3000:]
-    states = counted(journal_study(tmp_path, "pair"))
+    states = counted(journal_study(run_dir, "pair"))
     assert states["COMPLETE"] + states["PRUNED"] == 6 and states["RUNNING"] == 0
-    runs = trial_runs(MlflowClient(tracking_uri(tmp_path)), "pair")
+    runs = trial_runs(MlflowClient(tracking_uri(run_dir)), "pair")
     assert len(runs) == 6 and {r.info.status for r in runs} == {"FINISHED"}
     assert sorted(int(r.data.tags["trial_number"]) for r in runs) == sorted(
-        t.number for t in journal_study(tmp_path, "pair").trials if not t.user_attrs.get("kerashpo_lost"))
+        t.number for t in journal_study(run_dir, "pair").trials if not t.user_attrs.get("kerashpo_lost"))
     assert len({r.data.tags["worker"] for r in runs}) == 2, "both workers trained trials"
     assert "[6/6]" in log  # progress of both workers in one display
 
@@ -134,14 +134,14 @@ def test_each_worker_gets_its_share_of_threads_and_its_own_gpu():
 
 
 @pytest.mark.slow
-def test_mixed_precision_trains_in_float16_with_a_float32_head_and_leaves_the_policy_as_it_was(in_tmp):
+def test_mixed_precision_trains_in_float16_with_a_float32_head_and_leaves_the_policy_as_it_was(in_run_dir):
     import keras
 
     from kerashpo.pipelines.cli import main
 
-    config = write_pipeline(in_tmp, name="mixed", dataset="iris", trials=1, max_epochs=2)
+    config = write_pipeline(in_run_dir, name="mixed", dataset="iris", trials=1, max_epochs=2)
     assert main(["run", str(config), "--mixed-precision"]) == 0
-    model = keras.saving.load_model(in_tmp / "mlruns" / "exports" / "mixed" / "model.keras")
+    model = keras.saving.load_model(in_run_dir / "mlruns" / "exports" / "mixed" / "model.keras")
     dense = [layer for layer in model.layers if type(layer).__name__ == "Dense"]
     assert dense[0].dtype_policy.name == "mixed_float16"
     assert model.get_layer("head").dtype_policy.name == "float32"
@@ -149,14 +149,14 @@ def test_mixed_precision_trains_in_float16_with_a_float32_head_and_leaves_the_po
 
 
 @pytest.mark.slow
-def test_ctrl_c_then_kill_9_of_a_run_with_workers_and_the_same_command_resumes_losing_and_duplicating_nothing(tmp_path):
+def test_ctrl_c_then_kill_9_of_a_run_with_workers_and_the_same_command_resumes_losing_and_duplicating_nothing(run_dir):
     """One study through three runs with two workers each: Ctrl-C, then kill -9 of the starting process alone,
     then the same command finishing the budget (one scenario: each run of workers costs three TensorFlow starts)."""
-    config = write_pipeline(tmp_path, name="stop", trials=6, max_epochs=25, patience=25)
-    client = MlflowClient(tracking_uri(tmp_path))
+    config = write_pipeline(run_dir, name="stop", trials=6, max_epochs=25, patience=25)
+    client = MlflowClient(tracking_uri(run_dir))
 
     # Ctrl-C: the running trials are marked, every run is closed, and the search run is KILLED.
-    run = start_run(tmp_path, str(config), "--workers", "2", "--pruner", "none")
+    run = start_run(run_dir, str(config), "--workers", "2", "--pruner", "none")
     wait_for_running_trial(client, "stop", run, after=1)
     os.killpg(run.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
     assert run.wait(timeout=120) == 130
@@ -167,13 +167,13 @@ def test_ctrl_c_then_kill_9_of_a_run_with_workers_and_the_same_command_resumes_l
     parent = client.search_runs([client.get_experiment_by_name("stop").experiment_id],
                                 "tags.`kerashpo.role` = 'search'")[0]
     assert parent.info.status == "KILLED"
-    study = journal_study(tmp_path, "stop")
+    study = journal_study(run_dir, "stop")
     assert counted(study)["RUNNING"] == 0
     interrupted_trials = {t.number for t in study.trials if t.user_attrs.get("kerashpo_lost")}
     assert interrupted_trials and interrupted_trials <= {int(r.data.tags["trial_number"]) for r in interrupted}
 
     # The same command resumes the study; kill -9 of its starting process only: the workers must follow it.
-    run = start_run(tmp_path, str(config), "--workers", "2", "--pruner", "none")
+    run = start_run(run_dir, str(config), "--workers", "2", "--pruner", "none")
     wait_for_running_trial(client, "stop", run, after=len(runs) + 1)
     os.kill(run.pid, signal.SIGKILL)
     run.wait(timeout=30)
@@ -181,9 +181,9 @@ def test_ctrl_c_then_kill_9_of_a_run_with_workers_and_the_same_command_resumes_l
     wait_for(lambda: not live_processes_in_group(run.pid), 60, "the killed run's workers did not stop")
 
     # And once more: the budget is finished, without losing or duplicating a trial.
-    rerun = start_run(tmp_path, str(config), "--workers", "2", "--pruner", "none", "--max-epochs", "3")
-    assert rerun.wait(timeout=400) == 0, (tmp_path / "run.log").read_text()[-3000:]
-    study = journal_study(tmp_path, "stop")
+    rerun = start_run(run_dir, str(config), "--workers", "2", "--pruner", "none", "--max-epochs", "3")
+    assert rerun.wait(timeout=400) == 0, (run_dir / "run.log").read_text()[-3000:]
+    study = journal_study(run_dir, "stop")
     states = counted(study)
     assert states["COMPLETE"] + states["PRUNED"] == 6 and states["RUNNING"] == 0
     lost = {t.number for t in study.trials if t.user_attrs.get("kerashpo_lost")}
