@@ -143,6 +143,8 @@ class ExportConfig(_Section):
     dir: str | None = None
     # Retrain the best configuration on train + validation for its best epoch count before the test.
     refit: bool = False
+    # Ship a weighted average of up to this many of the best trials, chosen on validation (0: the champion alone).
+    ensemble: int = Field(0, ge=0)
 
     @field_validator("formats")
     @classmethod
@@ -157,6 +159,14 @@ class ExportConfig(_Section):
         if self.register_model and "register_model" in self.model_fields_set and not self.logs_mlflow_model:
             raise ValueError("register_model: true needs 'mlflow' in export.formats; add it or set "
                              "register_model: false")
+        return self
+
+    @model_validator(mode="after")
+    def _ensemble_of_trials(self) -> ExportConfig:
+        if self.ensemble == 1:
+            raise ValueError("ensemble: 1 model is the champion alone; give 0 (off) or at least 2")
+        if self.ensemble and self.refit:
+            raise ValueError("ensemble averages the trials' own models; it cannot be combined with refit: true")
         return self
 
     @property

@@ -56,7 +56,7 @@ def check_export(config: PipelineConfig, dataset: Dataset, splits: Splits, spec:
         json.dumps(schema)
     except (TypeError, ValueError) as exc:
         raise ExportCheckError(f"export check: the model's schema cannot be written as JSON ({exc})") from None
-    probe_export(dataset, splits, spec, source, schema, config.export.formats)
+    probe_export(dataset, splits, spec, source, schema, config.export.formats, ensemble=config.export.ensemble > 1)
 
 
 def check_destination_writable(directory: Path, field: str = "export.dir") -> None:
@@ -74,7 +74,7 @@ def check_destination_writable(directory: Path, field: str = "export.dir") -> No
 
 
 def probe_export(dataset: Dataset, splits: Splits, spec: DataSpec, source: Any, schema: dict[str, Any],
-                 formats: Collection[ExportFormat] = tuple(ExportFormat)) -> None:
+                 formats: Collection[ExportFormat] = tuple(ExportFormat), ensemble: bool = False) -> None:
     """Build an untrained model of the search's inputs and ship it as the run's end would, in a temp folder."""
     step = Step()
     try:
@@ -82,7 +82,7 @@ def probe_export(dataset: Dataset, splits: Splits, spec: DataSpec, source: Any, 
             step.now = "building the model"
             model = _probe_model(source, spec)
             _ship(model, schema, take(_example_rows(splits), slice(0, EXAMPLE_ROWS)), Path(scratch), step,
-                  formats)
+                  formats, ensemble)
     except UserError:
         raise
     except Exception as exc:
@@ -119,8 +119,9 @@ def _probe_model(source: Any, spec: DataSpec) -> Any:
 
 
 def _ship(model: Any, schema: dict[str, Any], rows: Any, scratch: Path, step: Step,
-          formats: Collection[ExportFormat]) -> None:
-    """The steps of the run's end, in order: checkpoint reload, raw rows, export folder, MLflow model."""
+          formats: Collection[ExportFormat], ensemble: bool) -> None:
+    """The steps of the run's end, in order: checkpoint reload, the ensemble, raw rows, export folder,
+    MLflow model."""
     import keras
 
     from kerashpo.pipelines.export import raw_example, save_mlflow_model, write_bundle
@@ -133,6 +134,15 @@ def _ship(model: Any, schema: dict[str, Any], rows: Any, scratch: Path, step: St
     with warnings.catch_warnings():  # an untrained model's optimizer has no state to restore
         warnings.simplefilter("ignore", UserWarning)
         model = keras.saving.load_model(scratch / "checkpoint.keras", safe_mode=True)
+        if ensemble:
+            from kerashpo.search.ensemble import averaging_model
+
+            step.now = "combining two trials' models into one (export.ensemble)"
+            twin = keras.saving.load_model(scratch / "checkpoint.keras", safe_mode=True)
+            averaged = averaging_model([model, twin], [0.5, 0.5], ["trial_0", "trial_1"])
+            step.now = "saving the ensemble and loading it in safe mode, as `kerashpo predict` loads it"
+            averaged.save(scratch / "ensemble.keras")
+            model = keras.saving.load_model(scratch / "ensemble.keras", safe_mode=True)
     step.now = "scoring raw rows as `kerashpo predict` reads them"
     schema = json.loads(json.dumps(schema))
     example = raw_example(rows, schema)

@@ -49,6 +49,7 @@ from kerashpo.spaces.choices import Driver as DriverName
 log = logging.getLogger("kerashpo.run")
 
 if TYPE_CHECKING:  # importing these at run time would load TensorFlow for `kerashpo --help`
+    from kerashpo.search.ensemble import Ensemble
     from kerashpo.search.tracking import MLflowTracker, SearchInfo
     from kerashpo.search.trials import SearchJob, SearchOutcome
 
@@ -211,7 +212,8 @@ def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | No
     driver = make_driver(config, stores)
     study = driver.study_name(config.name)
     job = SearchJob(name=study, source=source, setup=setup, n_trials=config.budget.trials,
-                    checkpoint_dir=stores.checkpoint_dir(study), keep_best=config.export.keep_best,
+                    checkpoint_dir=stores.checkpoint_dir(study),
+                    keep_best=max(config.export.keep_best, config.export.ensemble),  # the ensemble's candidates
                     timeout=config.budget.timeout, trials_per_process=config.budget.trials_per_process)
     job.source.check()
     driver.check(job)
@@ -305,12 +307,14 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
             baseline: Baseline | None) -> ExportReport:
     """Evaluate the champion once on test, log and register it, write the export folder and its card."""
     config = run.config
-    model, spec, weights = _champion(run, outcome)
+    model, spec, weights, ensemble = _champion(run, outcome)
     test_metrics = evaluate_once(model, run.splits.x_test, run.splits.y_test, spec)
     if baseline is not None:  # the same test rows, scored once, beside the champion
         tracker.log_baseline(baseline.name, {**baseline.validation,
                                              **baseline.evaluate_test(run.splits.x_test, run.splits.y_test)})
     best = {f"best_{run.objective}": outcome.best_value} if outcome.best_value is not None else {}
+    if ensemble is not None:
+        best[f"ensemble_{ensemble.objective}"] = ensemble.value
     tracker.log_search_results({**test_metrics, **best},
                                {"best_trial": str(outcome.best_number), "weights": weights})
     version, moved = None, False
@@ -349,14 +353,17 @@ def _baseline_line(baseline: Baseline | None, objective: str, test_metrics: dict
     return f"{baseline.name} on the same splits: " + ", ".join(scores)
 
 
-def _champion(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, str]:
-    """The model to ship, the data spec it was fitted with, and how its weights came about."""
+def _champion(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, str, Ensemble | None]:
+    """The model to ship, the data spec it was fitted with, how its weights came about, and the ensemble
+    it is (``export.ensemble``)."""
     import keras
 
     config = run.config
+    if config.export.ensemble and not config.export.refit:
+        return _ensemble(run)
     if not config.export.refit:
         model = keras.saving.load_model(outcome.best_model_path)
-        return model, run.spec, f"trial {outcome.best_number}'s best epoch ({outcome.best_epoch}), restored"
+        return model, run.spec, f"trial {outcome.best_number}'s best epoch ({outcome.best_epoch}), restored", None
     from kerashpo.pipelines.data import train_and_validation
     from kerashpo.search.runner import refit
     from kerashpo.search.trial_data import TrialData
@@ -366,4 +373,18 @@ def _champion(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
     spec = data_spec(run.dataset, merged)  # preprocessing statistics of train + validation
     model = refit(run.job.source, outcome.best_params, TrialData(merged.x_train, merged.y_train, None, None, spec),
                   epochs=epochs, seed=config.seed, objective=run.objective, direction=run.direction)
-    return model, spec, f"refit on train + validation for {epochs} epochs (seed {config.seed})"
+    return model, spec, f"refit on train + validation for {epochs} epochs (seed {config.seed})", None
+
+
+def _ensemble(run: PreparedRun) -> tuple[Any, DataSpec, str, Ensemble]:
+    """Greedy ensemble selection over the best kept trials' models, on the validation split."""
+    import keras
+
+    from kerashpo.search.checkpoints import CheckpointStore
+    from kerashpo.search.ensemble import select_ensemble
+
+    store = CheckpointStore(run.job.checkpoint_dir, run.job.keep_best, run.direction)
+    kept = [(number, keras.saving.load_model(store.path(number)))
+            for number, _ in store.ranked()[:run.config.export.ensemble]]
+    ensemble, model = select_ensemble(kept, run.splits.x_val, run.splits.y_val, run.dataset.task, run.objective)
+    return model, run.spec, ensemble.describe(), ensemble

@@ -63,6 +63,10 @@ CASES = {
     "unknown format": (GOOD.replace("[keras]", "[keras, onnx]"), None, "export.formats.1: unknown value 'onnx'"),
     "registry without mlflow": (GOOD.replace("[keras]", "[keras], register_model: true"), None,
                                 "register_model: true needs 'mlflow' in export.formats"),
+    "ensemble of one": (GOOD.replace("[keras]", "[keras], ensemble: 1"), None,
+                        "export: ensemble: 1 model is the champion alone"),
+    "ensemble and refit": (GOOD.replace("[keras]", "[keras], ensemble: 3, refit: true"), None,
+                           "cannot be combined with refit: true"),
     "trials in file": (GOOD.replace("trials: 2", "trials: 0"), None, "budget.trials: Input should be greater than"),
 }
 
