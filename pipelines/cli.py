@@ -133,6 +133,8 @@ def _run(args: argparse.Namespace) -> int:
                       "another host: that host exports it (or set export.refit: true to retrain it here)")
         return 0
     console.print(f"best trial {outcome.best_number}: {report.objective} = {outcome.best_value:.4f}")
+    if report.export.ensemble:
+        console.print(f"shipped: {report.export.ensemble}")
     scores = ", ".join(f"{k} = {v:.4f}" for k, v in report.export.test_metrics.items())
     console.print(f"test (evaluated once): {scores}")
     for line in report.baseline_comparison():

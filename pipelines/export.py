@@ -42,6 +42,7 @@ class ExportReport:
     test_metrics: dict[str, float]
     registered_version: str | None = None
     champion_moved: bool = False
+    ensemble: str | None = None  # what was shipped instead of the champion alone (export.ensemble)
 
     @property
     def model_path(self) -> Path:

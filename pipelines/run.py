@@ -342,7 +342,8 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
     directory = export_directory(config, run.stores)
     write_bundle(directory, model, run.schema, card,
                  saved_model=ExportFormat.SAVED_MODEL in config.export.formats)
-    return ExportReport(directory, test_metrics, version, moved)
+    shipped = None if ensemble is None else f"{weights}: validation {ensemble.objective} {ensemble.value:.4f}"
+    return ExportReport(directory, test_metrics, version, moved, shipped)
 
 
 def _baseline_line(baseline: Baseline | None, objective: str, test_metrics: dict[str, float]) -> str:
