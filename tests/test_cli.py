@@ -12,7 +12,7 @@ import time
 import urllib.request
 
 import pytest
-from helpers import TF_NOISE, exit_code, user_env
+from helpers import exit_code
 
 from kerashpo.pipelines.cli import main
 
@@ -136,15 +136,3 @@ def test_ui_serves_the_same_store_on_loopback(in_tmp):
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
-
-
-@pytest.mark.slow
-def test_run_output_is_free_of_tensorflow_startup_chatter(in_run_dir):
-    # The processes a run starts for its trials must start quietly too: test_workers.py checks those.
-    (in_run_dir / "quiet.yaml").write_text(GOOD.replace("name: bad", "name: quiet"))
-    done = subprocess.run([sys.executable, "-m", "kerashpo.pipelines.cli", "run", "quiet.yaml"], cwd=in_run_dir,
-                          env=user_env(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "[1/2] trial 0" in done.stdout and "[2/2] trial 1" in done.stdout and "test_accuracy" in done.stdout
-    for noise in TF_NOISE:
-        assert noise not in done.stderr + done.stdout, noise
