@@ -120,7 +120,8 @@ def _run(args: argparse.Namespace) -> int:
     # The model card shows it: a password in --storage or --tracking-uri is redacted.
     command = "kerashpo run " + " ".join(shlex.quote(redact_url(a)) for a in sys.argv[2:]) \
         if sys.argv[1:2] == ["run"] else f"kerashpo run {args.config}"
-    progress = ProgressDisplay(console, timeout=config.budget.timeout)  # the ETA heeds the time budget
+    # The ETA heeds the time budget; with no trial count the line shows no total.
+    progress = ProgressDisplay(console, timeout=config.budget.timeout, open_ended=config.budget.time_decides)
     report = run_pipeline(config, tracking_uri=args.tracking_uri, on_trial_end=progress, command=command)
     outcome = report.outcome
     console.print(f"\nsearch {report.study}: {outcome.n_complete} complete, {outcome.n_pruned} pruned, "

@@ -117,14 +117,33 @@ class KerasTunerConfig(_Section):
     num_initial_points: int | None = Field(None, ge=1)
 
 
+# Trials of a search given no trial count and no time budget.
+DEFAULT_TRIALS = 30
+# Given a time budget and no trial count, the time decides: the drivers still count against a cap (Keras Tuner's
+# max_trials, the study-wide cap workers share), one the time reaches first.
+TIME_BOUND_TRIALS = 100_000
+
+
 class BudgetConfig(_Section):
-    trials: int = Field(30, ge=1)
+    trials: int | None = Field(None, ge=1)  # default: 30, or as many as budget.timeout allows
     max_epochs: int = Field(40, ge=1)
     patience: int = Field(8, ge=1)
     timeout: float | None = Field(None, gt=0)
     # A fresh process takes over after this many trials (null: one process). Memory stays flat without it
     # (benchmarks/memory.py); it is there for builders that leak what kerashpo cannot give back.
     trials_per_process: int | None = Field(None, ge=1)
+
+    @property
+    def time_decides(self) -> bool:
+        """A time budget without a trial count: trials start until the time is up."""
+        return self.trials is None and self.timeout is not None
+
+    @property
+    def trial_cap(self) -> int:
+        """The total for the study that the drivers count against."""
+        if self.trials is not None:
+            return self.trials
+        return TIME_BOUND_TRIALS if self.time_decides else DEFAULT_TRIALS
 
 
 class ObjectiveConfig(_Section):

@@ -38,19 +38,22 @@ class ProgressDisplay:
 
     ``timeout``: the search's ``budget.timeout`` in seconds, if any; the ETA is
     then the sooner of the trial budget and the time left, and says which.
+    ``open_ended``: the time alone decides (no trial count): no total is shown.
     """
 
-    def __init__(self, console: Console | None = None, timeout: float | None = None):
+    def __init__(self, console: Console | None = None, timeout: float | None = None, open_ended: bool = False):
         self.console = console or Console(highlight=False)
         self.timeout = timeout
+        self.open_ended = open_ended
 
     def __getstate__(self) -> dict:
         # Sent to a fresh search process, which prints to the same terminal with a console of its own.
-        return {"timeout": self.timeout}
+        return {"timeout": self.timeout, "open_ended": self.open_ended}
 
     def __setstate__(self, state: dict) -> None:
         self.console = Console(highlight=False)
         self.timeout = state.get("timeout")
+        self.open_ended = state.get("open_ended", False)
 
     def __call__(self, event: Any) -> None:
         self.console.print(self.line(event), soft_wrap=True)
@@ -62,9 +65,9 @@ class ProgressDisplay:
         reason = f" ({bound})" if self.timeout is not None else ""
         value = f"{event.value:.4f}" if event.value is not None else "-"
         best = f"{event.best_value:.4f} (trial {event.best_number})" if event.best_value is not None else "-"
-        width = len(str(event.total))
+        count = f"{event.finished}" if self.open_ended else f"{event.finished:>{len(str(event.total))}}/{event.total}"
         line = (
-            f"[{event.finished:>{width}}/{event.total}] trial {event.number:<3} "
+            f"[{count}] trial {event.number:<3} "
             f"[{_STYLE.get(event.state, 'white')}]{event.state:<8}[/] {event.objective}={value}  "
             f"best {best}  pruned {event.n_pruned} failed {event.n_failed}  "
             f"elapsed {_clock(event.elapsed)} eta {_clock(seconds)}{escape(reason)}"

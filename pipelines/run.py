@@ -111,7 +111,8 @@ class PreparedRun:
         config = self.config
         tags = {**self.driver.describe(), "model": self.job.source.name, "dataset": self.dataset.name,
                 "task": self.dataset.task, "config_hash": config.fingerprint(), "code_version": code_version()}
-        params = {"trials": config.budget.trials, "max_epochs": config.budget.max_epochs,
+        params = {"trials": "until timeout" if config.budget.time_decides else config.budget.trial_cap,
+                  "timeout": config.budget.timeout, "max_epochs": config.budget.max_epochs,
                   "patience": config.budget.patience, "seed": config.seed, "space": config.space,
                   "workers": config.workers, "mixed_precision": config.mixed_precision,
                   **{f"split_{k}": v for k, v in self.splits.sizes().items()}}
@@ -211,7 +212,7 @@ def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | No
             log.warning(note)
     driver = make_driver(config, stores)
     study = driver.study_name(config.name)
-    job = SearchJob(name=study, source=source, setup=setup, n_trials=config.budget.trials,
+    job = SearchJob(name=study, source=source, setup=setup, n_trials=config.budget.trial_cap,
                     checkpoint_dir=stores.checkpoint_dir(study),
                     keep_best=max(config.export.keep_best, config.export.ensemble),  # the ensemble's candidates
                     timeout=config.budget.timeout, trials_per_process=config.budget.trials_per_process)

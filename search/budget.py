@@ -22,6 +22,12 @@ UNRANKABLE_VALIDATION = 40
 SMALL_VALIDATION_BOOTSTRAP = 3
 
 
+def startup_trials(expected: float) -> int:
+    """A sampler's random start-up: a third of the trials the budget is expected to run, 3 to 10, so a short
+    search still gets to model and a long one explores first."""
+    return min(10, max(3, int(expected) // 3))
+
+
 @dataclass(frozen=True)
 class Budget:
     """A search's budget per trial, in examples seen."""

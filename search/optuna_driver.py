@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kerashpo.search.budget import SMALL_VALIDATION_BOOTSTRAP
+from kerashpo.search.budget import SMALL_VALIDATION_BOOTSTRAP, startup_trials
 from kerashpo.search.interrupts import raise_if_stop_requested
 from kerashpo.search.protocols import Tracker
 from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
@@ -154,9 +154,14 @@ class OptunaDriver:
         seed = job.setup.seed
         if self.sampler_name is Sampler.TPE:
             # multivariate + group model the conditional (per-layer) parameters jointly.
-            # Its random start-up is a third of the budget, 3 to 10 trials: a short search still gets to model.
-            startup = min(10, max(3, job.n_trials // 3))
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=startup)
+            def tpe(startup: int) -> Any:
+                return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=startup)
+
+            if job.timeout is None:
+                return tpe(startup_trials(job.n_trials))
+            # Under a time budget the number of trials is known only once trials have taken their time.
+            return sized_startup(tpe(0), optuna.samplers.RandomSampler(seed=seed),
+                                 lambda study: startup_trials(expected_trials(study, job)))
         if self.sampler_name is Sampler.RANDOM:
             return optuna.samplers.RandomSampler(seed=seed)
         if self.sampler_name is Sampler.CMAES:
@@ -186,6 +191,49 @@ class OptunaDriver:
             return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=budget.min_examples - 1)
         # (Not the pruners' bootstrap_count: in Optuna it prunes every trial until enough have reached a rung.)
         return _after_complete(pruner, SMALL_VALIDATION_BOOTSTRAP) if budget.small_validation else pruner
+
+
+def expected_trials(study: Any, job: SearchJob) -> float:
+    """How many trials the search's budget should run: the time budget over the finished trials' mean duration,
+    at most the trial count (the trial count alone before any trial has finished)."""
+    import optuna
+
+    finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                        optuna.trial.TrialState.PRUNED))
+    seconds = [(t.datetime_complete - t.datetime_start).total_seconds() for t in finished
+               if t.datetime_start is not None and t.datetime_complete is not None]
+    if job.timeout is None or not seconds:
+        return float(job.n_trials)
+    return min(float(job.n_trials), job.timeout / max(sum(seconds) / len(seconds), 1e-3))
+
+
+def sized_startup(model_based: Any, random: Any, startup: Callable[[Any], int]) -> Any:
+    """``random`` until ``startup(study)`` trials have finished, then ``model_based`` (built with no start-up of
+    its own): a start-up sized while the search runs, which Optuna's samplers take only as a constant."""
+    import optuna
+
+    class SizedStartup(optuna.samplers.BaseSampler):
+        def current(self, study: Any) -> Any:
+            done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                            optuna.trial.TrialState.PRUNED))
+            return random if len(done) < startup(study) else model_based
+
+        def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+            return self.current(study).infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+            return self.current(study).sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
+            return self.current(study).sample_independent(study, trial, param_name, param_distribution)
+
+        def before_trial(self, study: Any, trial: Any) -> None:
+            model_based.before_trial(study, trial)
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            model_based.after_trial(study, trial, state, values)
+
+    return SizedStartup()
 
 
 def _after_complete(pruner: Any, trials: int) -> Any:

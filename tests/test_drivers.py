@@ -179,3 +179,32 @@ def test_a_new_study_tries_the_linear_model_and_a_small_network_first(tmp_path):
     driver.optimize(job, NullTracker())
     trials = optuna.load_study(study_name="first", storage=journal(tmp_path)).trials
     assert len(trials) == 5 and all("fixed_params" not in t.system_attrs for t in trials[3:])
+
+
+def test_under_a_time_budget_the_random_start_up_follows_the_trials_the_time_allows(tmp_path):
+    import datetime
+
+    from kerashpo.search.budget import startup_trials
+    from kerashpo.search.optuna_driver import expected_trials, sized_startup
+
+    start = datetime.datetime(2026, 11, 27, 12, 0, 0)
+    x = optuna.distributions.FloatDistribution(0, 1)
+    for timeout, expected, current in ((12.0, 6.0, "model_based"), (600.0, 300.0, "random")):
+        job = dataclasses.replace(job_for(tmp_path, "timed", n_trials=100_000), timeout=timeout)
+        samplers = {"model_based": optuna.samplers.TPESampler(n_startup_trials=0, seed=0),
+                    "random": optuna.samplers.RandomSampler(seed=0)}
+        sized = sized_startup(samplers["model_based"], samplers["random"],
+                              lambda study, job=job: startup_trials(expected_trials(study, job)))
+        study = optuna.create_study(sampler=sized)
+        assert expected_trials(study, job) == 100_000  # nothing finished: the trial count
+        for number in range(3):  # three finished trials of 2 s each
+            study.add_trial(optuna.trial.FrozenTrial(
+                number=number, trial_id=number, state=optuna.trial.TrialState.COMPLETE, value=float(number),
+                values=None, datetime_start=start, datetime_complete=start + datetime.timedelta(seconds=2),
+                params={"x": 0.1 * number}, distributions={"x": x}, user_attrs={}, system_attrs={},
+                intermediate_values={}))
+        assert expected_trials(study, job) == pytest.approx(expected)
+        assert sized.current(study) is samplers[current], timeout
+        trial = study.ask({"x": x})  # the current sampler samples the next trial
+        assert 0 <= trial.params["x"] <= 1
+    assert startup_trials(6) == 3 and startup_trials(300) == 10

@@ -57,6 +57,24 @@ def test_the_pace_is_this_searchs_own_on_a_resumed_study():
 
 
 def test_the_timeout_travels_to_worker_processes():
-    display = pickle.loads(pickle.dumps(ProgressDisplay(timeout=150.0)))
-    assert display.timeout == 150.0
+    display = pickle.loads(pickle.dumps(ProgressDisplay(timeout=150.0, open_ended=True)))
+    assert display.timeout == 150.0 and display.open_ended
     assert isinstance(display.console, Console)
+
+
+def test_when_the_time_alone_decides_the_line_counts_trials_without_a_total():
+    out = io.StringIO()
+    ProgressDisplay(Console(file=out, width=300, color_system=None), timeout=60.0, open_ended=True)(
+        event(finished=7, total=100_000, elapsed=30.0))
+    assert out.getvalue().startswith("[7] trial 6 ") and "eta 0:30 (timeout)" in out.getvalue()
+
+
+def test_a_time_budget_without_a_trial_count_runs_until_the_time_is_up():
+    from kerashpo.pipelines.config import DEFAULT_TRIALS, parse_config
+
+    def budget(**values):
+        return parse_config({"name": "b", "dataset": {"name": "iris"}, "budget": values}).budget
+
+    assert budget().trial_cap == DEFAULT_TRIALS and not budget().time_decides
+    assert budget(timeout=60).time_decides and budget(timeout=60).trial_cap > 10_000
+    assert budget(timeout=60, trials=5).trial_cap == 5 and not budget(timeout=60, trials=5).time_decides
