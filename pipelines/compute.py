@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -38,6 +39,12 @@ class Compute:
         import keras
         import tensorflow as tf
 
+        # A forked worker imported TensorFlow before its share of threads was in its environment: set it here.
+        with contextlib.suppress(RuntimeError, ValueError):  # already started, or not a number
+            if "TF_NUM_INTRAOP_THREADS" in os.environ:
+                tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["TF_NUM_INTRAOP_THREADS"]))
+            if "TF_NUM_INTEROP_THREADS" in os.environ:
+                tf.config.threading.set_inter_op_parallelism_threads(int(os.environ["TF_NUM_INTEROP_THREADS"]))
         for gpu in tf.config.list_physical_devices("GPU"):
             try:
                 tf.config.experimental.set_memory_growth(gpu, True)

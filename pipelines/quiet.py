@@ -29,12 +29,21 @@ def _stderr_to_devnull() -> Iterator[None]:
         os.close(devnull)
 
 
-def import_tensorflow_quietly() -> list[str]:
-    """Import TensorFlow and probe for GPUs with C++ stderr muted; returns the GPU names."""
-    if "tensorflow" in sys.modules:
-        import tensorflow as tf
+def import_tensorflow_modules() -> None:
+    """Import TensorFlow and Keras with C++ stderr muted, and nothing more: no device is probed (a process that
+    forks workers must not have initialised CUDA)."""
+    quiet_libraries()
+    with _stderr_to_devnull():
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
 
-        return [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
+
+def import_tensorflow_quietly() -> list[str]:
+    """Import TensorFlow and probe for GPUs with C++ stderr muted; returns the GPU names.
+
+    The first probe initialises CUDA and says so on stderr, also where TensorFlow was imported before (a worker
+    forked from ``worker_start``'s server); later probes are silent and cost nothing.
+    """
     with _stderr_to_devnull():
         import tensorflow as tf
 

@@ -75,7 +75,7 @@ class WorkerPool:
     def __init__(self, driver: Driver, job: SearchJob, tracker: Tracker, on_trial_end: OnTrialEnd | None,
                  compute: Compute):
         self.tracker, self.on_trial_end, self.compute = tracker, on_trial_end, compute
-        self.context = multiprocessing.get_context("spawn")
+        self.context = worker_context()
         self.relay = self.context.Queue()
         # Sent as bytes so a fresh process starts TensorFlow quietly before unpickling the job.
         self.payload = pickle.dumps((driver, job))
@@ -112,7 +112,7 @@ class WorkerPool:
 
     def _start(self, slot: int) -> Any:
         worker = self.context.Process(target=_search_worker, name=f"kerashpo-worker-{slot}",
-                                      args=(self.payload, slot, self.compute, self.relay))
+                                      args=(self.payload, slot, self.compute, self.relay, os.getpid()))
         worker.start()
         return worker
 
@@ -156,6 +156,20 @@ class WorkerPool:
             slots[slot] = self._start(slot)
 
 
+def worker_context() -> Any:
+    """Workers are forks of a fork server that imported TensorFlow once (``worker_start``), not fresh
+    interpreters: a worker, a replacement for a dead one or the next of a chain starts in about a second.
+
+    The server also imports the starting script (``__main__``), as a spawned process would, so a build function
+    defined in a user's script unpickles in the worker. It never starts TensorFlow's runtime (CUDA is
+    initialised in each worker, after ``Compute.worker_env``), ignores Ctrl-C (the workers get it) and exits
+    when the starting process dies, after which ``_exit_with_parent`` stops its workers.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", "kerashpo.pipelines.worker_start"])
+    return context
+
+
 def not_portable(driver: Driver, job: SearchJob) -> str | None:
     """Why the driver and job cannot be sent to a fresh process, or None.
 
@@ -173,19 +187,35 @@ def not_portable(driver: Driver, job: SearchJob) -> str | None:
     return None
 
 
-def _exit_with_parent(parent: int) -> None:
+def _exit_with_starter(starter: int) -> None:
     """A worker whose starting process died (kill -9) stops too, as if killed with it.
 
     Its running trial is then lost like any killed worker's: the next run fails it
-    in the study and in MLflow and tries it again.
+    in the study and in MLflow and tries it again. (The worker's parent is the fork
+    server, which outlives the starting process while any worker runs.)
     """
-    while os.getppid() == parent:
+    while _running(starter):
         time.sleep(1)
     os._exit(1)
 
 
-def _search_worker(payload: bytes, slot: int, compute: Compute, relay: Any) -> None:
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a killed process stays a zombie until reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: the process table
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def _search_worker(payload: bytes, slot: int, compute: Compute, relay: Any, starter: int) -> None:
+    threading.Thread(target=_exit_with_starter, args=(starter,), daemon=True).start()
     os.environ.update(compute.worker_env(slot))
     from kerashpo.pipelines.quiet import import_tensorflow_quietly, quiet_libraries
 
