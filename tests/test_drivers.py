@@ -166,6 +166,7 @@ def test_a_complete_trial_keeps_only_the_best_models(tmp_path):
     assert min(values[n] for n in kept_numbers) >= max(v for n, v in values.items() if n not in kept_numbers)
 
 
+@pytest.mark.slow  # a whole search
 def test_a_new_study_tries_the_linear_model_and_a_small_network_first(tmp_path):
     driver = OptunaDriver(sampler="tpe", pruner="none", storage=str(tmp_path / "study.journal"))
     job = job_for(tmp_path, "first", n_trials=3, preset=MLP, max_epochs=2)

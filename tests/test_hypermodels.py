@@ -149,6 +149,7 @@ def test_documented_fit_patterns_search_and_export(run_dir, driver, pattern, tun
     assert (run_dir / "mlruns" / "exports" / name / "model.keras").exists()
 
 
+@pytest.mark.slow  # a whole search
 @pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
 def test_a_custom_training_loop_searches_on_its_own_metric_and_exports(run_dir, driver):
     name = f"loop-{driver}"
@@ -193,6 +194,7 @@ def test_a_custom_loop_is_pruned_and_stopped_early_through_its_callbacks(run_dir
     assert capped.value == min(capped.history["my_metric"])
 
 
+@pytest.mark.slow  # a whole search
 @pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
 def test_a_fit_that_raises_fails_its_trials_and_the_search_goes_on(run_dir, driver):
     name = f"raises-{driver}"
