@@ -343,7 +343,8 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
     directory = export_directory(config, run.stores)
     write_bundle(directory, model, run.schema, card,
                  saved_model=ExportFormat.SAVED_MODEL in config.export.formats)
-    shipped = None if ensemble is None else f"{weights}: validation {ensemble.objective} {ensemble.value:.4f}"
+    shipped = None if ensemble is None else (f"{weights} ({ensemble.value:.4f}; the best single trial "
+                                             f"{ensemble.single_value:.4f})")
     return ExportReport(directory, test_metrics, version, moved, shipped)
 
 

@@ -114,7 +114,11 @@ def averaging_model(members: Sequence[Any], weights: Sequence[float], names: Seq
         nested = keras.Model(member.input, member.output, name=name)
         scaled.append(keras.layers.Rescaling(float(weight), name=f"{name}_weight", dtype="float32")(nested(inputs)))
     output = keras.layers.Add(name="ensemble", dtype="float32")(scaled) if len(scaled) > 1 else scaled[0]
-    return keras.Model(inputs, output, name="ensemble")
+    ensemble = keras.Model(inputs, output, name="ensemble")
+    # A finished composition, not something to train on: frozen, its saved file holds no optimizer state, and
+    # loading it (kerashpo predict, MLflow) warns of none.
+    ensemble.trainable = False
+    return ensemble
 
 
 def select_ensemble(kept: Sequence[tuple[int, Any]], x_val: Any, y_val: np.ndarray, task: str,
