@@ -193,6 +193,10 @@ class ExportConfig(_Section):
         return ExportFormat.MLFLOW in self.formats
 
     @property
+    def writes_saved_model(self) -> bool:
+        return ExportFormat.SAVED_MODEL in self.formats
+
+    @property
     def registers(self) -> bool:
         return self.register_model and self.logs_mlflow_model
 

@@ -16,7 +16,6 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ from kerashpo.pipelines.dataset import Dataset
 from kerashpo.pipelines.stores import Stores
 from kerashpo.search.memory import clear_session
 from kerashpo.spaces import DataSpec, UserError
-from kerashpo.spaces.choices import ExportFormat
 
 # Rows of the example a probe scores: as many as the MLflow input example the run logs.
 EXAMPLE_ROWS = 5
@@ -56,7 +54,8 @@ def check_export(config: PipelineConfig, dataset: Dataset, splits: Splits, spec:
         json.dumps(schema)
     except (TypeError, ValueError) as exc:
         raise ExportCheckError(f"export check: the model's schema cannot be written as JSON ({exc})") from None
-    probe_export(dataset, splits, spec, source, schema, config.export.formats, ensemble=config.export.ensemble > 1)
+    probe_export(dataset, splits, spec, source, schema, saved_model=config.export.writes_saved_model,
+                 mlflow_model=config.export.logs_mlflow_model, ensemble=config.export.ensemble > 1)
 
 
 def check_destination_writable(directory: Path, field: str = "export.dir") -> None:
@@ -74,7 +73,7 @@ def check_destination_writable(directory: Path, field: str = "export.dir") -> No
 
 
 def probe_export(dataset: Dataset, splits: Splits, spec: DataSpec, source: Any, schema: dict[str, Any],
-                 formats: Collection[ExportFormat] = tuple(ExportFormat), ensemble: bool = False) -> None:
+                 *, saved_model: bool = True, mlflow_model: bool = True, ensemble: bool = False) -> None:
     """Build an untrained model of the search's inputs and ship it as the run's end would, in a temp folder."""
     step = Step()
     try:
@@ -82,7 +81,7 @@ def probe_export(dataset: Dataset, splits: Splits, spec: DataSpec, source: Any, 
             step.now = "building the model"
             model = _probe_model(source, spec)
             _ship(model, schema, take(_example_rows(splits), slice(0, EXAMPLE_ROWS)), Path(scratch), step,
-                  formats, ensemble)
+                  saved_model, mlflow_model, ensemble)
     except UserError:
         raise
     except Exception as exc:
@@ -119,7 +118,7 @@ def _probe_model(source: Any, spec: DataSpec) -> Any:
 
 
 def _ship(model: Any, schema: dict[str, Any], rows: Any, scratch: Path, step: Step,
-          formats: Collection[ExportFormat], ensemble: bool) -> None:
+          saved_model: bool, mlflow_model: bool, ensemble: bool) -> None:
     """The steps of the run's end, in order: checkpoint reload, the ensemble, raw rows, export folder,
     MLflow model."""
     import keras
@@ -147,11 +146,10 @@ def _ship(model: Any, schema: dict[str, Any], rows: Any, scratch: Path, step: St
     schema = json.loads(json.dumps(schema))
     example = raw_example(rows, schema)
     _check_csv_round_trip(Champion(model, schema), example, scratch)
-    saved_model = ExportFormat.SAVED_MODEL in formats
     step.now = "writing the export folder (.keras, SavedModel, schema)" if saved_model else \
         "writing the export folder (.keras, schema)"
     write_bundle(scratch / "export", model, schema, "# Model card\n", saved_model=saved_model)
-    if ExportFormat.MLFLOW in formats:
+    if mlflow_model:
         step.now = "saving the MLflow model and its signature"
         save_mlflow_model(scratch / "mlflow_model", model, schema, example)
 

@@ -43,7 +43,7 @@ from kerashpo.spaces import (
     objective_direction,
     resolve_space,
 )
-from kerashpo.spaces.choices import Direction, ExportFormat, Pruner
+from kerashpo.spaces.choices import Direction, Pruner
 from kerashpo.spaces.choices import Driver as DriverName
 
 log = logging.getLogger("kerashpo.run")
@@ -341,8 +341,7 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
     ).markdown()
     tracker.log_text(card, CARD)
     directory = export_directory(config, run.stores)
-    write_bundle(directory, model, run.schema, card,
-                 saved_model=ExportFormat.SAVED_MODEL in config.export.formats)
+    write_bundle(directory, model, run.schema, card, saved_model=config.export.writes_saved_model)
     shipped = None if ensemble is None else (f"{weights} ({ensemble.value:.4f}; the best single trial "
                                              f"{ensemble.single_value:.4f})")
     return ExportReport(directory, test_metrics, version, moved, shipped)
@@ -362,7 +361,7 @@ def _champion(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
     import keras
 
     config = run.config
-    if config.export.ensemble and not config.export.refit:
+    if config.export.ensemble:  # never with refit (the config refuses both)
         return _ensemble(run)
     if not config.export.refit:
         model = keras.saving.load_model(outcome.best_model_path)
