@@ -362,7 +362,7 @@ def _champion(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
 
     config = run.config
     if config.export.ensemble:  # never with refit (the config refuses both)
-        return _ensemble(run)
+        return _ensemble(run, outcome)
     if not config.export.refit:
         model = keras.saving.load_model(outcome.best_model_path)
         return model, run.spec, f"trial {outcome.best_number}'s best epoch ({outcome.best_epoch}), restored", None
@@ -378,8 +378,8 @@ def _champion(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
     return model, spec, f"refit on train + validation for {epochs} epochs (seed {config.seed})", None
 
 
-def _ensemble(run: PreparedRun) -> tuple[Any, DataSpec, str, Ensemble]:
-    """Greedy ensemble selection over the best kept trials' models, on the validation split."""
+def _ensemble(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, str, Ensemble]:
+    """Greedy ensemble selection over the best kept models of complete trials, on the validation split."""
     import keras
 
     from kerashpo.search.checkpoints import CheckpointStore
@@ -387,6 +387,6 @@ def _ensemble(run: PreparedRun) -> tuple[Any, DataSpec, str, Ensemble]:
 
     store = CheckpointStore(run.job.checkpoint_dir, run.job.keep_best, run.direction)
     kept = [(number, keras.saving.load_model(store.path(number)))
-            for number, _ in store.ranked()[:run.config.export.ensemble]]
+            for number, _ in store.ranked(among=outcome.completed)[:run.config.export.ensemble]]
     ensemble, model = select_ensemble(kept, run.splits.x_val, run.splits.y_val, run.dataset.task, run.objective)
     return model, run.spec, ensemble.describe(), ensemble

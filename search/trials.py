@@ -101,6 +101,7 @@ class SearchOutcome:
     seconds: float
     best_epoch: int | None = None
     handed_over: bool = False  # stopped at trials_per_process with budget left
+    completed: frozenset[int] = frozenset()  # the numbers of the complete trials
 
 
 class TrialExecutor:
@@ -113,6 +114,7 @@ class TrialExecutor:
         self.checkpoints = CheckpointStore(job.checkpoint_dir, job.keep_best, job.setup.direction)
         self.started = job.started_at
         self.finished_this_run = 0
+        self.complete: frozenset[int] = frozenset()  # the complete trials the driver had recorded at the last report
         self.first_errors: list[str | None] = []  # the first trials' failures (None: it did not fail)
         self.worker = worker_id()
         self._cleanup = contextlib.ExitStack()
@@ -148,7 +150,7 @@ class TrialExecutor:
                 raise
             result = _combine(results, self.job.setup)
             if result.state == COMPLETE and result.model is not None and result.value is not None:
-                self.checkpoints.offer(number, result.value, result.model)
+                self.checkpoints.offer(number, result.value, result.model, among=self.complete)
             self.tracker.end_trial(number, result)
             for each in results:
                 each.model = None
@@ -173,6 +175,8 @@ class TrialExecutor:
         """
         if self.job.finished_at_start is None:
             self.job.finished_at_start = len(finished) - 1
+        self.complete = frozenset(t.number for t in finished if t.state == COMPLETE)
+        self.checkpoints.drop_displaced(among=self.complete)
         if self.on_trial_end is not None:
             self._display(number, result, finished, total)
         if result.stops_search:
@@ -200,15 +204,14 @@ class TrialExecutor:
     def outcome(self, finished: list[FinishedTrial], handed_over: bool) -> SearchOutcome:
         """The search's result; the best trial's model comes from the checkpoints."""
         best = self.best(finished)
-        stored = self.checkpoints.best()
         states = [t.state for t in finished]
         return SearchOutcome(
             best_number=best.number if best else None, best_value=best.value if best else None,
             best_params=dict(best.params) if best else {},
-            best_model_path=stored[2] if stored and best and stored[0] == best.number else None,
+            best_model_path=self.checkpoints.stored(best.number) if best else None,
             n_complete=states.count(COMPLETE), n_pruned=states.count(PRUNED), n_failed=states.count(FAILED),
             seconds=time.time() - self.started, best_epoch=best.best_epoch if best else None,
-            handed_over=handed_over,
+            handed_over=handed_over, completed=frozenset(t.number for t in finished if t.state == COMPLETE),
         )
 
     def out_of_time(self) -> bool:
