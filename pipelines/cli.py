@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--format", default="table", choices=("table", "csv", "markdown"))
     board.add_argument("--tracking-uri")
 
+    compare = commands.add_parser("compare", help="the chosen models of several searches, on the same splits only")
+    compare.add_argument("runs", nargs="+", metavar="RUN_ID", help="parent runs of searches (two or more)")
+    compare.add_argument("--allow-different-splits", action="store_true",
+                         help="warn instead of refusing when the runs' splits differ")
+    compare.add_argument("--format", default="table", choices=("table", "csv", "markdown"))
+    compare.add_argument("--tracking-uri")
+
     export = commands.add_parser("export", help="write the champion as .keras, SavedModel, schema and model card")
     export.add_argument("--experiment", help="experiment (pipeline) name; default: the most recent")
     export.add_argument("--run-id", help="a search run's model instead of the registered champion")
@@ -168,6 +175,22 @@ def _leaderboard(args: argparse.Namespace) -> int:
     uri = _tracking_uri(args)
     _require_store(uri)
     print(format_leaderboard(leaderboard(uri, args.experiment, args.top), args.format))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from kerashpo.pipelines.compare import compare_runs
+    from kerashpo.search.ranking import format_leaderboard
+    from kerashpo.spaces import UserError
+
+    if len(args.runs) < 2:
+        raise UserError("compare: give two or more parent run ids")
+    uri = _tracking_uri(args)
+    _require_store(uri)
+    table, warnings = compare_runs(uri, args.runs, args.allow_different_splits)
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    print(format_leaderboard(table, args.format))
     return 0
 
 
@@ -285,7 +308,8 @@ def _ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-_COMMANDS = {"run": _run, "leaderboard": _leaderboard, "export": _export, "predict": _predict, "ui": _ui}
+_COMMANDS = {"run": _run, "leaderboard": _leaderboard, "compare": _compare, "export": _export, "predict": _predict,
+             "ui": _ui}
 
 
 if __name__ == "__main__":

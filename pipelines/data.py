@@ -8,6 +8,8 @@ column so that numeric and string columns can be mixed.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,8 @@ class Splits:
     y_val: np.ndarray
     x_test: Any
     y_test: np.ndarray
+    # The data and the row numbers of each part: two runs compare fairly only on equal fingerprints.
+    fingerprint: str = ""
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
@@ -102,7 +106,16 @@ def split_dataset(dataset: Dataset, validation: float, test: float, seed: int) -
     """Train/validation/test, stratified by class for classification, seeded."""
     train, val, test_rows = split_rows(dataset, validation, test, seed)
     x, y = dataset.x, dataset.y
-    return Splits(take(x, train), y[train], take(x, val), y[val], take(x, test_rows), y[test_rows])
+    return Splits(take(x, train), y[train], take(x, val), y[val], take(x, test_rows), y[test_rows],
+                  fingerprint=split_fingerprint(dataset.fingerprint(), [train, val, test_rows]))
+
+
+def split_fingerprint(data_fingerprint: str, parts: Sequence[np.ndarray]) -> str:
+    """A hash of the data and of the row numbers in each part, in order."""
+    digest = hashlib.sha256(data_fingerprint.encode())
+    for rows in parts:
+        digest.update(b"\x1e" + np.ascontiguousarray(rows, dtype=np.int64).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _rows_needed(validation: float, test: float) -> int:
@@ -164,7 +177,8 @@ def concat_rows(a: Any, b: Any) -> Any:
 def train_and_validation(splits: Splits) -> Splits:
     """Train and validation as one training split (for a refit); the test split is unchanged."""
     x, y = concat_rows(splits.x_train, splits.x_val), np.concatenate([splits.y_train, splits.y_val])
-    return Splits(x, y, take(splits.x_val, slice(0, 0)), splits.y_val[:0], splits.x_test, splits.y_test)
+    return Splits(x, y, take(splits.x_val, slice(0, 0)), splits.y_val[:0], splits.x_test, splits.y_test,
+                  fingerprint=splits.fingerprint)
 
 
 def model_schema(dataset: Dataset, spec: DataSpec, source: Any) -> dict[str, Any]:

@@ -106,11 +106,12 @@ class PreparedRun:
 
     def search_info(self) -> SearchInfo:
         """What the parent run records: tags, params and the resolved config."""
-        from kerashpo.search.tracking import SearchInfo
+        from kerashpo.search.tracking import SPLIT_TAG, SearchInfo
 
         config = self.config
         tags = {**self.driver.describe(), "model": self.job.source.name, "dataset": self.dataset.name,
-                "task": self.dataset.task, "config_hash": config.fingerprint(), "code_version": code_version()}
+                "task": self.dataset.task, "config_hash": config.fingerprint(), "code_version": code_version(),
+                SPLIT_TAG: self.splits.fingerprint}
         params = {"trials": "until timeout" if config.budget.time_decides else config.budget.trial_cap,
                   "timeout": config.budget.timeout, "max_epochs": config.budget.max_epochs,
                   "patience": config.budget.patience, "seed": config.seed, "space": config.space,

@@ -23,6 +23,8 @@ log = logging.getLogger("kerashpo.tracking")
 
 ROLE_TAG, STUDY_TAG, STARTED_TAG = "kerashpo.role", "kerashpo.study", "kerashpo.last_started"
 STATE_TAG, TRIAL_TAG = "state", "trial_number"
+# The hash of the data and of each split's rows: runs compare fairly only on equal ones (`kerashpo compare`).
+SPLIT_TAG = "split_fingerprint"
 BASELINE = "BASELINE"  # the state (and role) of the reference model's run beside the trials
 _MAX_PARAM_CHARS = 6000
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
@@ -200,7 +202,7 @@ class MLflowTracker(NullTracker):
                 self._baseline_run_id = found[0].info.run_id if found else self.client.create_run(
                     self.experiment_id, run_name=f"baseline ({name})",
                     tags={ROLE_TAG: "baseline", STATE_TAG: BASELINE, "mlflow.parentRunId": self.parent_run_id,
-                          "model": name}).info.run_id
+                          "model": name, **{k: v for k, v in self.info.tags.items() if k == SPLIT_TAG}}).info.run_id
             now = int(time.time() * 1000)
             finals = dict(metrics)
             if f"{self.info.objective}" in metrics:  # ranked beside the trials on the same column
