@@ -97,7 +97,7 @@ def real_searches(tmp_path_factory, empty_mlflow_db) -> Path:
                REPO / "pipelines" / "shapes.yaml", directory / "digits_npz.yaml"]
     with chdir(directory):
         for config in configs:
-            assert main(["run", str(config), "--trials", "2", "--max-epochs", "3"]) == 0, config
+            assert main(["run", str(config), "--trials", "1", "--max-epochs", "3"]) == 0, config
     for name in ("churn", "houses", "shapes", "digits_npz"):
         assert (directory / "mlruns" / "exports" / name / "model.keras").is_file(), name
     return directory
