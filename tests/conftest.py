@@ -20,6 +20,11 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     _share = str(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", _share)
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    # OpenBLAS's threads only spin on the tests' small matrices; a plugin may have loaded numpy already.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 from helpers import REPO, chdir, copy_store  # noqa: E402  (after the environment TensorFlow reads)
 
