@@ -75,6 +75,8 @@ class OptunaDriver:
             direction=optuna.study.StudyDirection[job.setup.direction.name],
             sampler=self._sampler(job), pruner=self._pruner(job),
         )
+        if study.metric_names is None:  # optuna-dashboard labels its plots with it
+            study.set_metric_names([job.setup.objective])
         if not study.trials and self.sampler_name is not Sampler.GRID:  # a new study tries the simple models first
             for params in job.source.first_trials:
                 study.enqueue_trial(params, skip_if_exists=True)
@@ -133,20 +135,9 @@ class OptunaDriver:
 
     def _storage(self) -> Any:
         """The study's storage object (kept, rather than read back from the study's private attribute)."""
-        import optuna
+        from kerashpo.search.optuna_storage import open_storage
 
-        storage = str(self.storage) if self.storage is not None else None
-        if storage is None:
-            return optuna.storages.InMemoryStorage()
-        if "://" in storage:
-            if not storage.startswith("sqlite"):
-                # A shared database: heartbeats let other workers fail (and retry) a dead worker's trial.
-                return optuna.storages.RDBStorage(storage, heartbeat_interval=30, grace_period=90)
-            return optuna.storages.RDBStorage(storage)
-        from optuna.storages.journal import JournalFileBackend
-
-        Path(storage).parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(JournalFileBackend(storage))
+        return open_storage(self.storage)
 
     def _sampler(self, job: SearchJob) -> Any:
         import optuna

@@ -26,6 +26,10 @@ STATE_TAG, TRIAL_TAG = "state", "trial_number"
 # The hash of the data and of each split's rows: runs compare fairly only on equal ones (`kerashpo compare`).
 SPLIT_TAG = "split_fingerprint"
 BASELINE = "BASELINE"  # the state (and role) of the reference model's run beside the trials
+NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
+# MLflow 3 UIs that choose their view from the experiment show this one as model training, not as a GenAI app.
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+_RUN_NAME_TAG = "mlflow.runName"
 _MAX_PARAM_CHARS = 6000
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
 
@@ -55,6 +59,18 @@ def redact_url(url: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+@dataclass(frozen=True)
+class DatasetRecord:
+    """The data a search trains on, as MLflow's Dataset column shows it: the source's name, the split
+    fingerprint as digest (two searches on different splits show different digests)."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str  # JSON, e.g. {"uri": "file:///data/houses.csv"}
+    profile: str | None = None  # JSON: rows per split
+
+
 @dataclass
 class SearchInfo:
     """What the parent run records about a search."""
@@ -66,6 +82,12 @@ class SearchInfo:
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     config_text: str | None = None
+    dataset: DatasetRecord | None = None
+
+
+def trial_run_name(number: int, state: str) -> str:
+    """What the runs table shows for a trial: its number and state, e.g. ``trial 3 (pruned)``."""
+    return f"trial {number} ({state.lower()})"
 
 
 class NullTracker:
@@ -92,6 +114,9 @@ class NullTracker:
         pass
 
     def log_text(self, text: str, artifact_file: str) -> None:
+        pass
+
+    def describe_search(self, markdown: str) -> None:
         pass
 
     def end_search(self, status: str = "FINISHED") -> None:
@@ -133,6 +158,7 @@ class MLflowTracker(NullTracker):
         self._reported: set[str] = set()
         self._logged_params: dict[int, set[str]] = {}
         self._baseline_run_id: str | None = None
+        self._inputs: list[Any] = []  # the search's data as MLflow dataset inputs, logged on every run
         self._client: Any = None
 
     @property
@@ -177,6 +203,9 @@ class MLflowTracker(NullTracker):
                 run = self.client.create_run(self.experiment_id, tags=tags, run_name=info.study)
                 self.parent_run_id = run.info.run_id
                 self._log_batch(self.parent_run_id, params=info.params)
+            if info.dataset is not None:
+                self._inputs = [_dataset_input(info.dataset)]
+                self.client.log_inputs(self.parent_run_id, datasets=self._inputs)
             # A resumed search keeps its first start time; this tag says which search ran last.
             self.client.set_tag(self.parent_run_id, STARTED_TAG, f"{int(time.time() * 1000):015d}")
         if info.config_text is not None:
@@ -203,6 +232,8 @@ class MLflowTracker(NullTracker):
                     self.experiment_id, run_name=f"baseline ({name})",
                     tags={ROLE_TAG: "baseline", STATE_TAG: BASELINE, "mlflow.parentRunId": self.parent_run_id,
                           "model": name, **{k: v for k, v in self.info.tags.items() if k == SPLIT_TAG}}).info.run_id
+                if self._inputs and not found:
+                    self.client.log_inputs(self._baseline_run_id, datasets=self._inputs)
             now = int(time.time() * 1000)
             finals = dict(metrics)
             if f"{self.info.objective}" in metrics:  # ranked beside the trials on the same column
@@ -216,6 +247,13 @@ class MLflowTracker(NullTracker):
             return
         with self._guarded(f"log {artifact_file}"):
             self.client.log_text(self.parent_run_id, text, artifact_file)
+
+    def describe_search(self, markdown: str) -> None:
+        """The search run's description, shown on its page in the MLflow UI."""
+        if self.parent_run_id is None:
+            return
+        with self._guarded("describe the search run"):
+            self.client.set_tag(self.parent_run_id, NOTE_TAG, markdown)
 
     def end_search(self, status: str = "FINISHED") -> None:
         if self.parent_run_id is None:
@@ -231,15 +269,18 @@ class MLflowTracker(NullTracker):
         with self._guarded("start a trial run"):
             all_tags = {TRIAL_TAG: str(number), STATE_TAG: "RUNNING", "mlflow.parentRunId": self.parent_run_id,
                         ROLE_TAG: "trial", **(tags or {})}
+            name = trial_run_name(number, "RUNNING")
             run_id = self._runs.get(number)
             self._logged_params[number] = set(params)
             if run_id is None:  # tagged from birth, so a crash right after still leaves a findable run
                 run_id = self._runs[number] = self.client.create_run(
-                    self.experiment_id, tags=all_tags, run_name=f"trial-{number:03d}").info.run_id
+                    self.experiment_id, tags=all_tags, run_name=name).info.run_id
                 self._log_batch(run_id, params=params)
+                if self._inputs:  # fills the Dataset column of each trial's row
+                    self.client.log_inputs(run_id, datasets=self._inputs)
             else:  # the same trial again (resumed or retried): reuse its run
                 self.client.update_run(run_id, status="RUNNING")
-                self._log_batch(run_id, params=params, tags=all_tags)
+                self._log_batch(run_id, params=params, tags={**all_tags, _RUN_NAME_TAG: name})
 
     def end_trial(self, number: int, result: TrialResult) -> None:
         run_id = self._runs.get(number)
@@ -258,7 +299,8 @@ class MLflowTracker(NullTracker):
             if result.best_epoch is not None:
                 finals["best_epoch"] = result.best_epoch
             metrics += [(name, float(value), now, 0) for name, value in finals.items()]
-            tags = {STATE_TAG: result.state}
+            # The state is known only now: the run's name says it (the tag renames the run in the same write).
+            tags = {STATE_TAG: result.state, _RUN_NAME_TAG: trial_run_name(number, result.state)}
             if result.error:
                 tags["error"] = result.error[:5000]
             # What a user's own fit sampled (epochs, batch size) is known only now.
@@ -275,7 +317,8 @@ class MLflowTracker(NullTracker):
                 continue
             self._open.discard(number)
             with self._guarded("close a lost trial's run"):
-                self._log_batch(run_id, tags={STATE_TAG: FAILED, "error": reason})
+                self._log_batch(run_id, tags={STATE_TAG: FAILED, "error": reason,
+                                              _RUN_NAME_TAG: trial_run_name(number, FAILED)})
                 self.client.set_terminated(run_id, status="FAILED")
 
     def close_finished(self, trials: list[Any]) -> None:
@@ -292,7 +335,8 @@ class MLflowTracker(NullTracker):
                     finals[f"best_{self.info.objective}"] = trial.value
                 metrics = [(name, float(value), now, 0) for name, value in finals.items() if value is not None]
                 self._log_batch(run_id, metrics=metrics, tags={
-                    STATE_TAG: trial.state, "note": "closed from the study: its process stopped before tracking it"})
+                    STATE_TAG: trial.state, _RUN_NAME_TAG: trial_run_name(trial.number, trial.state),
+                    "note": "closed from the study: its process stopped before tracking it"})
                 self.client.set_terminated(run_id, status="FAILED" if trial.state == FAILED else "FINISHED")
 
     # -- helpers --------------------------------------------------------------
@@ -344,11 +388,22 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
 
 def ensure_experiment(client: Any, name: str, artifact_location: str | None) -> str:
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        if experiment.lifecycle_stage == "deleted":
-            client.restore_experiment(experiment.experiment_id)
-        return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_location)
+    if experiment is None:
+        return client.create_experiment(name, artifact_location=artifact_location,
+                                        tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+    if experiment.lifecycle_stage == "deleted":
+        client.restore_experiment(experiment.experiment_id)
+    if EXPERIMENT_KIND_TAG not in experiment.tags:  # a kind the user chose in the UI stays
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return experiment.experiment_id
+
+
+def _dataset_input(record: DatasetRecord) -> Any:
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    dataset = Dataset(name=record.name, digest=record.digest, source_type=record.source_type,
+                      source=record.source, profile=record.profile)
+    return DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "training")])
 
 
 def _param_text(value: Any) -> str:

@@ -3,11 +3,13 @@ and passwords that never leak. Every server is real and runs on loopback."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import optuna
 import pytest
 from helpers import TF_NOISE, live_processes_in_group, tracking_uri, user_env, wait_for, write_pipeline
 from mlflow import MlflowClient
-from servers import PASSWORD, MlflowServer, Postgres
+from servers import PASSWORD, MlflowServer, Postgres, free_port
 
 
 def start_run(directory: Path, *args: str) -> subprocess.Popen:
@@ -101,6 +103,29 @@ def test_workers_on_postgres_and_mlflow_server_survive_a_killed_worker_and_keep_
     parent = client.search_runs([client.get_experiment_by_name("shared").experiment_id],
                                 "tags.`kerashpo.role` = 'search'")[0]
     assert "***" in parent.data.tags["storage"]
+
+
+@pytest.mark.slow
+def test_dashboard_reads_a_study_on_postgres_and_prints_no_password(servers, tmp_path):
+    postgres, _ = servers
+    study = optuna.create_study(study_name="on-postgres", storage=postgres.url("optuna"))
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    out = tmp_path / "dashboard.out"
+    dashboard = subprocess.Popen([sys.executable, "-m", "kerashpo.pipelines.cli", "dashboard", "--storage",
+                                  postgres.url("optuna"), "--port", str(free_port())], cwd=tmp_path,
+                                 stdout=out.open("w"), stderr=subprocess.STDOUT, env=user_env(PYTHONUNBUFFERED="1"),
+                                 start_new_session=True)
+    try:
+        url = wait_for(lambda: dashboard.poll() is None and next(
+            (line for line in out.read_text().splitlines() if line.startswith("http://127.0.0.1:")), None),
+            60, f"the dashboard's address: {out.read_text()}")
+        with urllib.request.urlopen(url.replace("/dashboard/", "/api/studies"), timeout=30) as answer:
+            listed = [s["study_name"] for s in json.loads(answer.read())["study_summaries"]]
+        assert "on-postgres" in listed
+    finally:
+        dashboard.terminate()
+        dashboard.wait(timeout=30)
+    assert dashboard.returncode == 0 and PASSWORD not in out.read_text() and ":***@" in out.read_text()
 
 
 def test_each_worker_gets_its_share_of_threads_and_its_own_gpu():
