@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kerashpo.search.tracking import ROLE_TAG, SPLIT_TAG, STUDY_TAG, redact_url
+from kerashpo.search.ranking import search_run
+from kerashpo.search.tracking import SPLIT_TAG, STUDY_TAG
 from kerashpo.spaces import UserError
 
-# The runs whose chosen model can be compared: a search's parent run (an ablation's, once there is one).
-COMPARABLE_ROLES = ("search",)
+# The runs whose chosen model can be compared: a search's parent run, and an ablation's (its champion variant's
+# mean over seeds as best_<objective>, its test scores with --test).
+COMPARABLE_ROLES = ("search", "ablation")
 
 
 def compare_runs(tracking_uri: str, run_ids: Sequence[str], allow_different_splits: bool = False,
@@ -23,7 +25,7 @@ def compare_runs(tracking_uri: str, run_ids: Sequence[str], allow_different_spli
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
-    runs = [_comparable_run(client, run_id, tracking_uri) for run_id in run_ids]
+    runs = [search_run(client, run_id, COMPARABLE_ROLES) for run_id in run_ids]
     warnings = []
     first = runs[0]
     for other in runs[1:]:
@@ -50,18 +52,6 @@ def compare_runs(tracking_uri: str, run_ids: Sequence[str], allow_different_spli
             "split": tags.get(SPLIT_TAG, "-"),
         })
     return pd.DataFrame(rows), warnings
-
-
-def _comparable_run(client: Any, run_id: str, tracking_uri: str) -> Any:
-    try:
-        run = client.get_run(run_id)
-    except Exception:
-        raise UserError(f"no run {run_id!r} in {redact_url(tracking_uri)}") from None
-    role = run.data.tags.get(ROLE_TAG)
-    if role not in COMPARABLE_ROLES:
-        raise UserError(f"run {run_id} is a {role or 'non-kerashpo'} run; give the parent run of a search "
-                        "(`kerashpo leaderboard` lists a search's trials, the MLflow UI its run id)")
-    return run
 
 
 def _split_mismatch(a: Any, b: Any) -> str | None:

@@ -137,6 +137,7 @@ def run_trial(
     should_prune: PruneCheck | None = None,
     on_built: Callable[[dict[str, Any]], None] | None = None,
     max_epochs: int | None = None,
+    restore_best_weights: bool = True,
 ) -> TrialResult:
     """Build one configuration through ``sampling``, train it, report its best epoch.
 
@@ -144,7 +145,8 @@ def run_trial(
     wrapped). ``on_built(params)`` runs once the sampled values are known, before
     training. The model comes back with the best epoch's weights (EarlyStopping
     restores them), so the objective, the checkpoint and the export all describe
-    the same weights.
+    the same weights; ``restore_best_weights=False`` keeps the last epoch's
+    (an ablation's "early stopping off").
     """
     source = as_source(source)
     epochs = max_epochs or setup.max_epochs
@@ -177,7 +179,7 @@ def run_trial(
                            error=f"training failed: {type(exc).__name__}: {exc}",
                            train_seconds=time.perf_counter() - started, n_params=count_params(model))
     raise_if_stop_requested()
-    if watch.best_weights is not None:
+    if watch.best_weights is not None and restore_best_weights:
         model.set_weights(watch.best_weights)
     history = _with_returned(watch.history, returned, setup.objective)
     result = TrialResult(
