@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -50,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite under ./mlruns)")
     run.add_argument("--storage", help="Optuna storage URL or journal file (default: ./mlruns/optuna.journal)")
     run.add_argument("--workers", type=_positive, help="worker processes on one study (optuna); one GPU each")
+    run.add_argument("--no-report", action="store_false", default=None, dest="report",
+                     help="skip the figures and report.html at the end (kerashpo report draws them later)")
     run.add_argument("--mixed-precision", action="store_true", default=None,
                      help="train in mixed_float16 (GPUs; the output layer stays float32)")
 
@@ -66,6 +67,26 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", default="table", choices=("table", "csv", "markdown"))
     compare.add_argument("--tracking-uri")
 
+    ablate = commands.add_parser("ablate", help="retrain a search's champion with one regularizer changed at a time")
+    ablate.add_argument("config", help="the pipeline YAML file the search ran")
+    ablate.add_argument("--from", dest="from_run", metavar="RUN",
+                        help="a search's parent run id (default: the latest search of the config's experiment)")
+    ablate.add_argument("--variants", nargs="+", metavar="NAME",
+                        help="which variants (champion always trains): none l1 l2 elastic_net dropout batch_norm "
+                             "early_stopping augmentation, and the config's ablation.variants (default: all)")
+    ablate.add_argument("--seeds", type=_positive, help="seeds per variant (default: ablation.seeds, 3)")
+    ablate.add_argument("--test", action="store_true",
+                        help="also score each variant once on the test split, at the end (off: test is never read)")
+    ablate.add_argument("--tracking-uri")
+
+    report = commands.add_parser("report", help="one self-contained HTML page: a search's summary, leaderboard, "
+                                                "figures and model card (the figures are logged on its run too)")
+    which = report.add_mutually_exclusive_group()
+    which.add_argument("--experiment", help="experiment (pipeline) name; default: the most recent")
+    which.add_argument("--run", dest="run_id", metavar="PARENT_RUN_ID", help="a search's parent run")
+    report.add_argument("--out", type=Path, default=Path("report.html"), help="file to write (default report.html)")
+    report.add_argument("--tracking-uri")
+
     export = commands.add_parser("export", help="write the champion as .keras, SavedModel, schema and model card")
     export.add_argument("--experiment", help="experiment (pipeline) name; default: the most recent")
     export.add_argument("--run-id", help="a search run's model instead of the registered champion")
@@ -81,9 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--x-key", default="x", help="NPZ: the array of inputs (default x)")
     predict.add_argument("--tracking-uri")
 
-    ui = commands.add_parser("ui", help="open the MLflow UI on 127.0.0.1 over the same store")
+    ui = commands.add_parser("ui", help="the MLflow UI over the same store, at the trials of the latest search")
+    ui.add_argument("--experiment", help="experiment (pipeline) name; default: the most recent")
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     ui.add_argument("--port", type=_positive, default=5000)
+    ui.add_argument("--open", action="store_true", help="open the page in a web browser")
     ui.add_argument("--tracking-uri")
+
+    dashboard = commands.add_parser("dashboard", help="optuna-dashboard on the study's own storage")
+    dashboard.add_argument("config", nargs="?", help="pipeline YAML file: its study, in its storage")
+    dashboard.add_argument("--storage", help="Optuna storage URL or journal file (default: the config's, or "
+                                             "./mlruns/optuna.journal); without CONFIG every study in it is listed")
+    dashboard.add_argument("--host", default="127.0.0.1",
+                           help="address to listen on (default 127.0.0.1, this machine only)")
+    dashboard.add_argument("--port", type=_positive, default=8080)
+    dashboard.add_argument("--open", action="store_true", help="open the page in a web browser")
     return parser
 
 
@@ -114,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
     overrides = {"driver": args.driver, "keras_tuner.tuner": args.tuner, "budget.trials": args.trials,
                  "budget.max_epochs": args.max_epochs, "seed": args.seed,
                  "optuna.sampler": args.sampler, "optuna.pruner": args.pruner, "storage": args.storage,
-                 "workers": args.workers, "mixed_precision": args.mixed_precision}
+                 "workers": args.workers, "mixed_precision": args.mixed_precision, "report": args.report}
     config = load_config(args.config, overrides)
     console = Console(highlight=False)
     from kerashpo.pipelines.quiet import import_tensorflow_quietly
@@ -151,6 +184,8 @@ def _run(args: argparse.Namespace) -> int:
     if report.export.registered_version:
         console.print(f"registered: {report.experiment} version {report.export.registered_version}"
                       + (" (alias champion)" if report.export.champion_moved else " (champion unchanged)"))
+    if report.review is not None:
+        console.print(f"report: {report.review}", soft_wrap=True)  # one line, to copy or to parse
     console.print(f"review: kerashpo leaderboard --experiment {report.experiment}   |   kerashpo ui")
     return 0
 
@@ -191,6 +226,41 @@ def _compare(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(warning, file=sys.stderr)
     print(format_leaderboard(table, args.format))
+    return 0
+
+
+def _ablate(args: argparse.Namespace) -> int:
+    from kerashpo.pipelines.ablation import run_ablation
+    from kerashpo.pipelines.config import load_config
+
+    config = load_config(args.config)
+
+    def progress(run: object, done: int, total: int) -> None:
+        value = getattr(run, "value", None)
+        shown = "failed" if value is None else f"{value:.4f}"
+        print(f"[{done}/{total}] {getattr(run, 'variant', '')} seed {getattr(run, 'seed', '')}: {shown}", flush=True)
+
+    report = run_ablation(config, tracking_uri=args.tracking_uri, from_run=args.from_run, variants=args.variants,
+                          seeds=args.seeds, test=args.test, on_run_end=progress)
+    print()
+    print(report.text("table"))
+    print(f"\nwritten: {', '.join(str(f) for f in report.files)}")
+    if report.parent_run_id:
+        print(f"MLflow: ablation run {report.parent_run_id}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from kerashpo.pipelines.report import review_search
+    from kerashpo.search.ranking import find_search_run, search_run
+
+    uri = _tracking_uri(args)
+    _require_store(uri)
+    client = MlflowClient(tracking_uri=uri)
+    parent = search_run(client, args.run_id) if args.run_id else find_search_run(client, args.experiment)
+    print(f"report: {review_search(uri, parent.info.run_id, args.out)}")
     return 0
 
 
@@ -294,22 +364,34 @@ def _read_input(path: Path, champion: Champion, x_key: str) -> tuple[object, lis
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from kerashpo.search.tracking import redact_url
+    from kerashpo.pipelines.mlflow_ui import serve
 
     uri = _tracking_uri(args)
-    # One user on loopback: one server process (MLflow starts four by default, each importing MLflow) and no
-    # background job runner (it serves MLflow's GenAI jobs); the UI answers in seconds, not a minute.
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"]
-    if uri.startswith("sqlite:///"):
-        command += ["--default-artifact-root", (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()]
-    print(f"MLflow UI on http://127.0.0.1:{args.port} over {redact_url(uri)} (Ctrl-C to stop)", flush=True)
-    os.execve(sys.executable, command, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ})
-    return 0  # not reached
+    _require_store(uri)
+    return serve(uri, args.host, args.port, args.experiment, args.open)
 
 
-_COMMANDS = {"run": _run, "leaderboard": _leaderboard, "compare": _compare, "export": _export, "predict": _predict,
-             "ui": _ui}
+def _dashboard(args: argparse.Namespace) -> int:
+    from kerashpo.pipelines.dashboard import serve
+    from kerashpo.pipelines.stores import resolve_stores
+    from kerashpo.spaces import UserError
+
+    study, storage = None, args.storage
+    if args.config:
+        from kerashpo.pipelines.config import load_config
+        from kerashpo.spaces.choices import Driver
+
+        config = load_config(args.config)
+        if config.driver is not Driver.OPTUNA:
+            raise UserError(f"{args.config}: driver {config.driver} keeps no Optuna study; the dashboard reads "
+                            "Optuna's (`kerashpo ui` shows every driver's trials)")
+        # Named as OptunaDriver.study_name names it (importing the driver would load TensorFlow).
+        storage, study = storage or config.storage, config.name
+    return serve(resolve_stores(Path.cwd(), storage=storage).storage, study, args.host, args.port, args.open)
+
+
+_COMMANDS = {"run": _run, "leaderboard": _leaderboard, "compare": _compare, "ablate": _ablate, "export": _export,
+             "predict": _predict, "ui": _ui, "dashboard": _dashboard, "report": _report}
 
 
 if __name__ == "__main__":

@@ -201,6 +201,29 @@ class ExportConfig(_Section):
         return self.register_model and self.logs_mlflow_model
 
 
+class AblationConfig(_Section):
+    """``kerashpo ablate``: variants of one's own beside the built-in ones, and how many seeds each trains."""
+
+    # name -> the parameters it sets on the champion, e.g. {strong_l2: {l2_enabled: true, l2: 0.01}}; checked
+    # against the space before anything trains.
+    variants: dict[str, dict[str, Any]] = {}
+    seeds: int = Field(3, ge=1)
+
+    @field_validator("variants")
+    @classmethod
+    def _named_and_setting_something(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from kerashpo.pipelines.ablation_variants import BUILT_IN
+
+        for name, params in value.items():
+            if name in BUILT_IN:
+                raise ValueError(f"{name!r} is a built-in variant; give yours another name")
+            if not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"{name!r}: a variant's name takes letters, digits, '_' and '-'")
+            if not params:
+                raise ValueError(f"{name!r} sets no parameter; give it at least one (param: value)")
+        return value
+
+
 class PipelineConfig(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     dataset: DatasetConfig
@@ -223,6 +246,9 @@ class PipelineConfig(_Section):
     mixed_precision: bool = False
     # Also fit scikit-learn's linear model on the same splits, as the reference the search must beat.
     baseline: bool = True
+    # Draw the search's figures and report.html at the end (about 3 s of a digits run).
+    report: bool = True
+    ablation: AblationConfig = AblationConfig()
 
     # Where the config came from: space files are looked up beside it.
     source: Path | None = Field(None, exclude=True)

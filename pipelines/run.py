@@ -22,6 +22,7 @@ from kerashpo.pipelines.compute import Compute
 from kerashpo.pipelines.config import ConfigError, PipelineConfig, load_config
 from kerashpo.pipelines.data import Splits, data_spec, load_dataset, model_schema, split_dataset, take
 from kerashpo.pipelines.dataset import Dataset
+from kerashpo.pipelines.describe import dataset_record, search_note
 from kerashpo.pipelines.export import (
     CARD,
     ExportReport,
@@ -30,7 +31,9 @@ from kerashpo.pipelines.export import (
     raw_example,
     write_bundle,
 )
+from kerashpo.pipelines.predictions import log_test_predictions
 from kerashpo.pipelines.preflight import check_export, export_directory
+from kerashpo.pipelines.search_record import WALL_TIME
 from kerashpo.pipelines.stores import Stores, prepare, resolve_stores, resolve_tracking_uri
 from kerashpo.pipelines.workers import not_portable, search_in_processes
 from kerashpo.search.protocols import Driver, ModelSource
@@ -50,6 +53,7 @@ log = logging.getLogger("kerashpo.run")
 
 if TYPE_CHECKING:  # importing these at run time would load TensorFlow for `kerashpo --help`
     from kerashpo.search.ensemble import Ensemble
+    from kerashpo.search.runner import TrainingSetup
     from kerashpo.search.tracking import MLflowTracker, SearchInfo
     from kerashpo.search.trials import SearchJob, SearchOutcome
 
@@ -65,6 +69,7 @@ class RunReport:
     stores: Stores
     baseline: Baseline | None = None
     direction: Direction = Direction.MINIMIZE
+    review: Path | None = None  # report.html: summary, leaderboard, figures, model card
 
     def baseline_comparison(self) -> list[str]:
         """Champion against the linear reference, on validation and (after the one evaluation) on test;
@@ -117,8 +122,10 @@ class PreparedRun:
                   "patience": config.budget.patience, "seed": config.seed, "space": config.space,
                   "workers": config.workers, "mixed_precision": config.mixed_precision,
                   **{f"split_{k}": v for k, v in self.splits.sizes().items()}}
+        base_dir = config.source.parent if config.source else self.stores.root.parent
         return SearchInfo(study=self.study, experiment=config.name, objective=self.objective,
-                          direction=self.direction, tags=tags, params=params, config_text=config.to_yaml())
+                          direction=self.direction, tags=tags, params=params, config_text=config.to_yaml(),
+                          dataset=dataset_record(config.dataset, self.dataset, self.splits, base_dir))
 
 
 def resolve_objective(config: PipelineConfig, task: str, trains_itself: bool = False,
@@ -179,13 +186,28 @@ def code_version() -> str:
         return "unknown"
 
 
-def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | None = None, source: Any = None,
-                data: Any = None) -> PreparedRun:
-    """Check every input and load and split the data once; nothing is written."""
+@dataclass
+class PreparedTraining:
+    """The source, the data split once, its preprocessing and how a configuration trains on it: what a search
+    and an ablation of its champion share, so both train on exactly the same rows."""
+
+    source: ModelSource
+    stores: Stores
+    dataset: Dataset
+    splits: Splits
+    spec: DataSpec
+    objective: str
+    direction: Direction
+    setup: TrainingSetup
+
+
+def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str | None = None, source: Any = None,
+                     data: Any = None) -> PreparedTraining:
+    """Resolve the source and the stores, load and split the data once, fit the preprocessing on train;
+    nothing is written and the test rows are only set aside."""
     from kerashpo.search.runner import TrainingSetup
     from kerashpo.search.sources import SpaceSource, as_source
     from kerashpo.search.trial_data import TrialData
-    from kerashpo.search.trials import SearchJob
 
     base_dir = config.source.parent if config.source else workdir
     sized = source is None and not config.build_model and config.space in PRESETS
@@ -208,6 +230,18 @@ def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | No
         objective=objective, direction=direction, max_epochs=config.budget.max_epochs,
         patience=config.budget.patience, seed=config.seed,
     )
+    return PreparedTraining(source, stores, dataset, splits, spec, objective, direction, setup)
+
+
+def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | None = None, source: Any = None,
+                data: Any = None) -> PreparedRun:
+    """Check every input and load and split the data once; nothing is written."""
+    from kerashpo.search.trials import SearchJob
+
+    training = prepare_training(config, workdir=workdir, tracking_uri=tracking_uri, source=source, data=data)
+    source, stores, dataset, splits, spec = (training.source, training.stores, training.dataset, training.splits,
+                                             training.spec)
+    objective, direction, setup = training.objective, training.direction, training.setup
     if config.driver is DriverName.OPTUNA and config.optuna.pruner is not Pruner.NONE:
         for note in setup.budget.notes():
             log.warning(note)
@@ -275,8 +309,23 @@ def run_pipeline(
             tracker.end_search("FAILED")
             raise
     tracker.end_search("FINISHED")
+    review = _review(run, tracker.parent_run_id)
     return RunReport(run.study, config.name, run.objective, tracker.parent_run_id, outcome, report, run.stores,
-                     baseline, run.direction)
+                     baseline, run.direction, review)
+
+
+def _review(run: PreparedRun, parent_run_id: str | None) -> Path | None:
+    """The search's figures and report.html on its parent run, the report also in the export folder; a failure
+    is reported and the run goes on."""
+    if parent_run_id is None or not run.config.report:
+        return None
+    from kerashpo.pipelines.report import REPORT, review_search
+
+    try:
+        return review_search(run.stores.tracking_uri, parent_run_id, export_directory(run.config, run.stores) / REPORT)
+    except Exception as exc:
+        log.warning("report: could not draw the search's report (%s: %s)", type(exc).__name__, exc)
+        return None
 
 
 def _baseline(run: PreparedRun, tracker: MLflowTracker) -> Baseline | None:
@@ -311,14 +360,19 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
     config = run.config
     model, spec, weights, ensemble = _champion(run, outcome)
     test_metrics = evaluate_once(model, run.splits.x_test, run.splits.y_test, spec)
+    log_test_predictions(tracker, model, run.splits.x_test, run.splits.y_test, spec, run.dataset.class_names)
     if baseline is not None:  # the same test rows, scored once, beside the champion
         tracker.log_baseline(baseline.name, {**baseline.validation,
                                              **baseline.evaluate_test(run.splits.x_test, run.splits.y_test)})
     best = {f"best_{run.objective}": outcome.best_value} if outcome.best_value is not None else {}
     if ensemble is not None:
         best[f"ensemble_{ensemble.objective}"] = ensemble.value
-    tracker.log_search_results({**test_metrics, **best},
+    tracker.log_search_results({**test_metrics, **best, WALL_TIME: outcome.seconds},
                                {"best_trial": str(outcome.best_number), "weights": weights})
+    tracker.describe_search(search_note(
+        study=run.study, objective=run.objective, direction=run.direction, outcome=outcome, test_metrics=test_metrics,
+        baseline=baseline, shipped=weights, experiment_id=tracker.experiment_id, run_id=tracker.parent_run_id,
+        report=config.report))
     version, moved = None, False
     if tracker.parent_run_id is not None and config.export.logs_mlflow_model:
         version_tags = {"objective": run.objective, "val_value": repr(outcome.best_value), "study": run.study,

@@ -41,8 +41,22 @@ def find_search_run(client: Any, experiment: str | None = None) -> Any:
     raise UserError(f"no search has been run in {where}; start one with `kerashpo run CONFIG`")
 
 
-def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | None = None) -> Any:
-    """A DataFrame of the trials of the latest search: trial, state, objective, epochs, seconds, params.
+def search_run(client: Any, run_id: str, roles: tuple[str, ...] = ("search",)) -> Any:
+    """The parent run ``run_id`` of a search (or of another of ``roles``); a user error if there is none."""
+    try:
+        run = client.get_run(run_id)
+    except Exception:
+        raise UserError(f"no run {run_id!r} in this tracking store") from None
+    if run.data.tags.get(ROLE_TAG) not in roles:
+        raise UserError(f"run {run_id!r} is a {run.data.tags.get(ROLE_TAG, 'plain')} run; pass the parent run of a "
+                        f"{' or '.join(roles)} (the run named after its study)")
+    return run
+
+
+def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | None = None,
+                run_id: str | None = None) -> Any:
+    """A DataFrame of the trials of the latest search (or of the search run ``run_id``): trial, state, objective,
+    epochs, seconds, params.
 
     Complete trials first, then pruned, then failed; each group best objective first. The search's
     scikit-learn reference model, scored on the same validation split, is the last row (state BASELINE).
@@ -52,7 +66,7 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
-    parent = find_search_run(client, experiment)
+    parent = search_run(client, run_id) if run_id else find_search_run(client, experiment)
     objective = parent.data.tags.get("objective", "objective")
     direction = Direction(parent.data.tags.get("direction", Direction.MAXIMIZE))
     with using_tracking_uri(tracking_uri):

@@ -30,7 +30,7 @@ from helpers import REPO, chdir, copy_store  # noqa: E402  (after the environmen
 
 # Fixtures that train once and are read by many tests. Under xdist every worker process would build its own copy,
 # so the tests using one (directly or through another fixture) share an xdist group: one worker builds it once.
-SHARED_FIXTURES = ("real_searches", "digits_run")
+SHARED_FIXTURES = ("real_searches", "digits_run", "review_search")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (--dist loadgroup)
@@ -102,7 +102,7 @@ def real_searches(tmp_path_factory, empty_mlflow_db) -> Path:
                REPO / "pipelines" / "shapes.yaml", directory / "digits_npz.yaml"]
     with chdir(directory):
         for config in configs:
-            assert main(["run", str(config), "--trials", "1", "--max-epochs", "3"]) == 0, config
+            assert main(["run", str(config), "--trials", "1", "--max-epochs", "3", "--no-report"]) == 0, config
     for name in ("churn", "houses", "shapes", "digits_npz"):
         assert (directory / "mlruns" / "exports" / name / "model.keras").is_file(), name
     return directory

@@ -27,9 +27,10 @@ SMALL_SPACE = textwrap.dedent("""\
 
 def write_pipeline(directory: Path, name: str = "tiny", dataset: str = "digits", trials: int = 6,
                    max_epochs: int = 9, patience: int = 3, pruner: str = "hyperband", extra: str = "",
-                   formats: str | None = "[keras]") -> Path:
+                   formats: str | None = "[keras]", report: bool = False) -> Path:
     """A pipeline config on a small space. It ships only the ``.keras`` file unless ``formats`` asks for more
-    (``None``: the default formats, the MLflow model and its registration included)."""
+    (``None``: the default formats, the MLflow model and its registration included), and draws the figures and
+    report only with ``report`` (tests/test_report.py and the UI's tests read them)."""
     (directory / "small_space.yaml").write_text(SMALL_SPACE)
     path = directory / f"{name}.yaml"
     path.write_text(textwrap.dedent(f"""\
@@ -39,6 +40,7 @@ def write_pipeline(directory: Path, name: str = "tiny", dataset: str = "digits",
         optuna: {{sampler: tpe, pruner: {pruner}}}
         budget: {{trials: {trials}, max_epochs: {max_epochs}, patience: {patience}}}
         seed: 7
+        report: {str(report).lower()}
     """) + (f"export: {{formats: {formats}}}\n" if formats else "") + extra)
     return path
 

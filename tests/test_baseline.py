@@ -65,6 +65,7 @@ def test_a_run_on_a_small_table_records_the_baseline_beside_the_trials(in_run_di
         name: wine
         dataset: {path: wine.csv, target: cultivar}
         budget: {trials: 3, max_epochs: 6, patience: 3}
+        report: false
         export: {formats: [keras]}
         seed: 1
     """))

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.request
 
 import pytest
 from helpers import exit_code
@@ -20,6 +15,7 @@ GOOD = textwrap.dedent("""\
     name: bad
     dataset: {name: iris}
     budget: {trials: 2, max_epochs: 2}
+    report: false
     export: {formats: [keras]}
 """)
 
@@ -105,34 +101,3 @@ def test_leaderboard_without_a_store_says_how_to_make_one(in_tmp, capsys):
     err = capsys.readouterr().err.strip()
     assert "no MLflow store" in err and "kerashpo run" in err and len(err.splitlines()) == 1
     assert not (in_tmp / "mlruns").exists()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.mark.slow
-def test_ui_serves_the_same_store_on_loopback(in_tmp):
-    from mlflow import MlflowClient
-
-    (in_tmp / "mlruns").mkdir()
-    MlflowClient(f"sqlite:///{in_tmp / 'mlruns' / 'mlflow.db'}").create_experiment("visible-in-ui")
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "kerashpo.pipelines.cli", "ui", "--port", str(port)], cwd=in_tmp,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=visible-in-ui"
-        deadline, body = time.monotonic() + 90, None
-        while time.monotonic() < deadline and body is None:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    body = json.loads(response.read())
-            except OSError:
-                time.sleep(0.5)
-        assert body is not None, "the UI did not answer within 90 s"
-        assert body["experiment"]["name"] == "visible-in-ui"
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)

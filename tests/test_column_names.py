@@ -61,6 +61,7 @@ def searched(tmp_path_factory, empty_mlflow_db) -> Path:
         name: {NAME}
         dataset: {{path: odd.csv, target: y}}
         budget: {{trials: 2, max_epochs: 2, patience: 2}}
+        report: false
         seed: 3
     """))
     with pytest.MonkeyPatch.context() as patch:

@@ -57,6 +57,6 @@ def test_compare_shows_searches_on_the_same_splits_and_refuses_other_splits_in_o
 
     trial = client.search_runs([client.get_run(first).info.experiment_id], "tags.`kerashpo.role` = 'trial'")[0]
     assert main(["compare", first, trial.info.run_id]) == 2
-    assert "give the parent run of a search" in capsys.readouterr().err
+    assert "pass the parent run of a search or ablation" in capsys.readouterr().err
     assert main(["compare", first, "no-such-run"]) == 2
     assert "no run 'no-such-run'" in capsys.readouterr().err

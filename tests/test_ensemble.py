@@ -106,6 +106,7 @@ def test_a_run_ships_the_ensemble_it_selected_and_its_card_lists_the_members(in_
         dataset: {name: digits}
         space: same.yaml
         budget: {trials: 4, max_epochs: 3, patience: 3}
+        report: false
         optuna: {pruner: none}
         export: {ensemble: 4, formats: [keras]}
         seed: 2

@@ -195,6 +195,7 @@ def test_refit_retrains_on_train_and_validation_for_the_best_epoch_count(in_run_
         name: refit
         dataset: {{path: {CHURN_CSV}, target: churned, drop: [customer_id]}}
         budget: {{trials: 1, max_epochs: 4, patience: 2}}
+        report: false
         export: {{refit: true, formats: [keras]}}
         seed: 11
     """))

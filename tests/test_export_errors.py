@@ -122,6 +122,7 @@ def test_export_of_a_search_without_a_finished_trial_says_there_is_no_champion(r
         dataset: {name: iris}
         build_model: diverging_models:build_model
         budget: {trials: 1, max_epochs: 2}
+        report: false
         export: {formats: [keras]}
     """))
     with chdir(run_dir):

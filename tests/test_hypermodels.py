@@ -120,6 +120,7 @@ def write(directory: Path, name: str, pattern: str, driver: str, trials: int = 2
         build_model: patterns:{pattern}
         driver: {driver}
         budget: {{trials: {trials}, max_epochs: 4, patience: 2}}
+        report: false
         export: {{formats: [keras]}}
         seed: 3
     """) + extra)

@@ -124,6 +124,7 @@ def test_kerashpo_run_refuses_before_the_first_trial_and_writes_no_store(scratch
         build_model: lambda_model:lambda_model
         objective: {metric: val_loss}
         budget: {trials: 1, max_epochs: 1}
+        report: false
     """))
     assert main(["run", "lam.yaml"]) == 2
     captured = capsys.readouterr()

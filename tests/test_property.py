@@ -125,7 +125,8 @@ def write_case(case: Case, directory: Path) -> Path:
         frame = pd.DataFrame(data)
         (frame.head(0) if case.file == "header_only" else frame).to_csv(csv, index=False)
     dataset: dict[str, Any] = {"path": "data.csv", "target": case.target}
-    document: dict[str, Any] = {"name": "prop", "dataset": dataset, "budget": {"trials": 2, "max_epochs": 2}}
+    document: dict[str, Any] = {"name": "prop", "dataset": dataset, "budget": {"trials": 2, "max_epochs": 2},
+                                "report": False}
     features = [name for name, _ in case.columns if name != case.target]
     if case.change == "unknown_key":
         document["trails"] = 3
