@@ -99,6 +99,10 @@ class WorkerPool:
                 for slot, worker in list(slots.items()):
                     if not worker.is_alive():
                         worker.join()
+                        # A process flushes its queue before it exits: read all it sent, its outcome included,
+                        # before deciding whether it handed over (messages queue up behind each other).
+                        while self._receive(timeout=0.05):
+                            pass
                         self._replace_or_retire(slots, slot, worker.exitcode)
         while self._receive(timeout=0.5):  # what the last workers sent before they stopped
             pass
