@@ -143,6 +143,7 @@ def _run(args: argparse.Namespace) -> int:
     from kerashpo.pipelines.config import load_config
     from kerashpo.pipelines.progress import ProgressDisplay
     from kerashpo.pipelines.run import run_pipeline
+    from kerashpo.spaces.choices import Driver
 
     overrides = {"driver": args.driver, "keras_tuner.tuner": args.tuner, "budget.trials": args.trials,
                  "budget.max_epochs": args.max_epochs, "seed": args.seed,
@@ -186,7 +187,11 @@ def _run(args: argparse.Namespace) -> int:
                       + (" (alias champion)" if report.export.champion_moved else " (champion unchanged)"))
     if report.review is not None:
         console.print(f"report: {report.review}", soft_wrap=True)  # one line, to copy or to parse
-    console.print(f"review: kerashpo leaderboard --experiment {report.experiment}   |   kerashpo ui")
+    # The dashboard reads the config's storage; one given on the command line would need repeating there.
+    on_own_storage = config.driver is Driver.OPTUNA and not args.storage
+    dashboard = f"   |   kerashpo dashboard {args.config}" if on_own_storage else ""
+    console.print(f"review: kerashpo leaderboard --experiment {report.experiment}   |   "
+                  f"kerashpo ui --experiment {report.experiment}{dashboard}", soft_wrap=True)
     return 0
 
 
