@@ -112,16 +112,9 @@ def run_ablation(
         artifacts = f"{stores.artifact_location}/{config.name}" if stores.artifact_location else None
         tracker = AblationTracker(stores.tracking_uri, artifact_location=artifacts)
         tracker.start_search(_parent_info(config, plan))
-        try:
+        with tracker.ending_search():
             runs = _train(plan, tracker, on_run_end)
             report = _report(config, plan, runs, tracker)
-        except KeyboardInterrupt:
-            tracker.end_search("KILLED")
-            raise
-        except BaseException:
-            tracker.end_search("FAILED")
-            raise
-    tracker.end_search("FINISHED")
     return report
 
 

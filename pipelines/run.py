@@ -293,7 +293,7 @@ def run_pipeline(
         artifacts = f"{run.stores.artifact_location}/{config.name}" if run.stores.artifact_location else None
         tracker = MLflowTracker(run.stores.tracking_uri, artifact_location=artifacts)
         tracker.start_search(run.search_info())
-        try:
+        with tracker.ending_search():
             baseline = _baseline(run, tracker)
             run.job.started_at = time.time()  # budget.timeout counts the search, not the checks before it
             outcome = search_in_processes(run.driver, run.job, tracker, on_trial_end, compute)
@@ -302,13 +302,6 @@ def run_pipeline(
             if outcome.best_model_path is not None or (config.export.refit and outcome.best_number is not None):
                 report = _finish(run, outcome, tracker, command or f"kerashpo run {config.source or '<config>'}",
                                  baseline)
-        except KeyboardInterrupt:
-            tracker.end_search("KILLED")
-            raise
-        except BaseException:
-            tracker.end_search("FAILED")
-            raise
-    tracker.end_search("FINISHED")
     review = _review(run, tracker.parent_run_id)
     return RunReport(run.study, config.name, run.objective, tracker.parent_run_id, outcome, report, run.stores,
                      baseline, run.direction, review)

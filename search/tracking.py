@@ -261,6 +261,19 @@ class MLflowTracker(NullTracker):
         with self._guarded("close the search run"):
             self.client.set_terminated(self.parent_run_id, status=status)
 
+    @contextlib.contextmanager
+    def ending_search(self) -> Iterator[None]:
+        """The search's run ends KILLED on Ctrl-C, FAILED on an error, FINISHED otherwise."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.end_search("KILLED")
+            raise
+        except BaseException:
+            self.end_search("FAILED")
+            raise
+        self.end_search("FINISHED")
+
     # -- trials ---------------------------------------------------------------
 
     def start_trial(self, number: int, params: dict[str, Any], tags: dict[str, str] | None = None) -> None:
