@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -39,15 +38,3 @@ def headless_chromium(width: int = 1400, height: int = 1000) -> Iterator[Any]:
 def console_errors(driver: Any) -> list[str]:
     """The page's console messages at level SEVERE so far."""
     return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-
-
-def wait_until(condition: Callable[[], Any], deadline_s: float = 30.0, what: str = "the page") -> Any:
-    """Poll ``condition`` until it returns something truthy; fail with ``what`` at the deadline."""
-    end = time.monotonic() + deadline_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > end:
-            raise AssertionError(f"waited {deadline_s:.0f} s for {what}")
-        time.sleep(0.2)

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from browser import console_errors, headless_chromium, wait_until
-from helpers import chdir, copy_store, exit_code, tracking_uri, write_pipeline
+from browser import console_errors, headless_chromium
+from helpers import chdir, copy_store, exit_code, tracking_uri, wait_for, write_pipeline
 from mlflow import MlflowClient
 from PIL import Image
 
@@ -97,8 +97,8 @@ def test_report_opens_offline_with_every_figure_drawn_and_one_leaderboard_row_pe
     assert page.count("plotly.js v") == 1
     with headless_chromium() as browser:
         browser.get(optuna_search.report.as_uri())
-        figures = wait_until(lambda: (lambda d: d if d and all(d.values()) else None)(drawn_figures(browser)),
-                             what="every figure drawn")
+        figures = wait_for(lambda: (lambda d: d if d and all(d.values()) else None)(drawn_figures(browser)),
+                           30, "every figure drawn")
         assert set(figures) == set(EVERY_FIGURE)
         rows = browser.find_elements("css selector", "#leaderboard-table tbody tr")
         assert len(rows) == len(optuna_search.trial_runs()) == 3

@@ -14,8 +14,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from browser import console_errors, headless_chromium, wait_until
-from helpers import chdir, copy_store, exit_code, tracking_uri, user_env, write_pipeline
+from browser import console_errors, headless_chromium
+from helpers import chdir, copy_store, exit_code, tracking_uri, user_env, wait_for, write_pipeline
 from servers import PASSWORD, free_port
 
 # What MLflow 3's GenAI overview shows and its runs table never does.
@@ -48,7 +48,7 @@ def _printed_url(process: subprocess.Popen, out: Path) -> str:
         assert process.poll() is None, out.read_text()
         return next((line for line in out.read_text().splitlines() if line.startswith("http")), None)
 
-    return wait_until(url, 120, "the printed address")
+    return wait_for(url, 120, "the printed address")
 
 
 def _port_free(port: int) -> bool:
@@ -84,14 +84,14 @@ def test_ui_opens_the_runs_table_on_the_trials_and_stops_its_server(review_searc
         url = _printed_url(process, out)
         assert urlsplit(url).netloc == f"127.0.0.1:{port}" and "/runs?" in url
         opened = tmp_path / "opened"
-        assert wait_until(lambda: opened.is_file() and opened.read_text().strip(), 30, "the browser") == url
+        assert wait_for(lambda: opened.is_file() and opened.read_text().strip(), 30, "the browser") == url
         client = MlflowClient(tracking_uri(review_search))
         (parent,) = client.search_runs([client.get_experiment_by_name("review").experiment_id],
                                        "tags.`kerashpo.role` = 'search'")
         with headless_chromium() as driver:
             driver.get(url)
             body = lambda: driver.find_element("tag name", "body").text  # noqa: E731
-            wait_until(lambda: "trial 0 (complete)" in body() and "trial 1 (complete)" in body(), 60,
+            wait_for(lambda: "trial 0 (complete)" in body() and "trial 1 (complete)" in body(), 60,
                        "the trial runs in the runs table")
             assert "/runs" in driver.current_url and not [text for text in GENAI_OVERVIEW if text in body()]
             # The Dataset column: the source's name and the split fingerprint.
@@ -99,11 +99,11 @@ def test_ui_opens_the_runs_table_on_the_trials_and_stops_its_server(review_searc
             # The search run's description, rendered from its Markdown.
             driver.get(url.split("#")[0] + f"#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}"
                                            "?workflowType=machine_learning")
-            wait_until(lambda: "Best trial" in body(), 60, "the search run's description")
+            wait_for(lambda: "Best trial" in body(), 60, "the search run's description")
     finally:
         _stop(process)
     assert process.returncode == 0
-    wait_until(lambda: _port_free(port), 30, "the MLflow server to stop with `kerashpo ui`")
+    wait_for(lambda: _port_free(port), 30, "the MLflow server to stop with `kerashpo ui`")
 
 
 def test_trials_are_named_by_number_and_state_and_every_run_records_the_data(review_search):
@@ -153,10 +153,10 @@ def test_dashboard_serves_the_study_from_its_own_storage(review_search):
             driver.get(url)
             body = lambda: driver.find_element("tag name", "body").text  # noqa: E731
             # The study by name, its objective by name (not "Objective 0"), and each trial's learning curve.
-            wait_until(lambda: "review" in body() and "val_log_loss" in body() and "Intermediate values" in body(),
+            wait_for(lambda: "review" in body() and "val_log_loss" in body() and "Intermediate values" in body(),
                        60, "the study's page")
             driver.get(url.split("/dashboard/")[0] + "/dashboard/")
-            wait_until(lambda: "review" in body(), 60, "the list of studies")
+            wait_for(lambda: "review" in body(), 60, "the list of studies")
             assert console_errors(driver) == []
     finally:
         _stop(process)
