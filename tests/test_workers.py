@@ -45,6 +45,24 @@ def wait_for_running_trial(client: MlflowClient, experiment: str, process: subpr
     raise AssertionError("no trial was running within 180 s")
 
 
+def wait_for_fresh_trial(storage: str, study_name: str, process: subprocess.Popen, after: int = 0,
+                         epochs: int = 2) -> optuna.trial.FrozenTrial:
+    """A trial the study has running with one to ``epochs`` epochs reported (its run is tracked, most of its
+    training is ahead), once ``after`` trials finished."""
+    def fresh() -> optuna.trial.FrozenTrial | None:
+        assert process.poll() is None, "the run ended before a trial could be interrupted"
+        try:
+            trials = optuna.load_study(study_name=study_name, storage=storage).trials
+        except KeyError:  # the study does not exist yet
+            return None
+        running = [t for t in trials if t.state.name == "RUNNING" and 1 <= len(t.intermediate_values) <= epochs
+                   and "kerashpo_worker" in t.user_attrs]
+        finished = [t for t in trials if t.state.is_finished()]
+        return running[0] if running and len(finished) >= after else None
+
+    return wait_for(fresh, 180, "no trial was starting in the study")
+
+
 def counted(study: optuna.Study) -> Counter:
     """States of the trials that count against the budget (a lost trial is retried, not counted)."""
     return Counter(t.state.name for t in study.trials if not t.user_attrs.get("kerashpo_lost"))
@@ -74,8 +92,10 @@ def test_workers_on_postgres_and_mlflow_server_survive_a_killed_worker_and_keep_
     run = start_run(tmp_path, str(config), "--workers", "2", "--storage", postgres.url("optuna"),
                     "--tracking-uri", mlflow_server.uri, "--pruner", "none")
     client = MlflowClient(mlflow_server.uri)
-    victim = wait_for_running_trial(client, "shared", run, after=1)
-    pid = int(victim.data.tags["worker"].rpartition(":")[2])
+    # The victim is read from the study, not from MLflow (whose runs lag behind, relayed by the starting process):
+    # a trial early in its epochs, so it is still running when its worker is killed.
+    victim = wait_for_fresh_trial(postgres.url("optuna"), "shared", run, after=1)
+    pid = int(victim.user_attrs["kerashpo_worker"].rpartition(":")[2])
     os.kill(pid, signal.SIGKILL)
     assert run.wait(timeout=400) == 0, (tmp_path / "run.log").read_text()[-3000:]
 
