@@ -103,8 +103,10 @@ def test_workers_on_postgres_and_mlflow_server_survive_a_killed_worker_and_keep_
     states = counted(study)
     assert states["COMPLETE"] + states["PRUNED"] == 4 and states["RUNNING"] == 0
     # The trial the killed worker was training: failed, marked lost, and tried again under a new number.
-    (dead,) = [t for t in study.trials if t.user_attrs.get("kerashpo_lost")]
-    assert dead.state.name == "FAIL" and dead.user_attrs["kerashpo_worker"].endswith(f":{pid}")
+    # (A trial a worker asked for when another had just taken the last place is given back as lost too.)
+    (dead,) = [t for t in study.trials if t.user_attrs.get("kerashpo_lost")
+               and t.user_attrs.get("kerashpo_worker", "").endswith(f":{pid}")]
+    assert dead.state.name == "FAIL"
     assert any(t.params == dead.params and t.number > dead.number and t.state.name in ("COMPLETE", "PRUNED")
                for t in study.trials)
     runs = trial_runs(client, "shared")
