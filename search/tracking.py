@@ -155,6 +155,7 @@ class MLflowTracker(NullTracker):
         self.experiment_id: str | None = None
         self._runs: dict[int, str] = {}
         self._open: set[int] = set()  # trial runs found RUNNING when the search was resumed
+        self._unended: set[int] = set()  # trial runs this tracker started and nothing has closed yet
         self._reported: set[str] = set()
         self._logged_params: dict[int, set[str]] = {}
         self._baseline_run_id: str | None = None
@@ -258,6 +259,8 @@ class MLflowTracker(NullTracker):
     def end_search(self, status: str = "FINISHED") -> None:
         if self.parent_run_id is None:
             return
+        # A killed worker's relayed start can arrive after its trial was failed: no trial run outlives its search.
+        self.fail_trials([n for n in self._runs if n in self._unended], "its process stopped before the trial ended")
         with self._guarded("close the search run"):
             self.client.set_terminated(self.parent_run_id, status=status)
 
@@ -283,6 +286,7 @@ class MLflowTracker(NullTracker):
             all_tags = {TRIAL_TAG: str(number), STATE_TAG: "RUNNING", "mlflow.parentRunId": self.parent_run_id,
                         ROLE_TAG: "trial", **(tags or {})}
             name = trial_run_name(number, "RUNNING")
+            self._unended.add(number)
             run_id = self._runs.get(number)
             self._logged_params[number] = set(params)
             if run_id is None:  # tagged from birth, so a crash right after still leaves a findable run
@@ -300,6 +304,7 @@ class MLflowTracker(NullTracker):
         if run_id is None:
             return
         self._open.discard(number)
+        self._unended.discard(number)
         with self._guarded("record a trial's results"):
             now = int(time.time() * 1000)
             metrics = [(name, value, now, epoch)
@@ -329,6 +334,7 @@ class MLflowTracker(NullTracker):
             if run_id is None:
                 continue
             self._open.discard(number)
+            self._unended.discard(number)
             with self._guarded("close a lost trial's run"):
                 self._log_batch(run_id, tags={STATE_TAG: FAILED, "error": reason,
                                               _RUN_NAME_TAG: trial_run_name(number, FAILED)})
@@ -341,6 +347,7 @@ class MLflowTracker(NullTracker):
             if run_id is None or trial.number not in self._open:
                 continue
             self._open.discard(trial.number)
+            self._unended.discard(trial.number)
             with self._guarded("close a finished trial's run"):
                 now = int(time.time() * 1000)
                 finals = {"best_epoch": trial.best_epoch}
