@@ -17,6 +17,7 @@ _EXPORTS = {
     "RunReport": "kerashpo.pipelines.run",
     "load_dataset": "kerashpo.pipelines.data",
     "split_dataset": "kerashpo.pipelines.data",
+    "split_folds": "kerashpo.pipelines.data",
     "DataError": "kerashpo.pipelines.data",
     "export_registered": "kerashpo.pipelines.export",
 }

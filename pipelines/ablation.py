@@ -122,6 +122,9 @@ def plan_ablation(config: PipelineConfig, training: PreparedTraining, *, from_ru
                   variants: Sequence[str] | None, seeds: int, test: bool) -> AblationPlan:
     """The champion, on the search's own splits, and the variants to train; refused in one line otherwise."""
     space = training.source.space
+    if test and training.setup.folds:
+        raise UserError("--test: with split.folds a variant trains one model per fold and keeps none to test; "
+                        "compare the variants on their cross-validated scores, or ablate a one-split search")
     champion, search = _champion(config, training, from_run)
     if search is not None:
         if search.split_fingerprint is None:
@@ -259,10 +262,15 @@ def _train(plan: AblationPlan, tracker: AblationTracker, on_run_end: Callable[[S
 
 
 def seed_run(variant: Variant, seed: int, result: TrialResult, setup: TrainingSetup) -> SeedRun:
-    """A trained variant's figures at its reported epoch: the best one, or the last with early stopping off."""
+    """A trained variant's figures at its reported epoch: the best one, or the last with early stopping off.
+
+    With folds the value is the mean over the folds (of their best or last epochs) and the gap is read from the
+    curves averaged over the folds at the median best epoch.
+    """
     values = result.history.get(setup.objective, [])
     epoch = result.best_epoch if variant.early_stopping else (len(values) or None)
-    value = values[epoch - 1] if epoch and result.state == COMPLETE else None
+    value = (result.value if variant.early_stopping else values[epoch - 1]) if epoch and result.state == COMPLETE \
+        else None
     state = result.state if value is not None and math.isfinite(value) else "FAILED"
     if state != COMPLETE:
         value = None

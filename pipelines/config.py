@@ -91,14 +91,27 @@ class DatasetConfig(_Section):
 
 
 class SplitConfig(_Section):
+    """One validation split, or ``folds``: every trial trains on K folds of the non-test rows (``repeats``
+    times, reshuffled) and its objective is the mean over them."""
+
     validation: float = Field(0.2, gt=0, lt=1)
     test: float = Field(0.2, gt=0, lt=1)
+    folds: int | None = Field(None, ge=2, le=20)
+    repeats: int = Field(1, ge=1, le=10)
 
     @model_validator(mode="after")
     def _room_to_train(self) -> SplitConfig:
         if self.validation + self.test >= 0.9:
             raise ValueError("validation + test must leave at least 10% for training")
+        if self.folds is not None and "validation" in self.model_fields_set:
+            raise ValueError("with folds each fold is the validation part in turn; remove validation")
+        if self.folds is None and "repeats" in self.model_fields_set:
+            raise ValueError("repeats repeats the folds of cross-validation; set folds too, or remove repeats")
         return self
+
+    @property
+    def cross_validates(self) -> bool:
+        return self.folds is not None
 
 
 class OptunaConfig(_Section):
@@ -265,6 +278,20 @@ class PipelineConfig(_Section):
         if self.workers > 1 and self.driver is Driver.KERAS_TUNER:
             raise ValueError("workers > 1 needs driver optuna: Keras Tuner's oracle keeps its state in one "
                              "process (see the README on Keras Tuner's own distributed mode)")
+        return self
+
+    @model_validator(mode="after")
+    def _folds_refit(self) -> PipelineConfig:
+        # Each trial trains one model per fold: the champion shipped is the one refit on every non-test row.
+        if not self.split.cross_validates:
+            return self
+        if self.export.ensemble:
+            raise ValueError("export.ensemble averages the trials' own models, and with split.folds a trial "
+                             "keeps none (the champion is refit on every non-test row); remove one of them")
+        if "refit" in self.export.model_fields_set and not self.export.refit:
+            raise ValueError("with split.folds the champion is always refit on every non-test row; remove "
+                             "export.refit: false")
+        self.export.refit = True
         return self
 
     @model_validator(mode="after")

@@ -37,9 +37,12 @@ class Splits:
     y_test: np.ndarray
     # The data and the row numbers of each part: two runs compare fairly only on equal fingerprints.
     fingerprint: str = ""
+    # Cross-validation: every fold (same test rows); the train and validation parts above are the first fold's.
+    folds: tuple[Splits, ...] = ()
 
     def sizes(self) -> dict[str, int]:
-        return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
+        sizes = {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
+        return {**sizes, "folds": len(self.folds)} if self.folds else sizes
 
 
 def take(x: Any, rows: Any) -> Any:
@@ -80,14 +83,7 @@ def split_rows(dataset: Dataset, validation: float, test: float, seed: int) -> t
 
     stratify = dataset.y if dataset.task != "regression" else None
     rows = np.arange(len(dataset.y))
-    if stratify is not None:
-        counts = np.bincount(stratify)
-        smallest = int(np.argmin(np.where(counts > 0, counts, counts.max() + 1)))
-        needed = _rows_needed(validation, test)
-        if counts[smallest] < needed:
-            label = dataset.class_names[smallest] if dataset.class_names else smallest
-            raise DataError(f"dataset {dataset.name}: class {label!r} has {counts[smallest]} sample(s); with "
-                            f"validation {validation} and test {test} each class needs at least {needed}")
+    _check_classes(dataset, _rows_needed(validation, test), f"with validation {validation} and test {test}")
     if len(rows) * min(validation, test) < 1 or len(rows) * (1 - validation - test) < 1:
         raise DataError(f"dataset {dataset.name}: {len(rows)} rows are too few to split into train, validation "
                         "and test")
@@ -100,6 +96,56 @@ def split_rows(dataset: Dataset, validation: float, test: float, seed: int) -> t
     except ValueError as exc:  # e.g. a split smaller than the number of classes
         raise DataError(f"dataset {dataset.name}: cannot split {len(rows)} rows ({exc})") from None
     return train_rows, val_rows, test_rows
+
+
+def _check_classes(dataset: Dataset, needed: int, setting: str) -> None:
+    """Every class has the rows stratified splitting needs to put one in each part."""
+    if dataset.task == "regression":
+        return
+    counts = np.bincount(dataset.y)
+    smallest = int(np.argmin(np.where(counts > 0, counts, counts.max() + 1)))
+    if counts[smallest] < needed:
+        label = dataset.class_names[smallest] if dataset.class_names else smallest
+        raise DataError(f"dataset {dataset.name}: class {label!r} has {counts[smallest]} sample(s); {setting} "
+                        f"each class needs at least {needed}")
+
+
+def split_folds(dataset: Dataset, folds: int, test: float, seed: int, repeats: int = 1) -> Splits:
+    """Test rows held out once (stratified, seeded), the rest in ``folds`` folds, ``repeats`` times reshuffled.
+
+    Folds are stratified by class for classification and the same for every trial
+    of a search; the fingerprint covers the test rows and every fold's parts.
+    """
+    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold, train_test_split
+
+    classify = dataset.task != "regression"
+    rows = np.arange(len(dataset.y))
+    _check_classes(dataset, max(3, int(np.ceil(1 / test)), int(np.ceil(folds / (1 - test)))),
+                   f"with {folds} folds and test {test}")
+    if len(rows) * test < 1 or len(rows) * (1 - test) < 2 * folds:
+        raise DataError(f"dataset {dataset.name}: {len(rows)} rows are too few for a test split and {folds} folds")
+    try:
+        rest, test_rows = train_test_split(rows, test_size=test, random_state=seed,
+                                           stratify=dataset.y if classify else None)
+        splitter = (RepeatedStratifiedKFold if classify else RepeatedKFold)(
+            n_splits=folds, n_repeats=repeats, random_state=seed)
+        parts = [(rest[train], rest[val]) for train, val in splitter.split(rest, dataset.y[rest])]
+    except ValueError as exc:
+        raise DataError(f"dataset {dataset.name}: cannot split {len(rows)} rows into {folds} folds ({exc})") from None
+    x, y = dataset.x, dataset.y
+    fingerprint = split_fingerprint(dataset.fingerprint(), [test_rows, *(r for part in parts for r in part)])
+    x_test, y_test = take(x, test_rows), y[test_rows]
+    each = tuple(Splits(take(x, train), y[train], take(x, val), y[val], x_test, y_test, fingerprint)
+                 for train, val in parts)
+    first = each[0]
+    return Splits(first.x_train, first.y_train, first.x_val, first.y_val, x_test, y_test, fingerprint, folds=each)
+
+
+def split_for(dataset: Dataset, split: Any, seed: int) -> Splits:
+    """The splits a config's ``split`` section asks for: one validation split, or folds."""
+    if split.cross_validates:
+        return split_folds(dataset, split.folds, split.test, seed, split.repeats)
+    return split_dataset(dataset, split.validation, split.test, seed)
 
 
 def split_dataset(dataset: Dataset, validation: float, test: float, seed: int) -> Splits:

@@ -20,7 +20,7 @@ from kerashpo.pipelines.baseline import Baseline, fit_baseline
 from kerashpo.pipelines.card import ModelCard
 from kerashpo.pipelines.compute import Compute
 from kerashpo.pipelines.config import ConfigError, PipelineConfig, load_config
-from kerashpo.pipelines.data import Splits, data_spec, load_dataset, model_schema, split_dataset, take
+from kerashpo.pipelines.data import Splits, data_spec, load_dataset, model_schema, split_for, take
 from kerashpo.pipelines.dataset import Dataset
 from kerashpo.pipelines.describe import dataset_record, search_note
 from kerashpo.pipelines.export import (
@@ -216,7 +216,7 @@ def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str
     dataset = load_dataset(config, base_dir, data)
     objective, direction = resolve_objective(config, dataset.task, getattr(source, "trains_itself", False),
                                              byo=source.space is None)
-    splits = split_dataset(dataset, config.split.validation, config.split.test, config.seed)
+    splits = split_for(dataset, config.split, config.seed)
     spec = data_spec(dataset, splits)
     if sized:  # a built-in preset named in the config: its default ranges follow the training rows
         source = SpaceSource(source.preset.sized_for(len(splits.y_train)))
@@ -225,10 +225,13 @@ def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str
     preset = getattr(source, "preset", None)
     if preset is not None:
         preset.check_data(spec)
+    first = TrialData(splits.x_train, splits.y_train, splits.x_val, splits.y_val, spec)
+    # Each fold's preprocessing (scaling, vocabularies) is fitted on that fold's training part alone.
+    folds = tuple(TrialData(fold.x_train, fold.y_train, fold.x_val, fold.y_val, data_spec(dataset, fold))
+                  for fold in splits.folds[1:])
     setup = TrainingSetup(
-        data=TrialData(splits.x_train, splits.y_train, splits.x_val, splits.y_val, spec),
-        objective=objective, direction=direction, max_epochs=config.budget.max_epochs,
-        patience=config.budget.patience, seed=config.seed,
+        data=first, objective=objective, direction=direction, max_epochs=config.budget.max_epochs,
+        patience=config.budget.patience, seed=config.seed, folds=(first, *folds) if splits.folds else (),
     )
     return PreparedTraining(source, stores, dataset, splits, spec, objective, direction, setup)
 
@@ -423,7 +426,9 @@ def _champion(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
     spec = data_spec(run.dataset, merged)  # preprocessing statistics of train + validation
     model = refit(run.job.source, outcome.best_params, TrialData(merged.x_train, merged.y_train, None, None, spec),
                   epochs=epochs, seed=config.seed, objective=run.objective, direction=run.direction)
-    return model, spec, f"refit on train + validation for {epochs} epochs (seed {config.seed})", None
+    rows = (f"every non-test row ({len(merged.y_train)}) for {epochs} epochs, the median best epoch over "
+            f"{len(run.splits.folds)} folds" if run.splits.folds else f"train + validation for {epochs} epochs")
+    return model, spec, f"refit on {rows} (seed {config.seed})", None
 
 
 def _ensemble(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, str, Ensemble]:

@@ -34,7 +34,21 @@ class Budget:
 
     examples_per_epoch: int
     max_epochs: int
-    validation_rows: int
+    validation_rows: int  # of one fold when cross-validating
+    folds: int = 1
+
+    @property
+    def unit(self) -> str:
+        """What a pruner's steps count: examples seen, or folds done when cross-validating (``runner``)."""
+        return "folds" if self.folds > 1 else "examples"
+
+    @property
+    def first_rung(self) -> int:
+        return 1 if self.folds > 1 else self.min_examples
+
+    @property
+    def last_rung(self) -> int:
+        return self.folds if self.folds > 1 else self.max_examples
 
     @property
     def min_epochs_judged(self) -> int:
@@ -51,7 +65,8 @@ class Budget:
 
     @property
     def can_prune(self) -> bool:
-        return self.validation_rows >= UNRANKABLE_VALIDATION and self.min_epochs_judged < self.max_epochs
+        return self.validation_rows >= UNRANKABLE_VALIDATION and (
+            self.folds > 1 or self.min_epochs_judged < self.max_epochs)
 
     @property
     def small_validation(self) -> bool:
@@ -69,7 +84,8 @@ class Budget:
                     f"pruning is off: max_epochs {self.max_epochs} leaves no rung after the first "
                     f"{self.min_epochs_judged} epochs ({MIN_EXAMPLES_JUDGED} examples) a trial must train"]
         if self.small_validation:
-            return [f"only {self.validation_rows} validation rows: no trial is pruned before "
-                    f"{SMALL_VALIDATION_BOOTSTRAP} trials have completed; cross-validation would rank "
-                    "configurations more reliably"]
+            advice = ("" if self.folds > 1 else
+                      "; cross-validation (split.folds) would rank configurations more reliably")
+            return [f"only {self.validation_rows} validation rows{' per fold' if self.folds > 1 else ''}: no "
+                    f"trial is pruned before {SMALL_VALIDATION_BOOTSTRAP} trials have completed{advice}"]
         return []

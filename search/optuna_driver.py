@@ -167,19 +167,20 @@ class OptunaDriver:
     def _pruner(self, job: SearchJob) -> Any:
         import optuna
 
-        # Steps are examples seen (search.budget): the first rung comes after enough examples to judge, on
-        # any table, and on a small validation split nothing is pruned before a few trials have completed.
+        # Steps are examples seen, or folds done when cross-validating (search.budget): the first rung comes
+        # after enough examples to judge, on any table, or after the first fold; on a small validation split
+        # nothing is pruned before a few trials have completed.
         budget = job.setup.budget
         if not budget.can_prune or self.pruner_name is Pruner.NONE:
             return optuna.pruners.NopPruner()
         pruner: Any
         if self.pruner_name is Pruner.HYPERBAND:
-            pruner = optuna.pruners.HyperbandPruner(min_resource=budget.min_examples,
-                                                    max_resource=budget.max_examples, reduction_factor=3)
+            pruner = optuna.pruners.HyperbandPruner(min_resource=budget.first_rung, max_resource=budget.last_rung,
+                                                    reduction_factor=3)
         elif self.pruner_name is Pruner.SUCCESSIVE_HALVING:
-            pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=budget.min_examples, reduction_factor=3)
+            pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=budget.first_rung, reduction_factor=3)
         else:
-            return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=budget.min_examples - 1)
+            return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=budget.first_rung - 1)
         # (Not the pruners' bootstrap_count: in Optuna it prunes every trial until enough have reached a rung.)
         return _after_complete(pruner, SMALL_VALIDATION_BOOTSTRAP) if budget.small_validation else pruner
 

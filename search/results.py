@@ -20,5 +20,7 @@ class TrialResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     error: str | None = None
     model: Any = None
+    # Cross-validation: each fold's metrics at its best epoch, as ``fold_<k>_<metric>``.
+    fold_metrics: dict[str, float] = field(default_factory=dict)
     # The failure is the configuration's, not this trial's (the objective is never reported): stop the search.
     stops_search: bool = False

@@ -6,7 +6,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
@@ -19,7 +19,8 @@ from kerashpo.search.sources import FixedSampling, as_source
 from kerashpo.search.trial_data import TrialData
 from kerashpo.spaces.choices import Direction
 
-# (examples seen, best objective so far) -> True to stop the trial as pruned.
+# (step, value) -> True to stop the trial as pruned. The step is examples seen and the value the best objective so
+# far; when cross-validating, the step is folds done and the value their mean (``Budget.unit``).
 PruneCheck = Callable[[int, float], bool]
 
 @dataclass
@@ -32,6 +33,9 @@ class TrainingSetup:
     max_epochs: int
     patience: int
     seed: int = 0
+    # Cross-validation: every fold's data, each with preprocessing fitted on its own training part (``data`` is
+    # the first); empty for one validation split.
+    folds: tuple[TrialData, ...] = ()
 
     def __post_init__(self) -> None:
         self.direction = Direction(self.direction)
@@ -41,9 +45,10 @@ class TrainingSetup:
 
     @property
     def budget(self) -> Budget:
-        """The per-trial budget in examples seen (the unit pruners count in)."""
+        """The per-trial budget in the unit pruners count in (examples seen, or folds)."""
         y_val = self.data.y_val
-        return Budget(len(self.data.y_train), self.max_epochs, 0 if y_val is None else len(y_val))
+        return Budget(len(self.data.y_train), self.max_epochs, 0 if y_val is None else len(y_val),
+                      folds=len(self.folds) or 1)
 
 
 class _StopWatch(keras.callbacks.Callback):
@@ -146,8 +151,84 @@ def run_trial(
     training. The model comes back with the best epoch's weights (EarlyStopping
     restores them), so the objective, the checkpoint and the export all describe
     the same weights; ``restore_best_weights=False`` keeps the last epoch's
-    (an ablation's "early stopping off").
+    (an ablation's "early stopping off"). With ``setup.folds`` the configuration
+    trains once per fold (``cross_validate``).
     """
+    if setup.folds:
+        return cross_validate(setup, source, sampling, seed=seed, should_prune=should_prune, on_built=on_built,
+                              max_epochs=max_epochs)
+    return _train(setup, source, sampling, seed=seed, should_prune=should_prune, on_built=on_built,
+                  max_epochs=max_epochs, restore_best_weights=restore_best_weights)
+
+
+def cross_validate(setup: TrainingSetup, source: Any, sampling: Any, *, seed: int,
+                   should_prune: PruneCheck | None = None, on_built: Callable[[dict[str, Any]], None] | None = None,
+                   max_epochs: int | None = None) -> TrialResult:
+    """Train the configuration on every fold in turn; its objective is the mean of the folds' best epochs.
+
+    Pruning is asked at fold boundaries (``should_prune(folds done, their mean)``):
+    trials are then compared on the same rows, each fold trained to its early stop,
+    which is what the objective measures; inside a fold only early stopping acts.
+    No model is kept: the champion is refit on every non-test row for the folds'
+    median best epoch (the trial's ``best_epoch``).
+    """
+    results: list[TrialResult] = []
+    for k, data in enumerate(setup.folds):
+        fold = _train(replace(setup, data=data, folds=()), source, sampling, seed=seed,
+                      on_built=on_built if k == 0 else None, max_epochs=max_epochs)
+        fold.model = None
+        results.append(fold)
+        if fold.state != COMPLETE:
+            fold.error = fold.error and f"fold {k}: {fold.error}"
+            break
+        if should_prune is not None and k + 1 < len(setup.folds) and should_prune(
+                k + 1, float(np.mean([r.value for r in results]))):
+            break
+    return _over_folds(results, len(setup.folds))
+
+
+def _over_folds(results: list[TrialResult], n_folds: int) -> TrialResult:
+    """One trial's result from its folds: mean objective, median best epoch, curves averaged epoch by epoch
+    over the folds that trained that epoch, every fold's metrics at its best epoch."""
+    last = results[-1]
+    combined = TrialResult(
+        last.state, params=results[0].params, n_params=results[0].n_params, error=last.error,
+        stops_search=last.stops_search, epochs_run=sum(r.epochs_run for r in results),
+        train_seconds=sum(r.train_seconds for r in results), history=_mean_curves([r.history for r in results]),
+    )
+    complete = [r for r in results if r.state == COMPLETE and r.best_epoch is not None]
+    combined.fold_metrics = {f"fold_{k}_{name}": values[r.best_epoch - 1]
+                             for k, r in enumerate(complete) for name, values in r.history.items()
+                             if r.best_epoch is not None and len(values) >= r.best_epoch}
+    if len(complete) < len(results):
+        return combined
+    combined.value = float(np.mean([r.value for r in complete]))
+    combined.best_epoch = max(1, round(float(np.median([r.best_epoch for r in complete]))))
+    combined.state = COMPLETE if len(results) == n_folds else PRUNED
+    return combined
+
+
+def _mean_curves(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    curves: dict[str, list[float]] = {}
+    for name in histories[0]:
+        runs = [h[name] for h in histories if name in h]
+        curves[name] = [float(np.mean([run[i] for run in runs if len(run) > i]))
+                        for i in range(max(len(run) for run in runs))]
+    return curves
+
+
+def _train(
+    setup: TrainingSetup,
+    source: Any,
+    sampling: Any,
+    *,
+    seed: int,
+    should_prune: PruneCheck | None = None,
+    on_built: Callable[[dict[str, Any]], None] | None = None,
+    max_epochs: int | None = None,
+    restore_best_weights: bool = True,
+) -> TrialResult:
+    """One model on ``setup.data``: what ``run_trial`` does for one validation split."""
     source = as_source(source)
     epochs = max_epochs or setup.max_epochs
     keras.utils.set_random_seed(seed)

@@ -316,7 +316,7 @@ class MLflowTracker(NullTracker):
                 finals[f"best_{self.info.objective}"] = result.value
             if result.best_epoch is not None:
                 finals["best_epoch"] = result.best_epoch
-            metrics += [(name, float(value), now, 0) for name, value in finals.items()]
+            metrics += [(name, float(value), now, 0) for name, value in {**result.fold_metrics, **finals}.items()]
             # The state is known only now: the run's name says it (the tag renames the run in the same write).
             tags = {STATE_TAG: result.state, _RUN_NAME_TAG: trial_run_name(number, result.state)}
             if result.error:

@@ -63,6 +63,14 @@ CASES = {
                         "export: ensemble: 1 model is the champion alone"),
     "ensemble and refit": (GOOD.replace("[keras]", "[keras], ensemble: 3, refit: true"), None,
                            "cannot be combined with refit: true"),
+    "folds with validation": (GOOD + "split: {folds: 3, validation: 0.2}\n", None,
+                              "split: with folds each fold is the validation part in turn; remove validation"),
+    "one fold": (GOOD + "split: {folds: 1}\n", None, "split.folds: Input should be greater than or equal to 2"),
+    "repeats without folds": (GOOD + "split: {repeats: 2}\n", None, "repeats repeats the folds"),
+    "folds and ensemble": (GOOD.replace("[keras]", "[keras], ensemble: 3") + "split: {folds: 3}\n", None,
+                           "export.ensemble averages the trials' own models, and with split.folds"),
+    "folds without refit": (GOOD.replace("[keras]", "[keras], refit: false") + "split: {folds: 3}\n", None,
+                            "with split.folds the champion is always refit"),
     "trials in file": (GOOD.replace("trials: 2", "trials: 0"), None, "budget.trials: Input should be greater than"),
 }
 
