@@ -320,6 +320,8 @@ def ablation_title(name: str, plan: AblationPlan, objective: str) -> str:
     seeds = plan.seeds
     test = "test split read once per variant (--test)" if plan.test else "test split not read"
     note = f"; {plan.note}" if plan.note else ""
-    return (f"Ablation of {name}'s champion ({plan.origin}): {objective} on validation, mean ± std over "
+    folds = len(plan.training.setup.folds)
+    scored = f"cross-validated over {folds} folds (epochs summed over them)" if folds else "on validation"
+    return (f"Ablation of {name}'s champion ({plan.origin}): {objective} {scored}, mean ± std over "
             f"{len(seeds)} seeds ({', '.join(map(str, seeds))}); {test}{note}")
 
