@@ -165,11 +165,13 @@ def _run(args: argparse.Namespace) -> int:
     progress = ProgressDisplay(console, timeout=config.budget.timeout, open_ended=config.budget.time_decides)
     report = run_pipeline(config, tracking_uri=args.tracking_uri, on_trial_end=progress, command=command)
     outcome = report.outcome
+    infeasible = f" ({outcome.n_infeasible} infeasible)" if outcome.n_infeasible else ""
     console.print(f"\nsearch {report.study}: {outcome.n_complete} complete, {outcome.n_pruned} pruned, "
-                  f"{outcome.n_failed} failed in {outcome.seconds:.0f}s")
+                  f"{outcome.n_failed} failed{infeasible} in {outcome.seconds:.0f}s")
     if report.export is None:
         if outcome.best_number is None:
-            console.print("[red]no trial completed; nothing to export[/]")
+            why = "met the constraints" if outcome.n_infeasible else "completed"
+            console.print(f"[red]no trial {why}; nothing to export[/]")
             return 1
         console.print(f"best trial {outcome.best_number}: {report.objective} = {outcome.best_value:.4f}, trained on "
                       "another host: that host exports it (or set export.refit: true to retrain it here)")

@@ -164,6 +164,21 @@ class ObjectiveConfig(_Section):
     direction: Direction | None = None
 
 
+class BoundConfig(_Section):
+    """``constraints.<metric>``: the model must keep the metric at most ``max`` and/or at least ``min``."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _a_bound(self) -> BoundConfig:
+        if self.min is None and self.max is None:
+            raise ValueError("give max, min or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}")
+        return self
+
+
 class TrackingConfig(_Section):
     uri: str | None = None
 
@@ -250,6 +265,8 @@ class PipelineConfig(_Section):
     keras_tuner: KerasTunerConfig = KerasTunerConfig()
     budget: BudgetConfig = BudgetConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
+    # Bounds every chosen model must meet: n_params, model_bytes, latency_ms, or a metric the trials report.
+    constraints: dict[str, BoundConfig] = {}
     seed: int = 42
     tracking: TrackingConfig = TrackingConfig()
     storage: str | None = None

@@ -74,6 +74,8 @@ class ProgressDisplay:
         )
         if event.error:
             line += f"\n    [red]{escape(_first_line(event.error))}[/]"
+        if getattr(event, "infeasible", None):
+            line += f"\n    [yellow]infeasible: {escape(_first_line(event.infeasible))}[/]"
         return line
 
 

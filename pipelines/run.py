@@ -142,6 +142,19 @@ def resolve_objective(config: PipelineConfig, task: str, trains_itself: bool = F
     return metric, Direction(config.objective.direction or objective_direction(metric))
 
 
+def resolve_constraints(config: PipelineConfig, task: str, trains_itself: bool = False) -> tuple[Any, ...]:
+    """The config's constraints, each on a metric the trials record (checked now unless the source's own fit
+    reports its metrics)."""
+    from kerashpo.search.constraints import SIZE_METRICS, Constraint
+
+    known = [*SIZE_METRICS, *(f"val_{m}" for m in METRIC_NAMES[task]), *METRIC_NAMES[task]]
+    for metric in config.constraints:
+        if metric not in known and not trains_itself:
+            raise ConfigError(f"constraints.{metric}: not a metric the trials record; choose from "
+                              f"{', '.join(known)}")
+    return tuple(Constraint(metric, bound.min, bound.max) for metric, bound in config.constraints.items())
+
+
 def make_driver(config: PipelineConfig, stores: Stores) -> Driver:
     """The driver the config names: switching is one word (``driver: keras_tuner``)."""
     if config.driver is DriverName.KERAS_TUNER:
@@ -251,6 +264,7 @@ def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | No
     driver = make_driver(config, stores)
     study = driver.study_name(config.name)
     job = SearchJob(name=study, source=source, setup=setup, n_trials=config.budget.trial_cap,
+                    constraints=resolve_constraints(config, dataset.task, getattr(source, "trains_itself", False)),
                     checkpoint_dir=stores.checkpoint_dir(study),
                     keep_best=max(config.export.keep_best, config.export.ensemble),  # the ensemble's candidates
                     timeout=config.budget.timeout, trials_per_process=config.budget.trials_per_process)

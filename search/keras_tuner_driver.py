@@ -93,12 +93,15 @@ class KerasTunerDriver:
                     result = executor.execute(number, KerasTunerSampling(hp), tags=tags, max_epochs=epochs,
                                               repeats=driver.executions_per_trial)
                     # The oracle records this trial after run_trial returns; count it in now.
-                    this = FinishedTrial(number, result.state, result.value, result.params, result.best_epoch)
+                    this = FinishedTrial(number, result.state, result.value, result.params, result.best_epoch,
+                                         feasible=result.infeasible is None)
                     earlier = [t for t in _finished_trials(self.oracle) if t.number != number]
                     try:
                         executor.report(number, result, earlier + [this], total=driver._total(self.oracle, job))
                     except SearchStopped as stop:  # Keras Tuner lets only its FatalError end a search
                         raise kt.errors.FatalError(str(stop)) from stop
+                    if result.infeasible is not None:  # its oracle has no constraints: a failure with the reason
+                        raise kt.errors.FailedTrialError(f"{_INFEASIBLE}{result.infeasible}")
                     if result.state == FAILED or result.value is None or result.best_epoch is None:
                         raise kt.errors.FailedTrialError(result.error or "trial failed")
                     return {setup.objective: float(result.value), "best_epoch": float(result.best_epoch)}
@@ -191,6 +194,8 @@ def _failed_trials_untraced() -> Iterator[None]:
 
 
 _STATES = {"COMPLETED": COMPLETE, "FAILED": FAILED, "INVALID": FAILED}
+# How a trial that broke a constraint fails: Keras Tuner keeps the message (with its traceback).
+_INFEASIBLE = "infeasible: "
 
 
 def _finished_trials(oracle: Any) -> list[FinishedTrial]:
@@ -198,6 +203,7 @@ def _finished_trials(oracle: Any) -> list[FinishedTrial]:
         FinishedTrial(int(t.trial_id), _STATES[t.status], t.score if t.status == "COMPLETED" else None,
                       model_params(t.hyperparameters.values),
                       # best_epoch rides along as a metric (run_trial returns it), so a resumed search knows it.
-                      int(t.metrics.get_last_value("best_epoch")) if t.metrics.exists("best_epoch") else None)
+                      int(t.metrics.get_last_value("best_epoch")) if t.metrics.exists("best_epoch") else None,
+                      feasible=f"FailedTrialError: {_INFEASIBLE}" not in (getattr(t, "message", None) or ""))
         for t in oracle.trials.values() if t.status in _STATES
     ]

@@ -27,6 +27,8 @@ from kerashpo.spaces import UserError
 from kerashpo.spaces.choices import Pruner, Sampler, chosen
 
 _WORKER_ATTR, _LOST_ATTR, _PARAMS_ATTR = "kerashpo_worker", "kerashpo_lost", "kerashpo_params"
+# Each constraint's violation (search.constraints), read back by the constrained samplers.
+_VIOLATIONS_ATTR = "kerashpo_violations"
 
 
 class OptunaDriver:
@@ -143,10 +145,13 @@ class OptunaDriver:
         import optuna
 
         seed = job.setup.seed
+        # TPE and GP steer away from infeasible trials; the other samplers still never pick one as champion.
+        constraints = _violations(len(job.constraints)) if job.constraints else None
         if self.sampler_name is Sampler.TPE:
             # multivariate + group model the conditional (per-layer) parameters jointly.
             def tpe(startup: int) -> Any:
-                return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=startup)
+                return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=startup,
+                                                  constraints_func=constraints)
 
             if job.timeout is None:
                 return tpe(startup_trials(job.n_trials))
@@ -158,7 +163,7 @@ class OptunaDriver:
         if self.sampler_name is Sampler.CMAES:
             return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
         if self.sampler_name is Sampler.GP:
-            return optuna.samplers.GPSampler(seed=seed)
+            return optuna.samplers.GPSampler(seed=seed, constraints_func=constraints)
         space = job.source.space
         if space is None:  # refused by check() before the search
             raise UserError("sampler grid needs a declared space")
@@ -241,11 +246,21 @@ def _after_complete(pruner: Any, trials: int) -> Any:
     return AfterComplete()
 
 
+def _violations(count: int) -> Callable[[Any], tuple[float, ...]]:
+    """Optuna's ``constraints_func``: what ``_tell`` recorded (a trial pruned by the pruner broke nothing)."""
+    def constraints(trial: Any) -> tuple[float, ...]:
+        return tuple(trial.user_attrs.get(_VIOLATIONS_ATTR) or (0.0,) * count)
+
+    return constraints
+
+
 def _tell(study: Any, trial: Any, result: TrialResult) -> None:
     import optuna
 
     S = optuna.trial.TrialState
     trial.set_user_attr(_PARAMS_ATTR, result.params)
+    if result.violations:
+        trial.set_user_attr(_VIOLATIONS_ATTR, list(result.violations))
     if result.error:
         trial.set_user_attr("error", result.error[:2000])
     if result.best_epoch is not None:
@@ -267,7 +282,8 @@ def _finished_trials(study: Any) -> list[FinishedTrial]:
     return [
         FinishedTrial(t.number, states[t.state], t.value if t.state == S.COMPLETE else None,
                       # Fixed values are not Optuna params; the user attribute holds the whole dict.
-                      dict(t.user_attrs.get(_PARAMS_ATTR, t.params)), t.user_attrs.get("best_epoch"))
+                      dict(t.user_attrs.get(_PARAMS_ATTR, t.params)), t.user_attrs.get("best_epoch"),
+                      feasible=not any(v > 0 for v in t.user_attrs.get(_VIOLATIONS_ATTR, ())))
         for t in study.get_trials(deepcopy=False, states=tuple(states))
         if not t.user_attrs.get(_LOST_ATTR)
     ]

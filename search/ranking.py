@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kerashpo.search.constraints import SIZE_METRICS
 from kerashpo.search.tracking import (
     BASELINE,
+    INFEASIBLE_TAG,
     ROLE_TAG,
     STARTED_TAG,
     STATE_TAG,
@@ -56,7 +58,7 @@ def search_run(client: Any, run_id: str, roles: tuple[str, ...] = ("search",)) -
 def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | None = None,
                 run_id: str | None = None) -> Any:
     """A DataFrame of the trials of the latest search (or of the search run ``run_id``): trial, state, objective,
-    epochs, seconds, params.
+    epochs, seconds, the model's size and batch-1 latency, params.
 
     Complete trials first, then pruned, then failed; each group best objective first. The search's
     scikit-learn reference model, scored on the same validation split, is the last row (state BASELINE).
@@ -82,6 +84,7 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
         "best_epoch": runs.get("metrics.best_epoch", pd.Series(dtype=float)),
         "epochs_run": runs.get("metrics.epochs_run", pd.Series(dtype=float)),
         "seconds": runs.get("metrics.train_seconds", pd.Series(dtype=float)),
+        **{name: runs.get(f"metrics.{name}", pd.Series(dtype=float)) for name in SIZE_METRICS},
     })
     params = sorted(c for c in runs.columns if c.startswith("params."))
     for column in params:
@@ -90,10 +93,14 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
     # (rank 1) must be the study's best complete trial.
     # The reference model comes last, marked BASELINE: rank 1 stays the champion.
     board["_rank"] = board["state"].map({"COMPLETE": 0, "PRUNED": 1, BASELINE: 3}).fillna(2)
+    infeasible = runs.get(f"tags.{INFEASIBLE_TAG}")
+    if infeasible is not None and infeasible.notna().any():  # never above a trial that meets the constraints
+        board.insert(2, "infeasible", infeasible.fillna(""))
+        board.loc[board["infeasible"] != "", "_rank"] = 2
     board = board.sort_values(["_rank", "objective", "trial"], ascending=[True, direction is Direction.MINIMIZE, True],
                               na_position="last")
     board = board.drop(columns="_rank").reset_index(drop=True)
-    for column in ("trial", "best_epoch", "epochs_run"):
+    for column in ("trial", "best_epoch", "epochs_run", "n_params", "model_bytes"):
         board[column] = board[column].astype("Int64")
     board.attrs.update(objective=objective, direction=str(direction),
                        parent_run_id=parent.info.run_id, experiment_id=parent.info.experiment_id)

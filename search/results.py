@@ -17,9 +17,16 @@ class TrialResult:
     epochs_run: int = 0
     train_seconds: float = 0.0
     n_params: int = 0
+    # A completed model's weights in bytes and its median batch-1 prediction time on this machine.
+    model_bytes: int | None = None
+    latency_ms: float | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
     error: str | None = None
     model: Any = None
+    # With constraints (search.constraints): each one's violation (positive: broken) and why the trial is
+    # infeasible, if it is; an infeasible trial is never the champion.
+    violations: tuple[float, ...] = ()
+    infeasible: str | None = None
     # Cross-validation: each fold's metrics at its best epoch, as ``fold_<k>_<metric>``.
     fold_metrics: dict[str, float] = field(default_factory=dict)
     # The failure is the configuration's, not this trial's (the objective is never reported): stop the search.

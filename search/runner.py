@@ -13,7 +13,9 @@ import keras
 import numpy as np
 
 from kerashpo.search.budget import Budget
+from kerashpo.search.constraints import model_bytes
 from kerashpo.search.interrupts import raise_if_stop_requested, stop_requested
+from kerashpo.search.models import model_inputs
 from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
 from kerashpo.search.sources import FixedSampling, as_source
 from kerashpo.search.trial_data import TrialData
@@ -22,6 +24,8 @@ from kerashpo.spaces.choices import Direction
 # (step, value) -> True to stop the trial as pruned. The step is examples seen and the value the best objective so
 # far; when cross-validating, the step is folds done and the value their mean (``Budget.unit``).
 PruneCheck = Callable[[int, float], bool]
+# A built model -> None, or why it breaks a constraint and every constraint's violation (search.constraints).
+Refusal = Callable[[Any], "tuple[str, tuple[float, ...]] | None"]
 
 @dataclass
 class TrainingSetup:
@@ -143,6 +147,7 @@ def run_trial(
     on_built: Callable[[dict[str, Any]], None] | None = None,
     max_epochs: int | None = None,
     restore_best_weights: bool = True,
+    refuse: Refusal | None = None,
 ) -> TrialResult:
     """Build one configuration through ``sampling``, train it, report its best epoch.
 
@@ -152,18 +157,49 @@ def run_trial(
     restores them), so the objective, the checkpoint and the export all describe
     the same weights; ``restore_best_weights=False`` keeps the last epoch's
     (an ablation's "early stopping off"). With ``setup.folds`` the configuration
-    trains once per fold (``cross_validate``).
+    trains once per fold (``cross_validate``). ``refuse(model)`` may stop a built
+    model before it trains (a size constraint it breaks): the trial ends PRUNED
+    and infeasible.
     """
     if setup.folds:
         return cross_validate(setup, source, sampling, seed=seed, should_prune=should_prune, on_built=on_built,
-                              max_epochs=max_epochs)
-    return _train(setup, source, sampling, seed=seed, should_prune=should_prune, on_built=on_built,
-                  max_epochs=max_epochs, restore_best_weights=restore_best_weights)
+                              max_epochs=max_epochs, refuse=refuse)
+    return measured(_train(setup, source, sampling, seed=seed, should_prune=should_prune, on_built=on_built,
+                           max_epochs=max_epochs, restore_best_weights=restore_best_weights, refuse=refuse),
+                    setup.data)
+
+
+# Batch-1 predictions timed per completed trial, after warm-up calls (the first traces the prediction function).
+LATENCY_WARMUP, LATENCY_CALLS = 2, 30
+
+
+def measured(result: TrialResult, data: TrialData) -> TrialResult:
+    """A completed trial's size (its weights in bytes, as served) and latency (median wall time of a batch-1
+    ``predict_on_batch`` on one validation row, about 0.1 s a trial on a small network)."""
+    model = result.model
+    if result.state != COMPLETE or model is None:
+        return result
+    result.model_bytes = model_bytes(model)
+    source = data.x_val if data.y_val is not None and len(data.y_val) else data.x_train
+    row = {k: v[:1] for k, v in source.items()} if isinstance(source, dict) else source[:1]
+    inputs = model_inputs(row)
+    try:
+        for _ in range(LATENCY_WARMUP):
+            model.predict_on_batch(inputs)
+        times = []
+        for _ in range(LATENCY_CALLS):
+            started = time.perf_counter()
+            model.predict_on_batch(inputs)
+            times.append(time.perf_counter() - started)
+    except Exception:  # a user's model that cannot predict one row is measured by its size alone
+        return result
+    result.latency_ms = 1000 * float(np.median(times))
+    return result
 
 
 def cross_validate(setup: TrainingSetup, source: Any, sampling: Any, *, seed: int,
                    should_prune: PruneCheck | None = None, on_built: Callable[[dict[str, Any]], None] | None = None,
-                   max_epochs: int | None = None) -> TrialResult:
+                   max_epochs: int | None = None, refuse: Refusal | None = None) -> TrialResult:
     """Train the configuration on every fold in turn; its objective is the mean of the folds' best epochs.
 
     Pruning is asked at fold boundaries (``should_prune(folds done, their mean)``):
@@ -175,7 +211,9 @@ def cross_validate(setup: TrainingSetup, source: Any, sampling: Any, *, seed: in
     results: list[TrialResult] = []
     for k, data in enumerate(setup.folds):
         fold = _train(replace(setup, data=data, folds=()), source, sampling, seed=seed,
-                      on_built=on_built if k == 0 else None, max_epochs=max_epochs)
+                      on_built=on_built if k == 0 else None, max_epochs=max_epochs, refuse=refuse)
+        if k == 0:  # the folds' models differ only in their weights
+            measured(fold, data)
         fold.model = None
         results.append(fold)
         if fold.state != COMPLETE:
@@ -192,8 +230,10 @@ def _over_folds(results: list[TrialResult], n_folds: int) -> TrialResult:
     over the folds that trained that epoch, every fold's metrics at its best epoch."""
     last = results[-1]
     combined = TrialResult(
-        last.state, params=results[0].params, n_params=results[0].n_params, error=last.error,
-        stops_search=last.stops_search, epochs_run=sum(r.epochs_run for r in results),
+        last.state, params=results[0].params, n_params=results[0].n_params, model_bytes=results[0].model_bytes,
+        latency_ms=results[0].latency_ms, error=last.error,
+        stops_search=last.stops_search, infeasible=last.infeasible, violations=last.violations,
+        epochs_run=sum(r.epochs_run for r in results),
         train_seconds=sum(r.train_seconds for r in results), history=_mean_curves([r.history for r in results]),
     )
     complete = [r for r in results if r.state == COMPLETE and r.best_epoch is not None]
@@ -227,6 +267,7 @@ def _train(
     on_built: Callable[[dict[str, Any]], None] | None = None,
     max_epochs: int | None = None,
     restore_best_weights: bool = True,
+    refuse: Refusal | None = None,
 ) -> TrialResult:
     """One model on ``setup.data``: what ``run_trial`` does for one validation split."""
     source = as_source(source)
@@ -244,6 +285,12 @@ def _train(
                            train_seconds=time.perf_counter() - started)
     if on_built is not None:
         on_built(params)
+    refused = refuse(model) if refuse is not None else None
+    if refused is not None:
+        reason, violations = refused
+        return TrialResult(PRUNED, params={**params, **sampled_params(sampling)}, n_params=count_params(model),
+                           model_bytes=model_bytes(model), infeasible=f"refused before training: {reason}",
+                           violations=violations, train_seconds=time.perf_counter() - started)
     options = source.fit_options(dict(params), epochs, setup.objective, setup.direction)
     watch = _EpochWatch(setup, should_prune, epochs)
     callbacks = [_StopWatch(), keras.callbacks.TerminateOnNaN(), *options.callbacks, watch]

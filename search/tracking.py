@@ -25,6 +25,8 @@ ROLE_TAG, STUDY_TAG, STARTED_TAG = "kerashpo.role", "kerashpo.study", "kerashpo.
 STATE_TAG, TRIAL_TAG = "state", "trial_number"
 # The hash of the data and of each split's rows: runs compare fairly only on equal ones (`kerashpo compare`).
 SPLIT_TAG = "split_fingerprint"
+# Why a trial broke the search's constraints (absent on feasible trials).
+INFEASIBLE_TAG = "infeasible"
 BASELINE = "BASELINE"  # the state (and role) of the reference model's run beside the trials
 NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
 # MLflow 3 UIs that choose their view from the experiment show this one as model training, not as a GenAI app.
@@ -316,11 +318,16 @@ class MLflowTracker(NullTracker):
                 finals[f"best_{self.info.objective}"] = result.value
             if result.best_epoch is not None:
                 finals["best_epoch"] = result.best_epoch
+            for name in ("model_bytes", "latency_ms"):
+                if getattr(result, name) is not None:
+                    finals[name] = getattr(result, name)
             metrics += [(name, float(value), now, 0) for name, value in {**result.fold_metrics, **finals}.items()]
             # The state is known only now: the run's name says it (the tag renames the run in the same write).
             tags = {STATE_TAG: result.state, _RUN_NAME_TAG: trial_run_name(number, result.state)}
             if result.error:
                 tags["error"] = result.error[:5000]
+            if result.infeasible:
+                tags[INFEASIBLE_TAG] = result.infeasible[:5000]
             # What a user's own fit sampled (epochs, batch size) is known only now.
             logged = self._logged_params.pop(number, set())
             late = {k: v for k, v in result.params.items() if k not in logged}

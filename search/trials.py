@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kerashpo.search.checkpoints import CheckpointStore
+from kerashpo.search.constraints import BUILT_METRICS, Constraint, judge, refusal
 from kerashpo.search.memory import collecting_new_objects_only, released_when_done
 from kerashpo.search.protocols import Tracker
 from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
@@ -45,6 +46,8 @@ class SearchJob:
     keep_best: int = 3
     timeout: float | None = None
     trials_per_process: int | None = None
+    # Bounds on each trial's model (size, latency, a metric); a trial outside them is never the champion.
+    constraints: tuple[Constraint, ...] = ()
     started_at: float = field(default_factory=time.time)
     # Study-wide finished trials when this search began (set by the first report), for the rate and ETA.
     finished_at_start: int | None = None
@@ -67,6 +70,7 @@ class FinishedTrial:
     value: float | None
     params: dict[str, Any]
     best_epoch: int | None = None
+    feasible: bool = True  # meets the search's constraints
 
 
 @dataclass
@@ -87,6 +91,7 @@ class TrialEvent:
     finished_this_search: int  # across the processes of this search, not earlier runs of the study
     error: str | None = None
     worker: str = ""  # host:pid of the process that trained the trial
+    infeasible: str | None = None  # the constraint the trial broke
 
 
 @dataclass
@@ -101,7 +106,8 @@ class SearchOutcome:
     seconds: float
     best_epoch: int | None = None
     handed_over: bool = False  # stopped at trials_per_process with budget left
-    completed: frozenset[int] = frozenset()  # the numbers of the complete trials
+    completed: frozenset[int] = frozenset()  # the numbers of the complete trials that meet the constraints
+    n_infeasible: int = 0  # complete or refused trials that broke a constraint
 
 
 class TrialExecutor:
@@ -135,12 +141,15 @@ class TrialExecutor:
         With ``repeats`` > 1 the configuration trains that many times (other
         seeds); the objective is the mean and the best repeat's model is kept.
         """
+        constraints = self.job.constraints
+        refuse = ((lambda model: refusal(constraints, model))
+                  if any(c.metric in BUILT_METRICS for c in constraints) else None)
         with released_when_done():
             try:
                 results = [
                     run_trial(self.job.setup, self.job.source, sampling,
                               seed=self.job.setup.seed + number + 7919 * r, should_prune=should_prune,
-                              max_epochs=max_epochs,
+                              max_epochs=max_epochs, refuse=refuse,
                               on_built=lambda params: self.tracker.start_trial(
                                   number, params, {"worker": self.worker, **(tags or {})}))
                     for r in range(repeats)
@@ -149,7 +158,10 @@ class TrialExecutor:
                 self.tracker.end_trial(number, TrialResult(FAILED, error="interrupted (Ctrl-C)"))
                 raise
             result = _combine(results, self.job.setup)
-            if result.state == COMPLETE and result.model is not None and result.value is not None:
+            if result.state == COMPLETE:
+                judge(constraints, result)
+            if result.state == COMPLETE and result.infeasible is None and result.model is not None \
+                    and result.value is not None:
                 self.checkpoints.offer(number, result.value, result.model, among=self.complete)
             self.tracker.end_trial(number, result)
             for each in results:
@@ -161,7 +173,7 @@ class TrialExecutor:
         """The best complete trial; ties go to the earlier one."""
         best = None
         for trial in sorted(finished, key=lambda t: t.number):
-            if trial.state == COMPLETE and trial.value is not None and (
+            if trial.state == COMPLETE and trial.feasible and trial.value is not None and (
                     best is None or best.value is None or self.job.setup.better(trial.value, best.value)):
                 best = trial
         return best
@@ -175,7 +187,7 @@ class TrialExecutor:
         """
         if self.job.finished_at_start is None:
             self.job.finished_at_start = len(finished) - 1
-        self.complete = frozenset(t.number for t in finished if t.state == COMPLETE)
+        self.complete = frozenset(t.number for t in finished if t.state == COMPLETE and t.feasible)
         self.checkpoints.drop_displaced(among=self.complete)
         if self.on_trial_end is not None:
             self._display(number, result, finished, total)
@@ -194,7 +206,7 @@ class TrialExecutor:
         states = [t.state for t in finished]
         self.on_trial_end(TrialEvent(
             number=number, objective=self.job.setup.objective, state=result.state, value=result.value,
-            error=result.error, finished=len(finished), total=total,
+            error=result.error, infeasible=result.infeasible, finished=len(finished), total=total,
             best_value=best.value if best else None, best_number=best.number if best else None,
             n_pruned=states.count(PRUNED), n_failed=states.count(FAILED),
             elapsed=time.time() - self.started, finished_this_search=len(finished) - (self.job.finished_at_start or 0),
@@ -211,7 +223,9 @@ class TrialExecutor:
             best_model_path=self.checkpoints.stored(best.number) if best else None,
             n_complete=states.count(COMPLETE), n_pruned=states.count(PRUNED), n_failed=states.count(FAILED),
             seconds=time.time() - self.started, best_epoch=best.best_epoch if best else None,
-            handed_over=handed_over, completed=frozenset(t.number for t in finished if t.state == COMPLETE),
+            handed_over=handed_over,
+            completed=frozenset(t.number for t in finished if t.state == COMPLETE and t.feasible),
+            n_infeasible=sum(not t.feasible for t in finished),
         )
 
     def out_of_time(self) -> bool:

@@ -105,13 +105,13 @@ def test_reads(monkeypatch) -> list[str]:
     import kerashpo.pipelines.run as run_module
 
     reads: list[str] = []
-    split = run_module.split_dataset
+    split = run_module.split_for
 
     def watched_split(*args, **kwargs):
         splits = split(*args, **kwargs)
         return dataclasses.replace(splits, x_test=Watched(splits.x_test, reads), y_test=Watched(splits.y_test, reads))
 
-    monkeypatch.setattr(run_module, "split_dataset", watched_split)
+    monkeypatch.setattr(run_module, "split_for", watched_split)
     return reads
 
 

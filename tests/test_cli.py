@@ -71,6 +71,12 @@ CASES = {
                            "export.ensemble averages the trials' own models, and with split.folds"),
     "folds without refit": (GOOD.replace("[keras]", "[keras], refit: false") + "split: {folds: 3}\n", None,
                             "with split.folds the champion is always refit"),
+    "constraint on nothing": (GOOD + "constraints: {params: {max: 100}}\n", None,
+                              "constraints.params: not a metric the trials record; choose from n_params"),
+    "constraint without bound": (GOOD + "constraints: {n_params: {}}\n", None,
+                                 "constraints.n_params: give max, min or both"),
+    "constraint upside down": (GOOD + "constraints: {latency_ms: {min: 5, max: 1}}\n", None,
+                               "constraints.latency_ms: min 5 is above max 1"),
     "trials in file": (GOOD.replace("trials: 2", "trials: 0"), None, "budget.trials: Input should be greater than"),
 }
 

@@ -67,7 +67,8 @@ def parents_and_children(directory: Path, experiment: str) -> dict[str, list]:
 
 
 # The leaderboard's first columns, whichever driver ran the search (test_pipeline.py checks Optuna's against MLflow).
-BOARD_COLUMNS = ["trial", "state", "objective", "best_epoch", "epochs_run", "seconds"]
+BOARD_COLUMNS = ["trial", "state", "objective", "best_epoch", "epochs_run", "seconds", "n_params", "model_bytes",
+                 "latency_ms"]
 
 
 @pytest.mark.slow
@@ -97,13 +98,13 @@ def test_each_tuner_tracks_like_optuna(tuner, in_run_dir):
     if tuner == "random":
         optuna_board = leaderboard(tracking_uri(in_run_dir), "kt")  # the latest search: Optuna's
         assert len(runs["kt"]) == len(optuna_board[optuna_board["state"] != "BASELINE"]) == 1
-        assert list(optuna_board.columns[:6]) == BOARD_COLUMNS
-        assert set(optuna_board.columns[6:]) <= set(MLP.space.names)
+        assert list(optuna_board.columns[:len(BOARD_COLUMNS)]) == BOARD_COLUMNS
+        assert set(optuna_board.columns[len(BOARD_COLUMNS):]) <= set(MLP.space.names)
     assert main(["run", str(config), "--driver", "keras_tuner", "--tuner", tuner]) == 0  # resumes, adds nothing
     kt_board = leaderboard(tracking_uri(in_run_dir), "kt")
     # Optuna's leaderboard columns; the parameter columns are the space's (those some trial sampled).
-    assert list(kt_board.columns[:6]) == BOARD_COLUMNS
-    assert set(kt_board.columns[6:]) <= set(MLP.space.names)
+    assert list(kt_board.columns[:len(BOARD_COLUMNS)]) == BOARD_COLUMNS
+    assert set(kt_board.columns[len(BOARD_COLUMNS):]) <= set(MLP.space.names)
     # The trials, and the baseline (linear reference model) as the last, marked row, as under Optuna.
     assert list(kt_board["state"]).count("BASELINE") == 1 and kt_board.iloc[-1]["state"] == "BASELINE"
     assert sorted(kt_board["trial"].dropna()) == sorted(numbers)
