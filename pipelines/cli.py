@@ -176,7 +176,11 @@ def _run(args: argparse.Namespace) -> int:
         console.print(f"best trial {outcome.best_number}: {report.objective} = {outcome.best_value:.4f}, trained on "
                       "another host: that host exports it (or set export.refit: true to retrain it here)")
         return 0
-    console.print(f"best trial {outcome.best_number}: {report.objective} = {outcome.best_value:.4f}")
+    label = "picked trial" if config.objectives else "best trial"
+    console.print(f"{label} {outcome.best_number}: {report.objective} = {outcome.best_value:.4f}")
+    if config.objectives:
+        console.print(f"picked from the Pareto front by export.pick ({config.export.pick.rule}); "
+                      f"kerashpo leaderboard --experiment {report.experiment} marks the front")
     if report.export.ensemble:
         console.print(f"shipped: {report.export.ensemble}")
     scores = ", ".join(f"{k} = {v:.4f}" for k, v in report.export.test_metrics.items())

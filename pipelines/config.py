@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from kerashpo.spaces import UserError
-from kerashpo.spaces.choices import Direction, Driver, ExportFormat, Pruner, Sampler, Task, Tuner
+from kerashpo.spaces.choices import Direction, Driver, ExportFormat, Pick, Pruner, Sampler, Task, Tuner
 
 # digits_images: the digits set as 8x8 grayscale images (for the cnn space).
 BUILTIN_DATASETS = ("digits", "digits_images", "breast_cancer", "wine", "iris", "diabetes")
@@ -164,6 +164,27 @@ class ObjectiveConfig(_Section):
     direction: Direction | None = None
 
 
+class ObjectivesItem(_Section):
+    """One of ``objectives``: any metric the trials record (n_params, latency_ms, val_accuracy, ...)."""
+
+    metric: str
+    direction: Direction | None = None  # default: the metric's own (accuracy and AUC up, the rest down)
+
+
+class PickConfig(_Section):
+    """``export.pick``: which model of a Pareto front ships (several objectives only)."""
+
+    rule: Pick = Pick.SMALLEST_WITHIN
+    tolerance: float = Field(0.01, ge=0)  # of the best first objective, relative
+    trial: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _trial_named(self) -> PickConfig:
+        if (self.rule is Pick.TRIAL) != (self.trial is not None):
+            raise ValueError("rule: trial takes the trial's number (trial: N), and only it does")
+        return self
+
+
 class BoundConfig(_Section):
     """``constraints.<metric>``: the model must keep the metric at most ``max`` and/or at least ``min``."""
 
@@ -192,6 +213,7 @@ class ExportConfig(_Section):
     refit: bool = False
     # Ship a weighted average of up to this many of the best trials, chosen on validation (0: the champion alone).
     ensemble: int = Field(0, ge=0)
+    pick: PickConfig = PickConfig()
 
     @field_validator("formats")
     @classmethod
@@ -265,6 +287,8 @@ class PipelineConfig(_Section):
     keras_tuner: KerasTunerConfig = KerasTunerConfig()
     budget: BudgetConfig = BudgetConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
+    # Two or three objectives, the first one trained on (early stopping) and refit for; a Pareto front results.
+    objectives: list[ObjectivesItem] = []
     # Bounds every chosen model must meet: n_params, model_bytes, latency_ms, or a metric the trials report.
     constraints: dict[str, BoundConfig] = {}
     seed: int = 42
@@ -295,6 +319,29 @@ class PipelineConfig(_Section):
         if self.workers > 1 and self.driver is Driver.KERAS_TUNER:
             raise ValueError("workers > 1 needs driver optuna: Keras Tuner's oracle keeps its state in one "
                              "process (see the README on Keras Tuner's own distributed mode)")
+        return self
+
+    @model_validator(mode="after")
+    def _several_objectives(self) -> PipelineConfig:
+        if not self.objectives:
+            if "pick" in self.export.model_fields_set:
+                raise ValueError("export.pick chooses from the Pareto front of several objectives; set objectives "
+                                 "or remove export.pick")
+            return self
+        if not 2 <= len(self.objectives) <= 3:
+            raise ValueError(f"objectives: give two or three (got {len(self.objectives)}); one goes in objective")
+        if self.objective.metric or self.objective.direction:
+            raise ValueError("give objective (one) or objectives (several), not both")
+        if self.driver is Driver.KERAS_TUNER:
+            raise ValueError("objectives: Keras Tuner combines several objectives into one number; use driver "
+                             "optuna for a Pareto front, or keep one objective and bound the others with "
+                             "constraints")
+        if self.export.ensemble:
+            raise ValueError("export.ensemble averages the best trials by one objective; with objectives the "
+                             "model shipped is picked from the front (export.pick)")
+        metrics = [item.metric for item in self.objectives]
+        if len(set(metrics)) < len(metrics):
+            raise ValueError(f"objectives: {', '.join(metrics)} names a metric twice")
         return self
 
     @model_validator(mode="after")

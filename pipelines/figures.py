@@ -423,7 +423,57 @@ def champion_vs_baseline(sources: _Sources) -> Drawn:
     return caption, interactive, static
 
 
+def pareto_front_figure(sources: _Sources) -> Drawn:
+    """The first objective against the second: every complete trial that met the constraints, the front joined,
+    the champion marked."""
+    import plotly.graph_objects as go
+
+    from kerashpo.search.pareto import pareto_front
+
+    record = sources.record
+    objectives = record.objectives
+    if not objectives:
+        raise Skip("the search has one objective")
+    names = [f"best_{metric}" for metric, _ in objectives]
+    trials = [t for t in sources.complete if t.feasible and all(n in t.metrics for n in names)]
+    if len(trials) < 2:
+        raise Skip(f"needs two complete trials that meet the constraints; the search has {len(trials)}")
+    points = {t.number: tuple(t.metrics[n] for n in names) for t in trials}
+    front = sorted(pareto_front(points, [d for _, d in objectives]), key=lambda n: points[n][0])
+    champion = record.champion
+    (x_name, _), (y_name, _) = objectives[0], objectives[1]
+    interactive, (static, axes) = go.Figure(), _canvas()
+    others = [n for n in points if n not in front]
+    for label, numbers, colour, mode in (("dominated", others, _MUTED, "markers"),
+                                         ("Pareto front", front, _BEST, "lines+markers")):
+        xs, ys = [points[n][0] for n in numbers], [points[n][1] for n in numbers]
+        interactive.add_trace(go.Scatter(x=xs, y=ys, mode=mode, name=label, marker={"color": colour},
+                                         text=[f"trial {n}" for n in numbers], line={"shape": "hv"}))
+        if mode == "markers":
+            axes.scatter(xs, ys, color=colour, s=18, label=label)
+        else:
+            axes.step(xs, ys, where="post", color=colour, marker="o", label=label)
+    if champion is not None and champion.number in points:
+        x, y = points[champion.number][:2]
+        interactive.add_trace(go.Scatter(x=[x], y=[y], mode="markers", name=f"shipped: trial {champion.number}",
+                                         marker={"color": "#d62728", "size": 14, "symbol": "star"}))
+        axes.scatter([x], [y], color="#d62728", marker="*", s=160, zorder=3, label=f"shipped: trial {champion.number}")
+    interactive.update_layout(xaxis_title=x_name, yaxis_title=y_name)
+    axes.set(xlabel=x_name, ylabel=y_name, title="Pareto front")
+    ys = [values[1] for values in points.values()]
+    if min(ys) > 0 and max(ys) > 100 * min(ys):  # sizes span orders of magnitude
+        interactive.update_yaxes(type="log")
+        axes.set_yscale("log")
+    axes.legend(fontsize="small")
+    third = f"; the third objective, {objectives[2][0]}, is in the leaderboard" if len(objectives) > 2 else ""
+    caption = (f"{len(front)} of {len(points)} complete trials that met the constraints are on the front "
+               f"({x_name} against {y_name}){third}. The shipped model was picked by "
+               f"{record.tags.get('pick', 'the pick rule')}.")
+    return caption, interactive, static
+
+
 _DRAWERS: tuple[tuple[str, str, Callable[[_Sources], Drawn]], ...] = (
+    ("pareto_front", "Pareto front", pareto_front_figure),
     ("optimization_history", "Optimization history", optimization_history),
     ("param_importance", "Hyperparameter importance", param_importance),
     ("parallel_coordinates", "Parallel coordinates", parallel_coordinates),

@@ -111,10 +111,12 @@ class PreparedRun:
 
     def search_info(self) -> SearchInfo:
         """What the parent run records: tags, params and the resolved config."""
-        from kerashpo.search.tracking import SPLIT_TAG, SearchInfo
+        from kerashpo.search.tracking import OBJECTIVES_TAG, SPLIT_TAG, SearchInfo, objectives_tag
 
         config = self.config
-        tags = {**self.driver.describe(), "model": self.job.source.name, "dataset": self.dataset.name,
+        several = {OBJECTIVES_TAG: objectives_tag(self.job.objectives), "pick": self.job.pick.describe()} \
+            if self.job.objectives else {}
+        tags = {**self.driver.describe(), **several, "model": self.job.source.name, "dataset": self.dataset.name,
                 "task": self.dataset.task, "config_hash": config.fingerprint(), "code_version": code_version(),
                 SPLIT_TAG: self.splits.fingerprint}
         params = {"trials": "until timeout" if config.budget.time_decides else config.budget.trial_cap,
@@ -134,12 +136,30 @@ def resolve_objective(config: PipelineConfig, task: str, trains_itself: bool = F
     (then the first trial checks it)."""
     # A user's own model reports what it was compiled with: Keras Tuner's default objective, val_loss, is the
     # one every compiled model has.
-    metric = config.objective.metric or ("val_loss" if byo else DEFAULT_OBJECTIVE[task])
+    chosen = config.objectives[0] if config.objectives else config.objective
+    field = "objectives.0.metric" if config.objectives else "objective.metric"
+    metric = chosen.metric or ("val_loss" if byo else DEFAULT_OBJECTIVE[task])
     known = [f"val_{m}" for m in METRIC_NAMES[task]] + list(METRIC_NAMES[task])
     if metric not in known and not trains_itself:
-        raise ConfigError(f"objective.metric: {metric!r} is not reported for a {task} task; "
+        trained = " (the first objective is the one each trial trains and stops early on)" if config.objectives \
+            else ""
+        raise ConfigError(f"{field}: {metric!r} is not reported for a {task} task{trained}; "
                           f"choose from {', '.join(known)}")
-    return metric, Direction(config.objective.direction or objective_direction(metric))
+    return metric, Direction(chosen.direction or objective_direction(metric))
+
+
+def resolve_objectives(config: PipelineConfig, task: str, trains_itself: bool = False) -> tuple[Any, ...]:
+    """Every objective of a search with several (the first is ``resolve_objective``'s); empty with one."""
+    from kerashpo.search.constraints import SIZE_METRICS
+    from kerashpo.search.pareto import Objective
+
+    known = [*SIZE_METRICS, *(f"val_{m}" for m in METRIC_NAMES[task]), *METRIC_NAMES[task]]
+    for index, item in enumerate(config.objectives[1:], start=1):
+        if item.metric not in known and not trains_itself:
+            raise ConfigError(f"objectives.{index}.metric: {item.metric!r} is not a metric the trials record; "
+                              f"choose from {', '.join(known)}")
+    return tuple(Objective(item.metric, Direction(item.direction or objective_direction(item.metric)))
+                 for item in config.objectives)
 
 
 def resolve_constraints(config: PipelineConfig, task: str, trains_itself: bool = False) -> tuple[Any, ...]:
@@ -252,21 +272,31 @@ def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str
 def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | None = None, source: Any = None,
                 data: Any = None) -> PreparedRun:
     """Check every input and load and split the data once; nothing is written."""
+    from kerashpo.search.pareto import PickRule
     from kerashpo.search.trials import SearchJob
 
     training = prepare_training(config, workdir=workdir, tracking_uri=tracking_uri, source=source, data=data)
     source, stores, dataset, splits, spec = (training.source, training.stores, training.dataset, training.splits,
                                              training.spec)
     objective, direction, setup = training.objective, training.direction, training.setup
-    if config.driver is DriverName.OPTUNA and config.optuna.pruner is not Pruner.NONE:
+    if config.driver is DriverName.OPTUNA and config.optuna.pruner is not Pruner.NONE and not config.objectives:
         for note in setup.budget.notes():
             log.warning(note)
     driver = make_driver(config, stores)
     study = driver.study_name(config.name)
+    trains_itself = getattr(source, "trains_itself", False)
+    objectives = resolve_objectives(config, dataset.task, trains_itself)
+    if objectives:
+        log.warning("%d objectives: Optuna cannot prune trials of several objectives, so pruning is off (early "
+                    "stopping on %s stays)", len(objectives), objective)
+    pick = config.export.pick
     job = SearchJob(name=study, source=source, setup=setup, n_trials=config.budget.trial_cap,
-                    constraints=resolve_constraints(config, dataset.task, getattr(source, "trains_itself", False)),
+                    constraints=resolve_constraints(config, dataset.task, trains_itself),
+                    objectives=objectives, pick=PickRule(pick.rule, pick.tolerance, pick.trial),
                     checkpoint_dir=stores.checkpoint_dir(study),
-                    keep_best=max(config.export.keep_best, config.export.ensemble),  # the ensemble's candidates
+                    # The ensemble's candidates; with several objectives, any model of the front may be picked.
+                    keep_best=config.budget.trial_cap if objectives else max(config.export.keep_best,
+                                                                             config.export.ensemble),
                     timeout=config.budget.timeout, trials_per_process=config.budget.trials_per_process)
     job.source.check()
     driver.check(job)
@@ -393,6 +423,9 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
             register=config.export.registers, version_tags=version_tags, direction=run.direction,
         )
     search = ", ".join(f"{k} {v}" for k, v in run.driver.describe().items())
+    if run.job.objectives:
+        search += (f"; objectives {', '.join(f'{o.metric} ({o.direction})' for o in run.job.objectives)}, the "
+                   f"trial shipped picked from their Pareto front by {run.job.pick.describe()}")
     card = ModelCard(
         name=config.name, dataset=run.dataset.name, fingerprint=run.dataset.fingerprint(), task=run.dataset.task,
         split_sizes=run.splits.sizes(), seed=config.seed, study=run.study, trial=outcome.best_number,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kerashpo.pipelines.export import CARD
-from kerashpo.search.tracking import BASELINE, ROLE_TAG, STATE_TAG, TRIAL_TAG
+from kerashpo.search.tracking import BASELINE, INFEASIBLE_TAG, OBJECTIVES_TAG, ROLE_TAG, STATE_TAG, TRIAL_TAG
 from kerashpo.spaces.choices import Direction
 
 # The champion's single test evaluation, summed up for the figures: confusion counts, or (actual, predicted) pairs.
@@ -28,6 +28,8 @@ class TrialRecord:
     value: float | None  # the best epoch's objective
     params: dict[str, str]  # as MLflow keeps them: text
     curve: dict[int, float]  # the objective per epoch (the metric's step is the epoch)
+    metrics: dict[str, float] = field(default_factory=dict)  # the run's final metrics (best_<metric>, n_params...)
+    feasible: bool = True  # met the search's constraints
 
 
 @dataclass
@@ -55,6 +57,12 @@ class SearchRecord:
     @property
     def direction(self) -> Direction:
         return Direction(self.tags.get("direction", Direction.MINIMIZE))
+
+    @property
+    def objectives(self) -> list[tuple[str, Direction]]:
+        """Every objective of a search with several; empty with one."""
+        items = json.loads(self.tags.get(OBJECTIVES_TAG, "[]"))
+        return [(item["metric"], Direction(item["direction"])) for item in items]
 
     @property
     def champion(self) -> TrialRecord | None:
@@ -110,7 +118,8 @@ def _trial(client: Any, run: Any, objective: str) -> TrialRecord:
     curve = {m.step: m.value for m in client.get_metric_history(run.info.run_id, objective)} \
         if objective in metrics else {}
     return TrialRecord(int(run.data.tags[TRIAL_TAG]), run.data.tags.get(STATE_TAG, "RUNNING"),
-                       None if value is None else float(value), dict(run.data.params), curve)
+                       None if value is None else float(value), dict(run.data.params), curve, dict(metrics),
+                       INFEASIBLE_TAG not in run.data.tags)
 
 
 def _validation_at_best_epoch(client: Any, children: list[Any], number: int, baseline: Any) -> dict[str, float]:

@@ -70,14 +70,14 @@ def judge(constraints: tuple[Constraint, ...], result: TrialResult) -> None:
     """Record on a completed trial's result each constraint's violation and, if any is broken, why."""
     if not constraints or result.value is None:
         return
-    values = {c.metric: _value(c.metric, result) for c in constraints}
+    values = {c.metric: trial_metric(c.metric, result) for c in constraints}
     result.violations = tuple(c.violation(values[c.metric]) for c in constraints)
     broken = [c.describe(values[c.metric]) for c, v in zip(constraints, result.violations) if v > 0]
     result.infeasible = "; ".join(broken) or None
 
 
-def _value(metric: str, result: TrialResult) -> float | None:
-    """A size metric, or a metric's value at the trial's best epoch."""
+def trial_metric(metric: str, result: TrialResult) -> float | None:
+    """A size metric, or a metric's value at the trial's best epoch (constraints and objectives read these)."""
     if metric == "n_params":
         return float(result.n_params)
     if metric in ("model_bytes", "latency_ms"):

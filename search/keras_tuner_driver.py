@@ -70,6 +70,9 @@ class KerasTunerDriver:
         return f"{pipeline}-keras_tuner-{self.tuner_name}"
 
     def check(self, job: SearchJob) -> None:
+        if job.objectives:
+            raise UserError("Keras Tuner combines several objectives into one number; use driver optuna for a "
+                            "Pareto front, or keep one objective and bound the others with constraints")
         if importlib.util.find_spec("keras_tuner") is None:
             raise UserError("driver keras_tuner needs the package keras-tuner: pip install keras-tuner")
 

@@ -56,6 +56,9 @@ class OptunaDriver:
 
     def check(self, job: SearchJob) -> None:
         """Refuse what cannot run before anything is written."""
+        if job.objectives and self.sampler_name is Sampler.CMAES:
+            raise UserError("sampler cmaes optimizes one objective; with objectives use tpe, nsga2, gp, random "
+                            "or grid")
         if self.sampler_name is Sampler.GRID:
             if job.source.space is None:
                 raise UserError("sampler grid needs a declared space; a build_model(hp) function has none")
@@ -72,13 +75,14 @@ class OptunaDriver:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         storage = self._storage()
+        directions = [o.direction for o in job.objectives] or [job.setup.direction]
         study = optuna.create_study(
             study_name=job.name, storage=storage, load_if_exists=True,
-            direction=optuna.study.StudyDirection[job.setup.direction.name],
+            directions=[optuna.study.StudyDirection[d.name] for d in directions],
             sampler=self._sampler(job), pruner=self._pruner(job),
         )
         if study.metric_names is None:  # optuna-dashboard labels its plots with it
-            study.set_metric_names([job.setup.objective])
+            study.set_metric_names([o.metric for o in job.objectives] or [job.setup.objective])
         if not study.trials and self.sampler_name is not Sampler.GRID:  # a new study tries the simple models first
             for params in job.source.first_trials:
                 study.enqueue_trial(params, skip_if_exists=True)
@@ -122,14 +126,16 @@ class OptunaDriver:
                 # (study.optimize does it internally); on a database, other workers need it to tell a dead
                 # worker's trial from a slow one.
                 with get_heartbeat_thread(trial._trial_id, storage):
-                    result = executor.execute(trial.number, OptunaSampling(trial), should_prune)
+                    # Optuna takes no intermediate values from a trial of several objectives.
+                    result = executor.execute(trial.number, OptunaSampling(trial),
+                                              None if job.objectives else should_prune)
             except KeyboardInterrupt:
                 # Interrupted, not failed: it does not count against the budget and the next run retries it.
                 trial.set_user_attr(_LOST_ATTR, True)
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 study.enqueue_trial(trial.params, skip_if_exists=False)
                 raise
-            _tell(study, trial, result)
+            _tell(study, trial, result, [o.metric for o in job.objectives])
             executor.report(trial.number, result, _finished_trials(study), total=job.n_trials)
         return executor.outcome(_finished_trials(study), handed_over)
 
@@ -164,6 +170,8 @@ class OptunaDriver:
             return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
         if self.sampler_name is Sampler.GP:
             return optuna.samplers.GPSampler(seed=seed, constraints_func=constraints)
+        if self.sampler_name is Sampler.NSGA2:
+            return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints)
         space = job.source.space
         if space is None:  # refused by check() before the search
             raise UserError("sampler grid needs a declared space")
@@ -176,7 +184,7 @@ class OptunaDriver:
         # after enough examples to judge, on any table, or after the first fold; on a small validation split
         # nothing is pruned before a few trials have completed.
         budget = job.setup.budget
-        if not budget.can_prune or self.pruner_name is Pruner.NONE:
+        if not budget.can_prune or self.pruner_name is Pruner.NONE or job.objectives:
             return optuna.pruners.NopPruner()
         pruner: Any
         if self.pruner_name is Pruner.HYPERBAND:
@@ -254,7 +262,7 @@ def _violations(count: int) -> Callable[[Any], tuple[float, ...]]:
     return constraints
 
 
-def _tell(study: Any, trial: Any, result: TrialResult) -> None:
+def _tell(study: Any, trial: Any, result: TrialResult, objectives: list[str]) -> None:
     import optuna
 
     S = optuna.trial.TrialState
@@ -266,7 +274,7 @@ def _tell(study: Any, trial: Any, result: TrialResult) -> None:
     if result.best_epoch is not None:
         trial.set_user_attr("best_epoch", result.best_epoch)
     if result.state == COMPLETE:
-        study.tell(trial, result.value)
+        study.tell(trial, [result.objective_values[name] for name in objectives] if objectives else result.value)
     elif result.state == PRUNED:
         study.tell(trial, state=S.PRUNED)
     else:
@@ -280,10 +288,11 @@ def _finished_trials(study: Any) -> list[FinishedTrial]:
     S = optuna.trial.TrialState
     states = {S.COMPLETE: COMPLETE, S.PRUNED: PRUNED, S.FAIL: FAILED}
     return [
-        FinishedTrial(t.number, states[t.state], t.value if t.state == S.COMPLETE else None,
+        FinishedTrial(t.number, states[t.state], t.values[0] if t.state == S.COMPLETE else None,
                       # Fixed values are not Optuna params; the user attribute holds the whole dict.
                       dict(t.user_attrs.get(_PARAMS_ATTR, t.params)), t.user_attrs.get("best_epoch"),
-                      feasible=not any(v > 0 for v in t.user_attrs.get(_VIOLATIONS_ATTR, ())))
+                      feasible=not any(v > 0 for v in t.user_attrs.get(_VIOLATIONS_ATTR, ())),
+                      values=tuple(t.values) if t.state == S.COMPLETE else ())
         for t in study.get_trials(deepcopy=False, states=tuple(states))
         if not t.user_attrs.get(_LOST_ATTR)
     ]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kerashpo.search.constraints import SIZE_METRICS
+from kerashpo.search.pareto import pareto_front
 from kerashpo.search.tracking import (
     BASELINE,
     INFEASIBLE_TAG,
+    OBJECTIVES_TAG,
     ROLE_TAG,
     STARTED_TAG,
     STATE_TAG,
@@ -97,6 +100,8 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
     if infeasible is not None and infeasible.notna().any():  # never above a trial that meets the constraints
         board.insert(2, "infeasible", infeasible.fillna(""))
         board.loc[board["infeasible"] != "", "_rank"] = 2
+    if OBJECTIVES_TAG in parent.data.tags:
+        _add_front(board, runs, json.loads(parent.data.tags[OBJECTIVES_TAG]))
     board = board.sort_values(["_rank", "objective", "trial"], ascending=[True, direction is Direction.MINIMIZE, True],
                               na_position="last")
     board = board.drop(columns="_rank").reset_index(drop=True)
@@ -105,6 +110,25 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
     board.attrs.update(objective=objective, direction=str(direction),
                        parent_run_id=parent.info.run_id, experiment_id=parent.info.experiment_id)
     return board.head(top) if top else board
+
+
+def _add_front(board: Any, runs: Any, objectives: list[dict[str, str]]) -> None:
+    """With several objectives: each one's column after the first's, and ``pareto``, whether the trial is on the
+    front of the complete trials that meet the constraints."""
+    import pandas as pd
+
+    after = board.columns.get_loc("objective") + 1
+    for position, item in enumerate(objectives[1:], start=after):
+        name = item["metric"]
+        values = runs.get(f"metrics.best_{name}", pd.Series(dtype=float))
+        if name in board.columns:  # a size metric: moved beside the first objective
+            board.pop(name)
+        board.insert(position, name, values)
+    names = ["objective", *(item["metric"] for item in objectives[1:])]
+    eligible = board[board["_rank"] == 0].dropna(subset=names)
+    points = {index: tuple(float(v) for v in row) for index, row in zip(eligible.index, eligible[names].values)}
+    front = pareto_front(points, [Direction(item["direction"]) for item in objectives])
+    board.insert(2, "pareto", [index in front for index in board.index])
 
 
 def _numeric_if_possible(values: Any) -> Any:

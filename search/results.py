@@ -27,6 +27,8 @@ class TrialResult:
     # infeasible, if it is; an infeasible trial is never the champion.
     violations: tuple[float, ...] = ()
     infeasible: str | None = None
+    # Several objectives: each one's value (the first is ``value``), at the best epoch for a trained metric.
+    objective_values: dict[str, float] = field(default_factory=dict)
     # Cross-validation: each fold's metrics at its best epoch, as ``fold_<k>_<metric>``.
     fold_metrics: dict[str, float] = field(default_factory=dict)
     # The failure is the configuration's, not this trial's (the objective is never reported): stop the search.

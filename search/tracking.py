@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -25,6 +26,8 @@ ROLE_TAG, STUDY_TAG, STARTED_TAG = "kerashpo.role", "kerashpo.study", "kerashpo.
 STATE_TAG, TRIAL_TAG = "state", "trial_number"
 # The hash of the data and of each split's rows: runs compare fairly only on equal ones (`kerashpo compare`).
 SPLIT_TAG = "split_fingerprint"
+# A search with several objectives: [{"metric": ..., "direction": ...}, ...] as JSON, the first one trained on.
+OBJECTIVES_TAG = "objectives"
 # Why a trial broke the search's constraints (absent on feasible trials).
 INFEASIBLE_TAG = "infeasible"
 BASELINE = "BASELINE"  # the state (and role) of the reference model's run beside the trials
@@ -85,6 +88,10 @@ class SearchInfo:
     params: dict[str, Any] = field(default_factory=dict)
     config_text: str | None = None
     dataset: DatasetRecord | None = None
+
+
+def objectives_tag(objectives: Any) -> str:
+    return json.dumps([{"metric": o.metric, "direction": str(o.direction)} for o in objectives])
 
 
 def trial_run_name(number: int, state: str) -> str:
@@ -321,6 +328,7 @@ class MLflowTracker(NullTracker):
             for name in ("model_bytes", "latency_ms"):
                 if getattr(result, name) is not None:
                     finals[name] = getattr(result, name)
+            finals.update({f"best_{name}": value for name, value in result.objective_values.items()})
             metrics += [(name, float(value), now, 0) for name, value in {**result.fold_metrics, **finals}.items()]
             # The state is known only now: the run's name says it (the tag renames the run in the same write).
             tags = {STATE_TAG: result.state, _RUN_NAME_TAG: trial_run_name(number, result.state)}

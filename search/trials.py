@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import time
@@ -12,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from kerashpo.search.checkpoints import CheckpointStore
-from kerashpo.search.constraints import BUILT_METRICS, Constraint, judge, refusal
+from kerashpo.search.constraints import BUILT_METRICS, Constraint, judge, refusal, trial_metric
 from kerashpo.search.memory import collecting_new_objects_only, released_when_done
+from kerashpo.search.pareto import Objective, PickRule
 from kerashpo.search.protocols import Tracker
 from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
 from kerashpo.search.runner import PruneCheck, TrainingSetup, run_trial
@@ -48,6 +50,9 @@ class SearchJob:
     trials_per_process: int | None = None
     # Bounds on each trial's model (size, latency, a metric); a trial outside them is never the champion.
     constraints: tuple[Constraint, ...] = ()
+    # Several objectives (the first is ``setup.objective``): a Pareto front, from which ``pick`` chooses.
+    objectives: tuple[Objective, ...] = ()
+    pick: PickRule = field(default_factory=PickRule)
     started_at: float = field(default_factory=time.time)
     # Study-wide finished trials when this search began (set by the first report), for the rate and ETA.
     finished_at_start: int | None = None
@@ -71,6 +76,7 @@ class FinishedTrial:
     params: dict[str, Any]
     best_epoch: int | None = None
     feasible: bool = True  # meets the search's constraints
+    values: tuple[float, ...] = ()  # every objective's, with several
 
 
 @dataclass
@@ -160,6 +166,7 @@ class TrialExecutor:
             result = _combine(results, self.job.setup)
             if result.state == COMPLETE:
                 judge(constraints, result)
+                self._score_objectives(result)
             if result.state == COMPLETE and result.infeasible is None and result.model is not None \
                     and result.value is not None:
                 self.checkpoints.offer(number, result.value, result.model, among=self.complete)
@@ -169,8 +176,28 @@ class TrialExecutor:
         self.finished_this_run += 1
         return result
 
+    def _score_objectives(self, result: TrialResult) -> None:
+        """Every objective's value on a completed trial; one it did not record fails the trial."""
+        if not self.job.objectives:
+            return
+        values = {o.metric: trial_metric(o.metric, result) for o in self.job.objectives}
+        missing = [name for name, value in values.items() if value is None or not math.isfinite(value)]
+        if missing:
+            result.state, result.error = FAILED, f"objective {', '.join(missing)} was not recorded"
+            return
+        result.objective_values = {name: float(value) for name, value in values.items() if value is not None}
+
+    def champion(self, finished: list[FinishedTrial]) -> FinishedTrial | None:
+        """The trial to ship: the best one, or the one ``pick`` chooses from the Pareto front."""
+        if not self.job.objectives:
+            return self.best(finished)
+        points = {t.number: t.values for t in finished
+                  if t.state == COMPLETE and t.feasible and len(t.values) == len(self.job.objectives)}
+        number = self.job.pick.pick(points, [o.direction for o in self.job.objectives])
+        return next((t for t in finished if t.number == number), None)
+
     def best(self, finished: list[FinishedTrial]) -> FinishedTrial | None:
-        """The best complete trial; ties go to the earlier one."""
+        """The best complete trial on the (first) objective; ties go to the earlier one."""
         best = None
         for trial in sorted(finished, key=lambda t: t.number):
             if trial.state == COMPLETE and trial.feasible and trial.value is not None and (
@@ -214,8 +241,8 @@ class TrialExecutor:
         ))
 
     def outcome(self, finished: list[FinishedTrial], handed_over: bool) -> SearchOutcome:
-        """The search's result; the best trial's model comes from the checkpoints."""
-        best = self.best(finished)
+        """The search's result; the champion's model comes from the checkpoints."""
+        best = self.champion(finished)
         states = [t.state for t in finished]
         return SearchOutcome(
             best_number=best.number if best else None, best_value=best.value if best else None,

@@ -67,6 +67,7 @@ class Sampler(Choice):
     CMAES = "cmaes"
     GP = "gp"
     GRID = "grid"
+    NSGA2 = "nsga2"  # several objectives (objectives:)
 
 
 class Pruner(Choice):
@@ -85,6 +86,14 @@ class Tuner(Choice):
     BAYESIAN = "bayesian"
     HYPERBAND = "hyperband"
     GRID = "grid"
+
+
+class Pick(Choice):
+    """How ``export.pick`` chooses one model from the Pareto front of a search with several objectives."""
+
+    SMALLEST_WITHIN = "smallest_within"  # within a tolerance of the best first objective, best on the others
+    BEST_FIRST = "best_first"  # the best first objective
+    TRIAL = "trial"  # a trial named by number
 
 
 class ExportFormat(Choice):

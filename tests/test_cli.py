@@ -77,6 +77,25 @@ CASES = {
                                  "constraints.n_params: give max, min or both"),
     "constraint upside down": (GOOD + "constraints: {latency_ms: {min: 5, max: 1}}\n", None,
                                "constraints.latency_ms: min 5 is above max 1"),
+    "objectives under keras tuner": (GOOD + "driver: keras_tuner\nobjectives: [{metric: val_log_loss}, "
+                                     "{metric: n_params}]\n", None,
+                                     "objectives: Keras Tuner combines several objectives into one number; use "
+                                     "driver optuna"),
+    "one objective in objectives": (GOOD + "objectives: [{metric: val_log_loss}]\n", None,
+                                    "objectives: give two or three (got 1)"),
+    "objective and objectives": (GOOD + "objective: {metric: val_accuracy}\nobjectives: [{metric: val_log_loss}, "
+                                 "{metric: n_params}]\n", None, "give objective (one) or objectives (several)"),
+    "size as first objective": (GOOD + "objectives: [{metric: n_params}, {metric: val_log_loss}]\n", None,
+                                "objectives.0.metric: 'n_params' is not reported for a multiclass task (the first"),
+    "unknown second objective": (GOOD + "objectives: [{metric: val_log_loss}, {metric: flops}]\n", None,
+                                 "objectives.1.metric: 'flops' is not a metric the trials record"),
+    "cmaes with objectives": (GOOD + "optuna: {sampler: cmaes}\nobjectives: [{metric: val_log_loss}, "
+                              "{metric: n_params}]\n", None, "sampler cmaes optimizes one objective"),
+    "pick without objectives": (GOOD.replace("[keras]", "[keras], pick: {rule: best_first}"), None,
+                                "export.pick chooses from the Pareto front of several objectives"),
+    "pick trial without number": (GOOD.replace("[keras]", "[keras], pick: {rule: trial}") + "objectives: [{metric: "
+                                  "val_log_loss}, {metric: n_params}]\n", None,
+                                  "rule: trial takes the trial's number"),
     "trials in file": (GOOD.replace("trials: 2", "trials: 0"), None, "budget.trials: Input should be greater than"),
 }
 
