@@ -17,7 +17,17 @@ from pydantic import (
 )
 
 from kerashpo.spaces import UserError
-from kerashpo.spaces.choices import Direction, Driver, ExportFormat, Pick, Pruner, Sampler, Task, Tuner
+from kerashpo.spaces.choices import (
+    Direction,
+    Driver,
+    ExportFormat,
+    ObjectivesPruning,
+    Pick,
+    Pruner,
+    Sampler,
+    Task,
+    Tuner,
+)
 
 # digits_images: the digits set as 8x8 grayscale images (for the cnn space).
 BUILTIN_DATASETS = ("digits", "digits_images", "breast_cancer", "wine", "iris", "diabetes")
@@ -117,6 +127,8 @@ class SplitConfig(_Section):
 class OptunaConfig(_Section):
     sampler: Sampler = Sampler.TPE
     pruner: Pruner = Pruner.HYPERBAND
+    # With several objectives: off, or primary (the pruner judges the first objective alone).
+    pruning: ObjectivesPruning = ObjectivesPruning.OFF
 
 
 class KerasTunerConfig(_Section):
@@ -324,6 +336,9 @@ class PipelineConfig(_Section):
     @model_validator(mode="after")
     def _several_objectives(self) -> PipelineConfig:
         if not self.objectives:
+            if "pruning" in self.optuna.model_fields_set:
+                raise ValueError("optuna.pruning says how a search with several objectives prunes; with one, "
+                                 "optuna.pruner decides: remove optuna.pruning")
             if "pick" in self.export.model_fields_set:
                 raise ValueError("export.pick chooses from the Pareto front of several objectives; set objectives "
                                  "or remove export.pick")

@@ -46,7 +46,7 @@ from kerashpo.spaces import (
     objective_direction,
     resolve_space,
 )
-from kerashpo.spaces.choices import Direction, Pruner
+from kerashpo.spaces.choices import Direction, ObjectivesPruning, Pruner
 from kerashpo.spaces.choices import Driver as DriverName
 
 log = logging.getLogger("kerashpo.run")
@@ -188,7 +188,8 @@ def make_driver(config: PipelineConfig, stores: Stores) -> Driver:
                                 num_initial_points=options.num_initial_points)
     from kerashpo.search.optuna_driver import OptunaDriver
 
-    return OptunaDriver(sampler=config.optuna.sampler, pruner=config.optuna.pruner, storage=stores.storage)
+    return OptunaDriver(sampler=config.optuna.sampler, pruner=config.optuna.pruner, storage=stores.storage,
+                        pruning=config.optuna.pruning)
 
 
 def resolve_source(config: PipelineConfig, base_dir: Path) -> ModelSource:
@@ -286,9 +287,12 @@ def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | No
     study = driver.study_name(config.name)
     trains_itself = getattr(source, "trains_itself", False)
     objectives = resolve_objectives(config, dataset.task, trains_itself)
-    if objectives:
+    if objectives and config.optuna.pruning is ObjectivesPruning.OFF:
         log.warning("%d objectives: Optuna cannot prune trials of several objectives, so pruning is off (early "
-                    "stopping on %s stays)", len(objectives), objective)
+                    "stopping on %s stays; optuna.pruning: primary prunes on it alone)", len(objectives), objective)
+    elif objectives:
+        log.warning("%d objectives: the %s pruner judges %s alone (optuna.pruning: primary)", len(objectives),
+                    config.optuna.pruner, objective)
     pick = config.export.pick
     job = SearchJob(name=study, source=source, setup=setup, n_trials=config.budget.trial_cap,
                     constraints=resolve_constraints(config, dataset.task, trains_itself),

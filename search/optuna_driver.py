@@ -24,9 +24,11 @@ from kerashpo.search.trials import (
     worker_id,
 )
 from kerashpo.spaces import UserError
-from kerashpo.spaces.choices import Pruner, Sampler, chosen
+from kerashpo.spaces.choices import ObjectivesPruning, Pruner, Sampler, chosen
 
 _WORKER_ATTR, _LOST_ATTR, _PARAMS_ATTR = "kerashpo_worker", "kerashpo_lost", "kerashpo_params"
+# The twin study that prunes a search of several objectives on the first (optuna.pruning: primary).
+PRIMARY_SUFFIX = ":primary"
 # Each constraint's violation (search.constraints), read back by the constrained samplers.
 _VIOLATIONS_ATTR = "kerashpo_violations"
 
@@ -41,10 +43,11 @@ class OptunaDriver:
     name = "optuna"
 
     def __init__(self, sampler: str = Sampler.TPE, pruner: str = Pruner.HYPERBAND,
-                 storage: str | Path | None = None):
+                 storage: str | Path | None = None, pruning: str = ObjectivesPruning.OFF):
         self.sampler_name = chosen(Sampler, sampler, "sampler")
         self.pruner_name = chosen(Pruner, pruner, "pruner")
         self.storage = storage
+        self.pruning = chosen(ObjectivesPruning, pruning, "pruning")
 
     def describe(self) -> dict[str, str]:
         return {"driver": self.name, "sampler": self.sampler_name, "pruner": self.pruner_name,
@@ -86,11 +89,17 @@ class OptunaDriver:
         if not study.trials and self.sampler_name is not Sampler.GRID:  # a new study tries the simple models first
             for params in job.source.first_trials:
                 study.enqueue_trial(params, skip_if_exists=True)
+        # Optuna prunes one objective: with several, a twin study of the first objective alone holds the
+        # reports and runs the pruner (in the same storage, so workers share it).
+        primary = optuna.create_study(
+            study_name=f"{job.name}{PRIMARY_SUFFIX}", storage=storage, load_if_exists=True,
+            direction=optuna.study.StudyDirection[job.setup.direction.name], pruner=self._pruner(job),
+        ) if job.objectives and self.pruning is ObjectivesPruning.PRIMARY else None
         with TrialExecutor(job, tracker, on_trial_end) as executor:
-            return self._search(study, storage, job, tracker, executor)
+            return self._search(study, storage, job, tracker, executor, primary)
 
     def _search(self, study: Any, storage: Any, job: SearchJob, tracker: Tracker,
-                executor: TrialExecutor) -> SearchOutcome:
+                executor: TrialExecutor, primary: Any = None) -> SearchOutcome:
         import optuna
         from optuna.storages._heartbeat import get_heartbeat_thread
 
@@ -117,25 +126,31 @@ class OptunaDriver:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 break
 
-            def should_prune(epoch: int, value: float, trial: Any = trial) -> bool:
-                trial.report(value, epoch)
-                return trial.should_prune()
+            # Optuna takes no intermediate values from a trial of several objectives: its twin does.
+            judged = trial if not job.objectives else primary.ask() if primary is not None else None
+
+            def should_prune(epoch: int, value: float, judged: Any = judged) -> bool:
+                judged.report(value, epoch)
+                return bool(judged.should_prune())
 
             try:
                 # Ask-and-tell starts no heartbeat of its own and Optuna has no public way to start one
                 # (study.optimize does it internally); on a database, other workers need it to tell a dead
                 # worker's trial from a slow one.
                 with get_heartbeat_thread(trial._trial_id, storage):
-                    # Optuna takes no intermediate values from a trial of several objectives.
                     result = executor.execute(trial.number, OptunaSampling(trial),
-                                              None if job.objectives else should_prune)
+                                              None if judged is None else should_prune)
             except KeyboardInterrupt:
                 # Interrupted, not failed: it does not count against the budget and the next run retries it.
                 trial.set_user_attr(_LOST_ATTR, True)
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 study.enqueue_trial(trial.params, skip_if_exists=False)
+                if judged is not None and judged is not trial:
+                    primary.tell(judged, state=optuna.trial.TrialState.FAIL)
                 raise
             _tell(study, trial, result, [o.metric for o in job.objectives])
+            if judged is not None and judged is not trial:
+                _tell(primary, judged, result, [])
             executor.report(trial.number, result, _finished_trials(study), total=job.n_trials)
         return executor.outcome(_finished_trials(study), handed_over)
 
@@ -184,7 +199,7 @@ class OptunaDriver:
         # after enough examples to judge, on any table, or after the first fold; on a small validation split
         # nothing is pruned before a few trials have completed.
         budget = job.setup.budget
-        if not budget.can_prune or self.pruner_name is Pruner.NONE or job.objectives:
+        if not budget.can_prune or self.pruner_name is Pruner.NONE:
             return optuna.pruners.NopPruner()
         pruner: Any
         if self.pruner_name is Pruner.HYPERBAND:

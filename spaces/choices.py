@@ -79,6 +79,13 @@ class Pruner(Choice):
     NONE = "none"
 
 
+class ObjectivesPruning(Choice):
+    """``optuna.pruning``: what the pruner does in a search with several objectives (Optuna prunes only one)."""
+
+    OFF = "off"  # every trial trains to its early stop
+    PRIMARY = "primary"  # the pruner judges the first objective alone
+
+
 class Tuner(Choice):
     """Keras Tuner tuners (``keras_tuner.tuner``)."""
 

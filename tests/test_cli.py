@@ -96,6 +96,8 @@ CASES = {
     "pick trial without number": (GOOD.replace("[keras]", "[keras], pick: {rule: trial}") + "objectives: [{metric: "
                                   "val_log_loss}, {metric: n_params}]\n", None,
                                   "rule: trial takes the trial's number"),
+    "pruning with one objective": (GOOD + "optuna: {pruning: primary}\n", None,
+                                   "optuna.pruning says how a search with several objectives prunes"),
     "trials in file": (GOOD.replace("trials: 2", "trials: 0"), None, "budget.trials: Input should be greater than"),
 }
 

@@ -77,3 +77,33 @@ def test_a_two_objective_search_writes_its_front_and_exports_the_model_the_rule_
     assert "picked from their Pareto front by smallest_within" in card
     figures = {a.path for a in client.list_artifacts(parent.info.run_id, "figures")}
     assert {"figures/pareto_front.png", "figures/pareto_front.html"} <= figures
+
+
+def test_pruning_primary_prunes_a_clearly_worse_trial_of_a_two_objective_search_on_its_first_objective(tmp_path):
+    import dataclasses
+
+    from test_drivers import QUALITY, job_for, journal
+
+    from kerashpo.search import NullTracker, OptunaDriver
+    from kerashpo.search.optuna_driver import PRIMARY_SUFFIX
+    from kerashpo.search.pareto import Objective
+
+    study = optuna.create_study(study_name="twin", storage=journal(tmp_path), directions=["minimize", "minimize"])
+    for quality in ("good", "bad"):
+        study.enqueue_trial({"quality": quality})
+    job = dataclasses.replace(
+        job_for(tmp_path, "twin", n_trials=2, max_epochs=4, preset=QUALITY, objective="val_loss", patience=4,
+                dataset="digits"),
+        objectives=(Objective("val_loss", MIN), Objective("n_params", MIN)))
+    driver = OptunaDriver(sampler="random", pruner="successive_halving", storage=str(tmp_path / "study.journal"),
+                          pruning="primary")
+    outcome = driver.optimize(job, NullTracker())
+
+    trials = optuna.load_study(study_name="twin", storage=journal(tmp_path)).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "PRUNED"] and outcome.n_pruned == 1
+    assert len(trials[0].values) == 2 and trials[0].values[1] > 0  # the number of parameters
+    # The first objective's reports went to the twin study, where the pruner judged them.
+    twin = optuna.load_study(study_name=f"twin{PRIMARY_SUFFIX}", storage=journal(tmp_path)).trials
+    assert [t.state.name for t in twin] == ["COMPLETE", "PRUNED"]
+    assert len(twin[1].intermediate_values) < 4 and not trials[1].intermediate_values
+    assert twin[0].value == pytest.approx(trials[0].values[0]) and outcome.best_number == 0
