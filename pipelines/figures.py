@@ -31,6 +31,10 @@ class Skip(Exception):
     """A figure the search's record cannot support; the message says why."""
 
 
+class NotApplicable(Skip):
+    """A figure that does not belong to this kind of search (a Pareto front of one objective): left out unsaid."""
+
+
 @dataclass
 class Figure:
     name: str  # the artifacts' stem: figures/<name>.html and figures/<name>.png
@@ -82,6 +86,8 @@ def draw_figures(record: SearchRecord) -> Figures:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Optuna's small-sample warnings
                 caption, interactive, static = draw(sources)
+        except NotApplicable:
+            continue
         except Skip as why:
             figures.skipped[title] = str(why)
             log.info("figure %s skipped: %s", name, why)
@@ -433,7 +439,7 @@ def pareto_front_figure(sources: _Sources) -> Drawn:
     record = sources.record
     objectives = record.objectives
     if not objectives:
-        raise Skip("the search has one objective")
+        raise NotApplicable("the search has one objective")
     names = [f"best_{metric}" for metric, _ in objectives]
     trials = [t for t in sources.complete if t.feasible and all(n in t.metrics for n in names)]
     if len(trials) < 2:

@@ -106,7 +106,8 @@ def summary(record: SearchRecord) -> list[tuple[str, str]]:
         ("Split fingerprint", tags.get("split_fingerprint", "-")),
         ("Model", tags.get("model", "-")),
         ("Driver", f"{driver}: {search}" if search else driver),
-        ("Objective", f"{record.objective} ({record.direction})"),
+        ("Objective", ", ".join(f"{m} ({d})" for m, d in record.objectives) + f"; shipped: {tags.get('pick')}"
+         if record.objectives else f"{record.objective} ({record.direction})"),
         ("Budget", budget),
         ("Seed", params.get("seed", "-")),
         ("Wall time", f"{seconds:.1f} s" if seconds is not None else "-"),
