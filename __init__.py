@@ -46,6 +46,9 @@ _EXPORTS = {
     "KerasTunerDriver": ("kerashpo.search.keras_tuner_driver", "KerasTunerDriver"),
     "MLflowTracker": ("kerashpo.search.tracking", "MLflowTracker"),
     "leaderboard": ("kerashpo.search.ranking", "leaderboard"),
+    "Constraint": ("kerashpo.search.constraints", "Constraint"),
+    "Objective": ("kerashpo.search.pareto", "Objective"),
+    "PickRule": ("kerashpo.search.pareto", "PickRule"),
     "format_leaderboard": ("kerashpo.search.ranking", "format_leaderboard"),
     # Shipping the champion.
     "export_model": ("kerashpo.pipelines.export", "export_model"),

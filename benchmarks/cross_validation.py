@@ -4,11 +4,12 @@ For each built-in table and seed, two default `kerashpo run`s (the `mlp` preset,
 each in a fresh process and store: the default single split (validation 0.2, test 0.2) and `split: {folds: K}`
 (test 0.2, the rest in K stratified folds; the champion refit on every non-test row). Both hold out the same
 test rows (the same seeded, stratified split), so their test scores compare directly, with scikit-learn's
-logistic regression fitted by each run on its own splits (the cross-validated run scores it over the same
-folds, and fits the one it tests on every non-test row, as the champion is refit). Writes
+logistic regression (ridge for diabetes) fitted by each run on its own splits (the cross-validated run scores
+it over the same folds, and fits the one it tests on every non-test row, as the champion is refit). Writes
 `cross_validation.json` beside this script and prints a Markdown table (medians and ranges over seeds).
 
     python benchmarks/cross_validation.py                       # breast_cancer and wine, 5 folds, seeds 1 2 3
+    python benchmarks/cross_validation.py --datasets diabetes --seeds 1 2 3
     python benchmarks/cross_validation.py --datasets wine --seeds 1 --folds 3
     python benchmarks/cross_validation.py --table               # the table from the saved JSON
 """
@@ -27,6 +28,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "cross_validation.json"
+# The test scores compared (those the task has): classification, then regression.
+TESTED = ("test_accuracy", "test_log_loss", "test_rmse")
 
 
 def run(dataset: str, seed: int, folds: int | None) -> dict:
@@ -56,12 +59,11 @@ def run(dataset: str, seed: int, folds: int | None) -> dict:
         trials = client.search_runs([experiment], "tags.`kerashpo.role` = 'trial'")
         objective = parent.data.tags["objective"]
         metrics, reference = parent.data.metrics, baseline.data.metrics
+        tested = [name for name in TESTED if name in metrics and name in reference]
         return {"dataset": dataset, "seed": seed, "folds": folds or 0, "objective": objective, "wall": wall,
                 "trials": len(trials), "pruned": sum(t.data.tags.get("state") == "PRUNED" for t in trials),
                 "validation": metrics[f"best_{objective}"], "baseline_validation": reference[objective],
-                "test_accuracy": metrics["test_accuracy"], "test_log_loss": metrics["test_log_loss"],
-                "baseline_test_accuracy": reference["test_accuracy"],
-                "baseline_test_log_loss": reference["test_log_loss"],
+                **{name: metrics[name] for name in tested}, **{f"baseline_{name}": reference[name] for name in tested},
                 "weights": parent.data.tags.get("weights", "")}
 
 
@@ -70,16 +72,18 @@ def _spread(values: list[float]) -> str:
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| dataset | split | validation log loss (search / LR) | test accuracy (search / LR) | "
-             "test log loss (search / LR) | pruned | wall s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | split | validation objective (search / linear) | test scores (search / linear) | "
+             "pruned | wall s |", "|---|---|---|---|---|---|"]
     for dataset in dict.fromkeys(r["dataset"] for r in results):
         for folds in sorted({r["folds"] for r in results if r["dataset"] == dataset}):
             rows = [r for r in results if r["dataset"] == dataset and r["folds"] == folds]
-            cells = [f"{_spread([r[k] for r in rows])} / {_spread([r['baseline_' + k] for r in rows])}"
-                     for k in ("validation", "test_accuracy", "test_log_loss")]
+            tested = [name for name in TESTED if name in rows[0]]
+            validation = (f"{rows[0]['objective']} {_spread([r['validation'] for r in rows])} / "
+                          f"{_spread([r['baseline_validation'] for r in rows])}")
+            tests = "; ".join(f"{name.removeprefix('test_')} {_spread([r[name] for r in rows])} / "
+                              f"{_spread([r['baseline_' + name] for r in rows])}" for name in tested)
             split = f"{folds} folds" if folds else "one split"
-            lines.append(f"| {dataset} | {split} | {' | '.join(cells)} | "
+            lines.append(f"| {dataset} | {split} | {validation} | {tests} | "
                          f"{statistics.median(r['pruned'] for r in rows):g} / {rows[0]['trials']} | "
                          f"{statistics.median(r['wall'] for r in rows):.0f} |")
     seeds = sorted({r["seed"] for r in results})

@@ -299,7 +299,8 @@ def _train(
     returned: Any = None
     try:
         returned = source.fit(sampling, model, setup.data, batch_size=options.batch_size, seed=seed, epochs=epochs,
-                              callbacks=callbacks, verbose=0, augmentation=options.augmentation)
+                              callbacks=callbacks, verbose=0, augmentation=options.augmentation,
+                              **_phases(options))
     except TrialStopped:
         pass
     except Exception as exc:  # a user's fit or callback failing fails this trial, never the search
@@ -383,7 +384,12 @@ def refit(source: Any, params: dict[str, Any], data: TrialData, *, epochs: int, 
     options = source.fit_options(dict(params), epochs, objective, direction)
     callbacks = [c for c in options.callbacks if not isinstance(c, keras.callbacks.ReduceLROnPlateau)]
     source.fit(sampling, model, data, batch_size=options.batch_size, seed=seed, epochs=epochs, callbacks=callbacks,
-               verbose=0, validate=False, augmentation=options.augmentation)
+               verbose=0, validate=False, augmentation=options.augmentation, **_phases(options))
     return model
+
+
+def _phases(options: Any) -> dict[str, Any]:
+    """A preset's second phase of training (only presets have one; a user's own fit is given nothing new)."""
+    return {"fine_tune": options.fine_tune} if options.fine_tune is not None else {}
 
 

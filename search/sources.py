@@ -36,15 +36,24 @@ from kerashpo.spaces import (
     Space,
     UserError,
 )
-from kerashpo.spaces.preset import default_fit_options
+from kerashpo.spaces.preset import FineTune, default_fit_options
 
 
 def fit_batches(model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
-                augmentation: Any = None, **kwargs: Any) -> Any:
-    """``model.fit`` over the search's cached ``tf.data`` pipelines; shuffling is theirs, seeded."""
+                augmentation: Any = None, fine_tune: FineTune | None = None, **kwargs: Any) -> Any:
+    """``model.fit`` over the search's cached ``tf.data`` pipelines; shuffling is theirs, seeded. With
+    ``fine_tune``, two calls: the epochs (and the callbacks watching them) run on across both."""
     validation = data.batches("val", model, batch_size) if validate else None
+    epochs = kwargs.pop("epochs", 1)
+    if fine_tune is not None and fine_tune.start_epoch < epochs:
+        model.fit(data.batches("train", model, batch_size, seed, augmentation), validation_data=validation,
+                  shuffle=False, epochs=fine_tune.start_epoch, **kwargs)
+        if model.stop_training:
+            return None
+        fine_tune.prepare(model)
+        kwargs["initial_epoch"] = fine_tune.start_epoch
     return model.fit(data.batches("train", model, batch_size, seed, augmentation), validation_data=validation,
-                     shuffle=False, **kwargs)
+                     shuffle=False, epochs=epochs, **kwargs)
 
 
 def as_source(thing: Any) -> Any:
@@ -82,9 +91,9 @@ class SpaceSource:
         return self.preset.fit_options(dict(params), max_epochs, monitor, direction)
 
     def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
-            augmentation: Any = None, **kwargs: Any) -> Any:
+            augmentation: Any = None, fine_tune: FineTune | None = None, **kwargs: Any) -> Any:
         return fit_batches(model, data, batch_size=batch_size, seed=seed, validate=validate,
-                           augmentation=augmentation, **kwargs)
+                           augmentation=augmentation, fine_tune=fine_tune, **kwargs)
 
 
 class HyperModelSource:

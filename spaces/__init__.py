@@ -28,13 +28,14 @@ from kerashpo.spaces.preset import FitOptions, Preset
 from kerashpo.spaces.presets import PRESETS, get_preset, resolve_space
 from kerashpo.spaces.space import Space, load_space_file, space_from_dict
 from kerashpo.spaces.tasks import DEFAULT_OBJECTIVE, METRIC_NAMES, objective_direction
+from kerashpo.spaces.transfer import TRANSFER, build_transfer, transfer_space
 
 __all__ = [
-    "CNN", "DEFAULT_OBJECTIVE", "METRIC_NAMES", "MLP", "PRESETS", "TASKS",
+    "CNN", "DEFAULT_OBJECTIVE", "METRIC_NAMES", "MLP", "PRESETS", "TASKS", "TRANSFER",
     "Bool", "Categorical", "CategoricalInput", "DataSpec", "Direction", "Driver", "FitOptions", "Fixed", "Float",
     "ImageInput", "Int",
     "NumericInput", "Param", "Preset", "Pruner", "Sampler", "Tuner",
     "Space", "SpaceError", "Suggester", "Task", "UserError",
     "build_cnn", "build_mlp", "cnn_space", "get_preset", "load_space_file", "mlp_space", "objective_direction",
-    "resolve_space", "space_from_dict",
+    "resolve_space", "space_from_dict", "build_transfer", "transfer_space",
 ]

@@ -19,6 +19,19 @@ class FitOptions:
     callbacks: list[Any] = field(default_factory=list)
     # A layer applied (training=True) to training batches only, e.g. random image augmentation.
     augmentation: Any = None
+    # A second phase of training (transfer learning's fine-tuning), if any.
+    fine_tune: FineTune | None = None
+
+
+@dataclass
+class FineTune:
+    """After ``start_epoch`` epochs, ``prepare(model)`` (unfreeze, recompile) and train on to the epoch budget.
+
+    The epochs count on across both phases, for early stopping and pruning alike; a first phase that was
+    stopped (pruned, early-stopped, interrupted) has no second."""
+
+    start_epoch: int
+    prepare: Callable[[Any], None]
 
 
 BuildFn = Callable[[dict[str, Any], DataSpec], Any]
@@ -47,6 +60,8 @@ class Preset:
     space_for_rows: Callable[[int], Space] | None = None
     # Configurations a search tries first (the simple models); each is cut to what the space admits.
     starting_points: tuple[dict[str, Any], ...] = ()
+    # What the space needs that only this machine can tell (files it names), checked before the first trial.
+    check_space: Callable[[Space], None] | None = None
 
     def first_trials(self) -> list[dict[str, Any]]:
         """The starting points this preset's space admits, without duplicates."""
@@ -67,3 +82,5 @@ class Preset:
         if spec.kind not in self.data_kinds:
             raise SpaceError(f"space {self.name!r} builds for {' or '.join(self.data_kinds)} data, and this "
                              f"dataset is {spec.kind}; choose a space for {spec.kind} data")
+        if self.check_space is not None:
+            self.check_space(self.space)

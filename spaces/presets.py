@@ -9,8 +9,9 @@ from kerashpo.spaces.errors import SpaceError
 from kerashpo.spaces.mlp import MLP
 from kerashpo.spaces.preset import Preset
 from kerashpo.spaces.space import load_space_file
+from kerashpo.spaces.transfer import TRANSFER
 
-PRESETS: dict[str, Preset] = {"mlp": MLP, "cnn": CNN}
+PRESETS: dict[str, Preset] = {"mlp": MLP, "cnn": CNN, "transfer": TRANSFER}
 
 
 def get_preset(name: str) -> Preset:
@@ -33,4 +34,4 @@ def resolve_space(reference: str, base_dir: Path | None = None) -> Preset:
     base, space = load_space_file(path, {name: preset.space for name, preset in PRESETS.items()}, default="mlp")
     preset = PRESETS[base]
     return Preset(name=str(path), space=space, build=preset.build, fit_options=preset.fit_options,
-                  data_kinds=preset.data_kinds)
+                  data_kinds=preset.data_kinds, check_space=preset.check_space)
