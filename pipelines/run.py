@@ -441,12 +441,29 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
         baseline=_baseline_line(baseline, run.objective, test_metrics),
         registered=f"{config.name} version {version}" + (" (champion)" if moved else "") if version else "-",
     ).markdown()
+    if run.job.objectives:
+        card += _front_markdown(run, tracker.parent_run_id)
     tracker.log_text(card, CARD)
     directory = export_directory(config, run.stores)
     write_bundle(directory, model, run.schema, card, saved_model=config.export.writes_saved_model)
     shipped = None if ensemble is None else (f"{weights} ({ensemble.value:.4f}; the best single trial "
                                              f"{ensemble.single_value:.4f})")
     return ExportReport(directory, test_metrics, version, moved, shipped)
+
+
+def _front_markdown(run: PreparedRun, parent_run_id: str | None) -> str:
+    """The Pareto front as a Markdown table for the model card (from the search's MLflow record)."""
+    from kerashpo.search.ranking import format_leaderboard, leaderboard
+
+    try:
+        board = leaderboard(run.stores.tracking_uri, run_id=parent_run_id)
+    except Exception as exc:  # the card is written either way
+        log.warning("model card: could not read the Pareto front (%s: %s)", type(exc).__name__, exc)
+        return ""
+    columns = ["trial", "objective", *(o.metric for o in run.job.objectives[1:])]
+    front = board.loc[board["pareto"], columns]
+    front.attrs.update(board.attrs)
+    return f"\n## Pareto front\n\n{format_leaderboard(front, 'markdown')}\n"
 
 
 def _baseline_line(baseline: Baseline | None, objective: str, test_metrics: dict[str, float]) -> str:

@@ -62,6 +62,11 @@ class OptunaDriver:
         if job.objectives and self.sampler_name is Sampler.CMAES:
             raise UserError("sampler cmaes optimizes one objective; with objectives use tpe, nsga2, gp, random "
                             "or grid")
+        conditional = [p.name for p in job.source.space or () if p.when]
+        if job.objectives and self.sampler_name is Sampler.GP and conditional:
+            raise UserError(f"sampler gp samples conditional parameters ({', '.join(conditional[:3])}...) at "
+                            "random, which with several objectives leaves most of the front to chance; use tpe or "
+                            "nsga2, or a space without conditions")
         if self.sampler_name is Sampler.GRID:
             if job.source.space is None:
                 raise UserError("sampler grid needs a declared space; a build_model(hp) function has none")

@@ -91,6 +91,9 @@ CASES = {
                                  "objectives.1.metric: 'flops' is not a metric the trials record"),
     "cmaes with objectives": (GOOD + "optuna: {sampler: cmaes}\nobjectives: [{metric: val_log_loss}, "
                               "{metric: n_params}]\n", None, "sampler cmaes optimizes one objective"),
+    "gp on conditional space with objectives": (GOOD + "optuna: {sampler: gp}\nobjectives: [{metric: "
+                                                "val_log_loss}, {metric: n_params}]\n", None,
+                                                "sampler gp samples conditional parameters (units_1"),
     "pick without objectives": (GOOD.replace("[keras]", "[keras], pick: {rule: best_first}"), None,
                                 "export.pick chooses from the Pareto front of several objectives"),
     "pick trial without number": (GOOD.replace("[keras]", "[keras], pick: {rule: trial}") + "objectives: [{metric: "

@@ -75,6 +75,8 @@ def test_a_two_objective_search_writes_its_front_and_exports_the_model_the_rule_
     assert shipped.count_params() == points[chosen][1]
     card = (in_run_dir / "mlruns" / "exports" / "front" / "model_card.md").read_text()
     assert "picked from their Pareto front by smallest_within" in card
+    front_rows = card.split("## Pareto front", 1)[1].strip().splitlines()[2:]
+    assert sorted(int(row.split("|")[1]) for row in front_rows) == sorted(pareto_front(points, [MIN, MIN]))
     figures = {a.path for a in client.list_artifacts(parent.info.run_id, "figures")}
     assert {"figures/pareto_front.png", "figures/pareto_front.html"} <= figures
 

@@ -127,3 +127,14 @@ def test_a_transfer_search_runs_both_phases_exports_and_predicts_raw_images(in_r
     assert main(["predict", "--model", str(export), str(images_and_weights / "images")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 21 and lines[0].startswith("file,")
+
+
+def test_without_weights_the_whole_base_trains_from_the_start_in_one_phase(images_and_weights, tmp_path):
+    config = parse_config({"name": "tl", "dataset": {"path": str(images_and_weights / "images")},
+                           "space": _space(tmp_path, "none")})
+    training = prepare_training(config, workdir=tmp_path)
+    params = {"base": "mobilenet_v3_small", "weights": "none", "image_size": 32, "unfreeze": 0.5}
+    model = TRANSFER.build(params, training.spec)
+    base = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    assert base.trainable and len(base.trainable_weights) > 0
+    assert TRANSFER.fit_options(params, 4, "val_log_loss", "min").fine_tune is None
