@@ -150,7 +150,9 @@ def table(results: dict) -> str:
             second = t["phase_2"]
             later = f"{second['val_log_loss']:.3f} / {second['val_accuracy']:.3f}" \
                 if second["val_log_loss"] is not None else "-"
-            lines.append(f"| {run['weights']} | {t['trial']} | {t['unfreeze']:g} | "
+            # Without weights there is one phase: the columns are then the first and second half of the epochs.
+            unfreeze = f"{t['unfreeze']:g}" if run["weights"] != "none" else "- (one phase)"
+            lines.append(f"| {run['weights']} | {t['trial']} | {unfreeze} | "
                          f"{t['phase_1']['val_log_loss']:.3f} / {t['phase_1']['val_accuracy']:.3f} | {later} |")
     lines.append("")
     for run in results["runs"]:
