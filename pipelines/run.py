@@ -139,7 +139,7 @@ def resolve_objective(config: PipelineConfig, task: str, trains_itself: bool = F
     chosen = config.objectives[0] if config.objectives else config.objective
     field = "objectives.0.metric" if config.objectives else "objective.metric"
     metric = chosen.metric or ("val_loss" if byo else DEFAULT_OBJECTIVE[task])
-    known = [f"val_{m}" for m in METRIC_NAMES[task]] + list(METRIC_NAMES[task])
+    known = reported_metrics(task)
     if metric not in known and not trains_itself:
         trained = " (the first objective is the one each trial trains and stops early on)" if config.objectives \
             else ""
@@ -148,12 +148,23 @@ def resolve_objective(config: PipelineConfig, task: str, trains_itself: bool = F
     return metric, Direction(chosen.direction or objective_direction(metric))
 
 
+def reported_metrics(task: str) -> list[str]:
+    """What a trained model reports each epoch, validation metrics first."""
+    return [f"val_{m}" for m in METRIC_NAMES[task]] + list(METRIC_NAMES[task])
+
+
+def recorded_metrics(task: str) -> list[str]:
+    """What every completed trial records: its model's size and latency, and what the model reports."""
+    from kerashpo.search.constraints import SIZE_METRICS
+
+    return [*SIZE_METRICS, *reported_metrics(task)]
+
+
 def resolve_objectives(config: PipelineConfig, task: str, trains_itself: bool = False) -> tuple[Any, ...]:
     """Every objective of a search with several (the first is ``resolve_objective``'s); empty with one."""
-    from kerashpo.search.constraints import SIZE_METRICS
     from kerashpo.search.pareto import Objective
 
-    known = [*SIZE_METRICS, *(f"val_{m}" for m in METRIC_NAMES[task]), *METRIC_NAMES[task]]
+    known = recorded_metrics(task)
     for index, item in enumerate(config.objectives[1:], start=1):
         if item.metric not in known and not trains_itself:
             raise ConfigError(f"objectives.{index}.metric: {item.metric!r} is not a metric the trials record; "
@@ -165,9 +176,9 @@ def resolve_objectives(config: PipelineConfig, task: str, trains_itself: bool = 
 def resolve_constraints(config: PipelineConfig, task: str, trains_itself: bool = False) -> tuple[Any, ...]:
     """The config's constraints, each on a metric the trials record (checked now unless the source's own fit
     reports its metrics)."""
-    from kerashpo.search.constraints import SIZE_METRICS, Constraint
+    from kerashpo.search.constraints import Constraint
 
-    known = [*SIZE_METRICS, *(f"val_{m}" for m in METRIC_NAMES[task]), *METRIC_NAMES[task]]
+    known = recorded_metrics(task)
     for metric in config.constraints:
         if metric not in known and not trains_itself:
             raise ConfigError(f"constraints.{metric}: not a metric the trials record; choose from "
