@@ -46,9 +46,10 @@ def wait_for_running_trial(client: MlflowClient, experiment: str, process: subpr
 
 
 def wait_for_fresh_trial(storage: str, study_name: str, process: subprocess.Popen, after: int = 0,
-                         epochs: int = 2) -> optuna.trial.FrozenTrial:
-    """A trial the study has running with one to ``epochs`` epochs reported (its run is tracked, most of its
-    training is ahead), once ``after`` trials finished."""
+                         epochs: int = 6) -> optuna.trial.FrozenTrial:
+    """A trial the study has running with one to ``epochs`` epochs reported (its run is tracked, some of its
+    training is ahead), once ``after`` trials finished. The window is wide: a digits epoch takes a tenth of a
+    second, and reading the study from PostgreSQL a few, so a narrow one can be missed by every poll."""
     def fresh() -> optuna.trial.FrozenTrial | None:
         assert process.poll() is None, "the run ended before a trial could be interrupted"
         try:
@@ -93,8 +94,9 @@ def test_workers_on_postgres_and_mlflow_server_survive_a_killed_worker_and_keep_
                     "--tracking-uri", mlflow_server.uri, "--pruner", "none")
     client = MlflowClient(mlflow_server.uri)
     # The victim is read from the study, not from MLflow (whose runs lag behind, relayed by the starting process):
-    # a trial early in its epochs, so it is still running when its worker is killed.
-    victim = wait_for_fresh_trial(postgres.url("optuna"), "shared", run, after=1)
+    # a trial with at least 4 of its 10 epochs ahead (no pruning, patience 10), so it is still running when its
+    # worker is killed a few milliseconds later.
+    victim = wait_for_fresh_trial(postgres.url("optuna"), "shared", run, after=1, epochs=6)
     pid = int(victim.user_attrs["kerashpo_worker"].rpartition(":")[2])
     os.kill(pid, signal.SIGKILL)
     assert run.wait(timeout=400) == 0, (tmp_path / "run.log").read_text()[-3000:]
