@@ -60,6 +60,7 @@ def test_a_violation_is_how_far_outside_its_bounds_and_a_missing_value_breaks_it
     assert result.violations == (500, 0) and result.infeasible == "n_params 1500 > max 1000"
 
 
+@pytest.mark.slow
 def test_a_constrained_search_refuses_models_over_the_parameter_limit_before_training_and_ships_one_under_it(
         in_run_dir):
     assert main(["run", _config(in_run_dir, "small", "optuna", trials=8)]) == 0
@@ -87,6 +88,7 @@ def test_a_constrained_search_refuses_models_over_the_parameter_limit_before_tra
     assert shipped.count_params() <= LIMIT
 
 
+@pytest.mark.slow
 def test_keras_tuner_records_the_same_trials_as_failed_with_the_reason(in_run_dir):
     assert main(["run", _config(in_run_dir, "small-kt", "keras_tuner", trials=5)]) == 0
 
@@ -103,6 +105,7 @@ def test_keras_tuner_records_the_same_trials_as_failed_with_the_reason(in_run_di
     assert all("infeasible: refused before training: n_params" in message for message in failed.values())
 
 
+@pytest.mark.slow
 def test_a_search_where_no_trial_meets_the_constraints_exports_nothing_and_says_so(in_run_dir, capsys):
     (in_run_dir / "never.yaml").write_text(textwrap.dedent("""\
         name: never

@@ -87,6 +87,7 @@ def test_the_baseline_is_scored_over_the_same_folds():
     assert np.all(scaler.n_samples_seen_ == len(wine.y) - len(splits.y_test))
 
 
+@pytest.mark.slow
 def test_a_three_fold_search_logs_each_fold_prunes_between_folds_and_refits_the_champion(in_run_dir):
     storage = JournalStorage(JournalFileBackend(str(in_run_dir / "mlruns" / "optuna.journal")))
     study = optuna.create_study(study_name="folds", storage=storage)
@@ -120,6 +121,7 @@ def test_a_three_fold_search_logs_each_fold_prunes_between_folds_and_refits_the_
     assert baseline.data.tags["split_fingerprint"] == parent.data.tags["split_fingerprint"]
 
 
+@pytest.mark.slow
 def test_the_keras_tuner_driver_trains_the_same_folds_through_the_shared_runner(in_run_dir):
     config = parse_config(_config("kt-folds", dataset="iris", driver="keras_tuner", folds=2))
     config.budget.trials = 1

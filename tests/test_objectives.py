@@ -35,6 +35,7 @@ def test_the_front_holds_the_trials_nothing_dominates_and_each_rule_picks_from_i
         PickRule(Pick.TRIAL, trial=7).pick(POINTS, [MIN, MIN])
 
 
+@pytest.mark.slow
 def test_a_two_objective_search_writes_its_front_and_exports_the_model_the_rule_picks(in_run_dir):
     (in_run_dir / "space.yaml").write_text(textwrap.dedent("""\
         extends: mlp
@@ -81,6 +82,7 @@ def test_a_two_objective_search_writes_its_front_and_exports_the_model_the_rule_
     assert {"figures/pareto_front.png", "figures/pareto_front.html"} <= figures
 
 
+@pytest.mark.slow
 def test_pruning_primary_prunes_a_clearly_worse_trial_of_a_two_objective_search_on_its_first_objective(tmp_path):
     import dataclasses
 

@@ -68,6 +68,7 @@ def test_imagenet_weights_missing_from_the_cache_are_refused_in_one_line_before_
     assert not (in_tmp / "mlruns").exists()
 
 
+@pytest.mark.slow
 def test_phase_one_leaves_the_base_as_loaded_and_phase_two_changes_only_its_unfrozen_top(images_and_weights,
                                                                                          tmp_path):
     weights = images_and_weights / "base.weights.h5"
@@ -105,6 +106,7 @@ def test_phase_one_leaves_the_base_as_loaded_and_phase_two_changes_only_its_unfr
         < 0.75
 
 
+@pytest.mark.slow
 def test_a_transfer_search_runs_both_phases_exports_and_predicts_raw_images(in_run_dir, images_and_weights,
                                                                             capsys):
     (in_run_dir / "tl.yaml").write_text(textwrap.dedent(f"""\
