@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from kerashpo.spaces import UserError
 from kerashpo.spaces.choices import Direction, Pick
+
+log = logging.getLogger("kerashpo.pareto")
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,12 @@ class PickRule:
         if not points:
             return None
         if self.rule is Pick.TRIAL:
-            if self.trial not in points:
-                raise UserError(f"export.pick: trial {self.trial} is not a complete trial that meets the "
-                                f"constraints; choose from {', '.join(map(str, sorted(points)))}")
-            return self.trial
+            if self.trial in points:
+                return self.trial
+            # Known only once the search has run: the search's result is not thrown away for it.
+            log.warning("export.pick: trial %s is not a complete trial that meets the constraints (those are %s); "
+                        "shipping the default pick instead", self.trial, ", ".join(map(str, sorted(points))))
+            return PickRule().pick(points, directions)
         front = pareto_front(points, directions)
         first = directions[0]
         best = min((points[n][0] for n in front), key=first.best_first)
