@@ -210,10 +210,8 @@ def cross_validate(setup: TrainingSetup, source: Any, sampling: Any, *, seed: in
     """
     results: list[TrialResult] = []
     for k, data in enumerate(setup.folds):
-        fold = _train(replace(setup, data=data, folds=()), source, sampling, seed=seed,
-                      on_built=on_built if k == 0 else None, max_epochs=max_epochs, refuse=refuse)
-        if k == 0:  # the folds' models differ only in their weights
-            measured(fold, data)
+        fold = run_trial(replace(setup, data=data, folds=()), source, sampling, seed=seed,
+                         on_built=on_built if k == 0 else None, max_epochs=max_epochs, refuse=refuse)
         fold.model = None
         results.append(fold)
         if fold.state != COMPLETE:
