@@ -1,19 +1,25 @@
 """Overhead per trial: the same model, data and epochs by a bare ``model.fit``, and as a kerashpo trial.
 
     python benchmarks/overhead.py                      # digits MLP, 20 epochs, 7 interleaved repeats
+    python benchmarks/overhead.py --epochs 2 --repeats 9   # a trial the pruner stops early
     python benchmarks/overhead.py --dataset breast_cancer --epochs 40 --repeats 9
 
-Four ways to train one fixed configuration (two hidden layers of 128 and 64, Adam, batch 32) on the same split:
+Five ways to train one fixed configuration (two hidden layers of 128 and 64, Adam, batch 32) on the same split:
 
 - ``bare``: what a hand-written script does, ``build`` then ``model.fit(x, y, validation_data=...)`` on arrays;
 - ``bare, cached tf.data``: the same, fed from the input pipeline kerashpo trains from, built once;
 - ``kerashpo, tracking off``: one trial through the shared executor (the trial runner with early stopping
   that never triggers, the NaN guard and pruning hook, the checkpoint of a top-3 model, ``clear_session``);
 - ``kerashpo, MLflow on``: the same with a real MLflow tracker on a SQLite store (a child run per trial,
-  its parameters, every epoch's metrics, its final figures).
+  its parameters, every epoch's metrics, its final figures);
+- ``kerashpo, MLflow on, state built in the first trace``: the same as the code was before the loss, metric
+  and optimizer variables were created eagerly before ``fit`` (``build_training_state`` switched off), so
+  that change is measured against its own before in the same run.
 
-The ways take turns, once each per repeat, in one process after one warm-up round; the table shows the
-median seconds per trial and the ratios to ``bare``, then where a tracked trial's time goes.
+The ways take turns, once each per repeat, in one process after one warm-up round; the tables show the
+median seconds per trial and the ratios to ``bare``, then where each kerashpo trial's time goes: build and
+compile, the training state, the first epoch (tracing the training and evaluation steps), the later epochs,
+MLflow, the checkpoint and ``clear_session``. A trial's fixed cost is all of it but the later epochs.
 """
 
 from __future__ import annotations
@@ -37,8 +43,15 @@ PARAMS = {"n_layers": 2, "units_1": 128, "units_2": 64, "activation": "relu", "i
           "learning_rate": 1e-3, "lr_schedule": "constant", "clipnorm": 0.0, "batch_size": 32}
 
 
-def timed(owner: Any, name: str, spent: dict[str, float], label: str) -> None:
-    """Wrap ``owner.name`` so the seconds it takes add up under ``label``."""
+# The way being timed (None: the warm-up round); each kerashpo way's parts add up under its own name.
+NOW: dict[str, str | None] = {"way": None}
+PARTS = ("build and compile", "training state (eager)", "first epoch", "later epochs",
+         "MLflow: open the trial's run, log params", "MLflow: log epochs' metrics and results, close",
+         "checkpoint (save if top 3)", "clear_session")
+
+
+def timed(owner: Any, name: str, spent: dict[str, dict[str, float]], label: str) -> None:
+    """Wrap ``owner.name`` so the seconds it takes add up under ``label`` for the way being timed."""
     inner = getattr(owner, name)
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -46,9 +59,33 @@ def timed(owner: Any, name: str, spent: dict[str, float], label: str) -> None:
         try:
             return inner(*args, **kwargs)
         finally:
-            spent[label] += time.perf_counter() - started
+            if NOW["way"] is not None:
+                spent[NOW["way"]][label] += time.perf_counter() - started
 
     setattr(owner, name, wrapper)
+
+
+def clock_epochs(spent: dict[str, dict[str, float]]) -> None:
+    """Every ``Model.fit`` of a timed way splits its time into the first epoch and the later ones."""
+    import keras
+
+    class EpochClock(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.last = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            now = time.perf_counter()
+            if NOW["way"] is not None:
+                spent[NOW["way"]]["first epoch" if epoch == 0 else "later epochs"] += now - self.last
+            self.last = now
+
+    fit = keras.Model.fit
+
+    def fit_with_clock(model: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), EpochClock()]
+        return fit(model, *args, **kwargs)
+
+    keras.Model.fit = fit_with_clock
 
 
 def main() -> None:
@@ -74,6 +111,7 @@ def main() -> None:
         SearchJob,
         TrainingSetup,
         TrialData,
+        sources,
     )
     from kerashpo.search.sources import FixedSampling
     from kerashpo.search.trials import TrialExecutor
@@ -105,7 +143,8 @@ def main() -> None:
                   validation_data=val.batch(batch).prefetch(tf.data.AUTOTUNE), epochs=args.epochs, verbose=0)
 
     workdir = Path(tempfile.mkdtemp(prefix="kerashpo-overhead-"))
-    spent: dict[str, float] = defaultdict(float)
+    spent: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    lazy = "kerashpo trial, MLflow on, state built in the first trace"
 
     def executor(tracker: Any, name: str) -> Callable[[int], None]:
         # Patience as long as the training: early stopping watches but never stops, so every way trains
@@ -117,28 +156,45 @@ def main() -> None:
         tracker.start_search(SearchInfo(study=name, experiment="overhead", objective="val_loss",
                                         direction="minimize", params={"epochs": args.epochs}))
         run = TrialExecutor(job, tracker)
+        timed(run.checkpoints, "offer", spent, "checkpoint (save if top 3)")
         if isinstance(tracker, MLflowTracker):
-            timed(run.checkpoints, "offer", spent, "checkpoint (save if top 3)")
             timed(tracker, "start_trial", spent, "MLflow: open the trial's run, log params")
             timed(tracker, "end_trial", spent, "MLflow: log epochs' metrics and results, close")
         return lambda seed: run.execute(seed, FixedSampling(PARAMS))
 
-    tracked = MLflowTracker(f"sqlite:///{workdir}/mlflow.db", artifact_location=str(workdir / "artifacts"))
+    def tracked(name: str) -> Any:
+        return MLflowTracker(f"sqlite:///{workdir}/{name}.db", artifact_location=str(workdir / name))
+
+    untracked_trial, tracked_trial = executor(NullTracker(), "untracked"), executor(tracked("on"), "tracked")
+    lazy_trial = executor(tracked("lazy"), "lazy")
+
+    def state_in_first_trace(seed: int) -> None:
+        sources.build_training_state = lambda *_: None  # as before: Keras creates it inside the first trace
+        try:
+            lazy_trial(seed)
+        finally:
+            sources.build_training_state = eager_state
+
     ways: dict[str, Callable[[int], None]] = {
         "bare `model.fit`": bare,
         "bare `model.fit`, cached tf.data": bare_tf_data,
-        "kerashpo trial, tracking off": executor(NullTracker(), "untracked"),
-        "kerashpo trial, MLflow on": executor(tracked, "tracked"),
+        "kerashpo trial, tracking off": untracked_trial,
+        "kerashpo trial, MLflow on": tracked_trial,
+        lazy: state_in_first_trace,
     }
     timed(keras.backend, "clear_session", spent, "clear_session")
+    timed(sources.SpaceSource, "build", spent, "build and compile")
+    timed(sources, "build_training_state", spent, "training state (eager)")
+    eager_state = sources.build_training_state
+    clock_epochs(spent)
     seconds: dict[str, list[float]] = defaultdict(list)
     for repeat in range(args.repeats + 1):  # round 0 warms up (first tracing, first store writes)
         for name, way in ways.items():
-            if repeat == 1:
-                spent.clear()
+            NOW["way"] = name if repeat else None
             started = time.perf_counter()
             way(repeat)
             elapsed = time.perf_counter() - started
+            NOW["way"] = None
             if name.startswith("bare"):
                 keras.backend.clear_session()  # as every trial of the other ways does, outside the timing
             if repeat:
@@ -155,15 +211,20 @@ def main() -> None:
         middle = statistics.median(values)
         print(f"| {name} | {middle:.3f} | {min(values):.3f}–{max(values):.3f} | {middle / base:.3f} "
               f"| {middle / base_tf_data:.3f} |")
-    tracked_total = sum(seconds["kerashpo trial, MLflow on"])
-    print("\nWhere a tracked trial's time goes beyond build and fit (mean per trial; clear_session is "
-          "counted over every way):\n")
-    print("| part | ms per trial | share of a tracked trial |")
-    print("|---|---:|---:|")
-    for label, total in spent.items():
-        calls = args.repeats * (len(ways) if label == "clear_session" else 1)
-        print(f"| {label} | {1000 * total / calls:.0f} | {100 * total / calls / (tracked_total / args.repeats):.1f}% |")
-
+    trials = [name for name in ways if not name.startswith("bare")]
+    print("\nWhere a kerashpo trial's time goes (ms per trial, mean over the repeats; the fixed cost is all "
+          "but the later epochs):\n")
+    print("| part | " + " | ".join(trials) + " |")
+    print("|---|" + "---:|" * len(trials))
+    for part in PARTS:
+        print(f"| {part} | " + " | ".join(f"{1000 * spent[name][part] / args.repeats:.0f}" for name in trials) + " |")
+    fixed = {name: sum(v for part, v in spent[name].items() if part != "later epochs") / args.repeats
+             for name in trials}
+    total = {name: sum(seconds[name]) / args.repeats for name in trials}
+    print("| **fixed cost** | " + " | ".join(f"**{1000 * fixed[name]:.0f}**" for name in trials) + " |")
+    print("| whole trial | " + " | ".join(f"{1000 * total[name]:.0f}" for name in trials) + " |")
+    print(f"\nfixed cost, state built eagerly / in the first trace (MLflow on): "
+          f"{fixed['kerashpo trial, MLflow on'] / fixed[lazy]:.2f}")
 
 if __name__ == "__main__":
     main()

@@ -45,15 +45,32 @@ def fit_batches(model: Any, data: Any, *, batch_size: int, seed: int, validate: 
     ``fine_tune``, two calls: the epochs (and the callbacks watching them) run on across both."""
     validation = data.batches("val", model, batch_size) if validate else None
     epochs = kwargs.pop("epochs", 1)
+    build_training_state(model, *data.first_rows(model))
     if fine_tune is not None and fine_tune.start_epoch < epochs:
         model.fit(data.batches("train", model, batch_size, seed, augmentation), validation_data=validation,
                   shuffle=False, epochs=fine_tune.start_epoch, **kwargs)
         if model.stop_training:
             return None
-        fine_tune.prepare(model)
+        fine_tune.prepare(model)  # recompiled: a new optimizer and new metrics
+        build_training_state(model, *data.first_rows(model))
         kwargs["initial_epoch"] = fine_tune.start_epoch
     return model.fit(data.batches("train", model, batch_size, seed, augmentation), validation_data=validation,
                      shuffle=False, epochs=epochs, **kwargs)
+
+
+def build_training_state(model: Any, x: Any, y: Any) -> None:
+    """Create a compiled model's loss, metric and optimizer variables now, eagerly, on a few rows.
+
+    Without a distribution strategy, Keras on TensorFlow creates them inside the first trace of the training
+    step, and ``tf.function`` then traces that step a second time: about 0.5 s of every short trial
+    (``benchmarks/overhead.py``). The rows' metric updates are reset; ``fit`` starts from zero.
+    """
+    predicted = model(x, training=False)
+    model.compute_loss(x, y, predicted)
+    model.compute_metrics(x, y, predicted, sample_weight=None)
+    model.reset_metrics()
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
 
 
 def as_source(thing: Any) -> Any:
