@@ -20,6 +20,7 @@ from kerashpo.search import (
     TrialData,
 )
 from kerashpo.spaces import MLP, Bool, Categorical, Float, Int, Preset, Space, UserError
+from kerashpo.spaces.mlp import mlp_space_for_rows
 
 GRID_SPACE = Space([
     Int("n_layers", low=1, high=2),
@@ -55,7 +56,8 @@ def journal(tmp_path) -> optuna.storages.JournalStorage:
 
 @pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes", "gp", "grid"])
 def test_each_sampler_runs_trials_into_its_storage(sampler, tmp_path):
-    space = GRID_SPACE if sampler == "grid" else MLP.space
+    # The space a default run on iris searches (depth 0-2, widths 16-64), conditional widths included.
+    space = GRID_SPACE if sampler == "grid" else mlp_space_for_rows(90)
     # Without the preset's fixed first trials (the linear model, a small network): every trial is the sampler's.
     preset = dataclasses.replace(MLP, space=space, starting_points=())
     driver = OptunaDriver(sampler=sampler, pruner="none", storage=str(tmp_path / "study.journal"))
@@ -169,7 +171,8 @@ def test_a_complete_trial_keeps_only_the_best_models(tmp_path):
 @pytest.mark.slow  # a whole search
 def test_a_new_study_tries_the_linear_model_and_a_small_network_first(tmp_path):
     driver = OptunaDriver(sampler="tpe", pruner="none", storage=str(tmp_path / "study.journal"))
-    job = job_for(tmp_path, "first", n_trials=3, preset=MLP, max_epochs=2)
+    preset = dataclasses.replace(MLP, space=mlp_space_for_rows(90))  # as sized for iris; its first trials kept
+    job = job_for(tmp_path, "first", n_trials=3, preset=preset, max_epochs=2)
     driver.optimize(job, NullTracker())
     trials = optuna.load_study(study_name="first", storage=journal(tmp_path)).trials
     assert [t.params["n_layers"] for t in trials[:2]] == [0, 1]
