@@ -288,7 +288,7 @@ def ratio(values: list[float]) -> str:
 
 
 def table(dataset: str, results: dict[str, dict[str, Any]], seeds: list[int], seconds: float) -> str:
-    lines = [f"### {dataset}: {seconds:.0f} s per arm, seeds {', '.join(map(str, seeds))} "
+    lines = [f"#### {dataset}: {seconds:.0f} s per arm, seeds {', '.join(map(str, seeds))} "
              f"(median, range in brackets)", "",
              f"| arm | best {OBJECTIVE} | test accuracy | test log-loss | trials | epochs | "
              "seconds to reach RS's best | time to RS's best vs RS |",
