@@ -144,7 +144,7 @@ def test_trials_leave_no_graph_pinned_in_tensorflows_gradient_registry(tmp_path)
 
 def test_a_trial_traces_its_training_step_once_and_trains_as_keras_own_build_does(monkeypatch):
     """The loss, metric and optimizer variables exist before ``fit`` traces anything: otherwise Keras makes them
-    inside the first trace and ``tf.function`` traces the training step again (about 0.5 s a trial)."""
+    inside the first trace and ``tf.function`` traces the training step again (about 0.6 s a trial)."""
     import keras
 
     from kerashpo.search import sources
