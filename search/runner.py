@@ -15,7 +15,6 @@ import numpy as np
 from kerashpo.search.budget import Budget
 from kerashpo.search.constraints import model_bytes
 from kerashpo.search.interrupts import raise_if_stop_requested, stop_requested
-from kerashpo.search.models import model_inputs
 from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
 from kerashpo.search.sources import FixedSampling, as_source
 from kerashpo.search.trial_data import TrialData
@@ -175,14 +174,12 @@ LATENCY_WARMUP, LATENCY_CALLS = 2, 30
 
 def measured(result: TrialResult, data: TrialData) -> TrialResult:
     """A completed trial's size (its weights in bytes, as served) and latency (median wall time of a batch-1
-    ``predict_on_batch`` on one validation row, about 0.1 s a trial on a small network)."""
+    ``predict_on_batch`` on one training row, about 0.1 s a trial on a small network)."""
     model = result.model
     if result.state != COMPLETE or model is None:
         return result
     result.model_bytes = model_bytes(model)
-    source = data.x_val if data.y_val is not None and len(data.y_val) else data.x_train
-    row = {k: v[:1] for k, v in source.items()} if isinstance(source, dict) else source[:1]
-    inputs = model_inputs(row)
+    inputs, _ = data.first_rows(model, 1)
     try:
         for _ in range(LATENCY_WARMUP):
             model.predict_on_batch(inputs)

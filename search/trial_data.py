@@ -32,13 +32,14 @@ class TrialData:
         return model_inputs(x), encode_targets(model, y, self.spec)
 
     def first_rows(self, model: Any, rows: int = 2) -> tuple[Any, Any]:
-        """One batch of the first ``rows`` training inputs and targets, as the pipelines give them to ``fit``."""
+        """The first ``rows`` training inputs and targets as tensors, as ``fit`` gets its batches."""
+        import keras
         import tensorflow as tf
 
         x = {name: column[:rows] for name, column in self.x_train.items()} if isinstance(self.x_train, dict) \
             else self.x_train[:rows]
         pairs = (model_inputs(x), encode_targets(model, self.y_train[:rows], self.spec))
-        return next(iter(tf.data.Dataset.from_tensor_slices(pairs).batch(rows)))
+        return keras.tree.map_structure(tf.convert_to_tensor, pairs)
 
     def batches(self, split: str, model: Any, batch_size: int, seed: int | None = None,
                 augmentation: Any = None) -> Any:
