@@ -12,14 +12,18 @@ Five ways to train one fixed configuration (two hidden layers of 128 and 64, Ada
   that never triggers, the NaN guard and pruning hook, the checkpoint of a top-3 model, ``clear_session``);
 - ``kerashpo, MLflow on``: the same with a real MLflow tracker on a SQLite store (a child run per trial,
   its parameters, every epoch's metrics, its final figures);
-- ``kerashpo, MLflow on, state built in the first trace``: the same as the code was before the loss, metric
-  and optimizer variables were created eagerly before ``fit`` (``build_training_state`` switched off), so
-  that change is measured against its own before in the same run.
+- ``kerashpo, MLflow on, validation as before``: the same, validating as the code did before
+  ``search/validation.py`` (as ``fit(validation_data=...)`` does: training-size batches, through the model's
+  own evaluation step, traced in the first epoch);
+- ``kerashpo, MLflow on, before both``: also with the loss, metric and optimizer variables created inside the
+  first trace as before ``build_training_state`` (so the training step is traced twice): the trial as it was
+  when issue 15 was filed. Each change is measured against its own before in the same run.
 
 The ways take turns, once each per repeat, in one process after one warm-up round; the tables show the
 median seconds per trial and the ratios to ``bare``, then where each kerashpo trial's time goes: build and
-compile, the training state, the first epoch (tracing the training and evaluation steps), the later epochs,
-MLflow, the checkpoint and ``clear_session``. A trial's fixed cost is all of it but the later epochs.
+compile, the training state, the first epoch (tracing the training step; before, the evaluation step too), the
+later epochs, MLflow, the checkpoint and ``clear_session``. A trial's fixed cost is all of it but the later epochs
+(where the traced evaluation step of a long trial now falls: see the whole trial's time too).
 """
 
 from __future__ import annotations
@@ -144,7 +148,8 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="kerashpo-overhead-"))
     spent: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    lazy = "kerashpo trial, MLflow on, state built in the first trace"
+    old_way = "kerashpo trial, MLflow on, validation as before"
+    lazy = "kerashpo trial, MLflow on, before both"
 
     def executor(tracker: Any, name: str) -> Callable[[int], None]:
         # Patience as long as the training: early stopping watches but never stops, so every way trains
@@ -166,26 +171,47 @@ def main() -> None:
         return MLflowTracker(f"sqlite:///{workdir}/{name}.db", artifact_location=str(workdir / name))
 
     untracked_trial, tracked_trial = executor(NullTracker(), "untracked"), executor(tracked("on"), "tracked")
-    lazy_trial = executor(tracked("lazy"), "lazy")
 
-    def state_in_first_trace(seed: int) -> None:
-        sources.build_training_state = lambda *_: None  # as before: Keras creates it inside the first trace
-        try:
-            lazy_trial(seed)
-        finally:
-            sources.build_training_state = eager_state
+    class TracedFromTheStart(keras.callbacks.Callback):
+        """In place of ``Validation``: as ``fit(validation_data=...)`` validates, through the model's own
+        evaluation step (traced in the first epoch, ``steps_per_execution`` batches per call)."""
+
+        def __init__(self, batches: Any) -> None:
+            super().__init__()
+            self.batches = batches
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            scores = self.model.evaluate(self.batches, verbose=0, return_dict=True)
+            logs.update({f"val_{name}": value for name, value in scores.items()})
+
+    old_validation = {"Validation": TracedFromTheStart,
+                      "validation_batch_size": lambda x, batch_size: batch_size}
+    # As before build_training_state: Keras creates the state inside the first trace.
+    old_state = {**old_validation, "build_training_state": lambda *_: None}
+
+    def as_before(trial: Callable[[int], None], patches: dict[str, Any]) -> Callable[[int], None]:
+        def way(seed: int) -> None:
+            saved = {name: getattr(sources, name) for name in patches}
+            for name, value in patches.items():
+                setattr(sources, name, value)
+            try:
+                trial(seed)
+            finally:
+                for name, value in saved.items():
+                    setattr(sources, name, value)
+        return way
 
     ways: dict[str, Callable[[int], None]] = {
         "bare `model.fit`": bare,
         "bare `model.fit`, cached tf.data": bare_tf_data,
         "kerashpo trial, tracking off": untracked_trial,
         "kerashpo trial, MLflow on": tracked_trial,
-        lazy: state_in_first_trace,
+        old_way: as_before(executor(tracked("old_validation"), "old_validation"), old_validation),
+        lazy: as_before(executor(tracked("lazy"), "lazy"), old_state),
     }
     timed(keras.backend, "clear_session", spent, "clear_session")
     timed(sources.SpaceSource, "build", spent, "build and compile")
     timed(sources, "build_training_state", spent, "training state (eager)")
-    eager_state = sources.build_training_state
     clock_epochs(spent)
     seconds: dict[str, list[float]] = defaultdict(list)
     for repeat in range(args.repeats + 1):  # round 0 warms up (first tracing, first store writes)
@@ -223,8 +249,9 @@ def main() -> None:
     total = {name: sum(seconds[name]) / args.repeats for name in trials}
     print("| **fixed cost** | " + " | ".join(f"**{1000 * fixed[name]:.0f}**" for name in trials) + " |")
     print("| whole trial | " + " | ".join(f"{1000 * total[name]:.0f}" for name in trials) + " |")
-    print(f"\nfixed cost, state built eagerly / in the first trace (MLflow on): "
-          f"{fixed['kerashpo trial, MLflow on'] / fixed[lazy]:.2f}")
+    now = fixed["kerashpo trial, MLflow on"]
+    print(f"\nfixed cost (MLflow on), now / validation as before: {now / fixed[old_way]:.2f}; "
+          f"now / before both: {now / fixed[lazy]:.2f}")
 
 if __name__ == "__main__":
     main()

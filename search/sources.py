@@ -23,6 +23,7 @@ from kerashpo.search.hyperparameters import RecordingHyperParameters
 from kerashpo.search.memory import clear_session
 from kerashpo.search.models import check_model
 from kerashpo.search.protocols import Sampling
+from kerashpo.search.validation import Validation, validation_batch_size
 from kerashpo.spaces import (
     Bool,
     Categorical,
@@ -42,20 +43,27 @@ from kerashpo.spaces.preset import FineTune, default_fit_options
 def fit_batches(model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
                 augmentation: Any = None, fine_tune: FineTune | None = None, **kwargs: Any) -> Any:
     """``model.fit`` over the search's cached ``tf.data`` pipelines; shuffling is theirs, seeded. With
-    ``fine_tune``, two calls: the epochs (and the callbacks watching them) run on across both."""
-    validation = data.batches("val", model, batch_size) if validate else None
+    ``fine_tune``, two calls: the epochs (and the callbacks watching them) run on across both.
+
+    The validation split is scored by a ``Validation`` callback (large batches, eager until tracing pays)."""
     epochs = kwargs.pop("epochs", 1)
+    callbacks = list(kwargs.pop("callbacks", None) or [])
+    if validate:
+        callbacks.insert(0, Validation(data.batches("val", model, validation_batch_size(data.x_val, batch_size))))
+
+    def fit(**more: Any) -> Any:
+        return model.fit(data.batches("train", model, batch_size, seed, augmentation), shuffle=False,
+                         callbacks=callbacks, **kwargs, **more)
+
     build_training_state(model, *data.first_rows(model))
     if fine_tune is not None and fine_tune.start_epoch < epochs:
-        model.fit(data.batches("train", model, batch_size, seed, augmentation), validation_data=validation,
-                  shuffle=False, epochs=fine_tune.start_epoch, **kwargs)
+        fit(epochs=fine_tune.start_epoch)
         if model.stop_training:
             return None
         fine_tune.prepare(model)  # recompiled: a new optimizer and new metrics
         build_training_state(model, *data.first_rows(model))
         kwargs["initial_epoch"] = fine_tune.start_epoch
-    return model.fit(data.batches("train", model, batch_size, seed, augmentation), validation_data=validation,
-                     shuffle=False, epochs=epochs, **kwargs)
+    return fit(epochs=epochs)
 
 
 def build_training_state(model: Any, x: Any, y: Any) -> None:

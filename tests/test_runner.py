@@ -175,3 +175,37 @@ def test_a_trial_traces_its_training_step_once_and_trains_as_keras_own_build_doe
     assert traces == ["train", "train", "train"]
     for ours, theirs in zip(model.get_weights(), lazy.get_weights()):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("epochs, evaluation_traces", [(1, 0), (40, 1)])
+def test_validation_is_eager_until_tracing_pays_and_scores_as_keras_traced_evaluation(epochs, evaluation_traces):
+    """A trial stopped after its first epoch never traces the evaluation step (0.35-0.7 s of a short trial); a long
+    one traces it once, when the eager time spent reaches the tracing cost. Either way the validation figures are
+    those of Keras's own traced evaluation, and after ``fit`` the model evaluates through a traced step."""
+    import keras
+    import tensorflow as tf
+
+    from kerashpo.search import sources
+
+    setup = setup_for("iris", "val_loss", "minimize")
+    traces: list[str] = []
+    eager_steps: list[str] = []
+
+    class Counted(keras.Model):
+        def test_step(self, data):
+            (eager_steps if tf.executing_eagerly() else traces).append("test")
+            return super().test_step(data)
+
+    built = MLP.build(SMALL, setup.data.spec)
+    model = Counted(built.inputs, built.outputs)
+    model.compile_from_config(built.get_compile_config())
+    history = sources.fit_batches(model, setup.data, batch_size=32, seed=0, epochs=epochs, verbose=0)
+    assert len(history.history["val_loss"]) == epochs
+    assert traces == ["test"] * evaluation_traces
+    assert eager_steps, "the first epochs validate eagerly"
+    eager_steps.clear()
+    x_val, y_val = setup.data.arrays("val", model)
+    traced = model.evaluate(x_val, y_val, batch_size=32, verbose=0, return_dict=True)
+    assert traces and not eager_steps  # fit left no eager step behind
+    for name, value in traced.items():
+        np.testing.assert_allclose(history.history[f"val_{name}"][-1], value, rtol=1e-5, atol=1e-6)
