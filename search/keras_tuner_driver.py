@@ -12,7 +12,7 @@ from typing import Any
 from kerashpo.search.memory import clear_session
 from kerashpo.search.protocols import Tracker
 from kerashpo.search.results import COMPLETE, FAILED
-from kerashpo.search.sources import KerasTunerSampling, model_params
+from kerashpo.search.sources import KerasTunerSampling, SpaceSource, model_params
 from kerashpo.search.trials import (
     FinishedTrial,
     SearchJob,
@@ -86,6 +86,11 @@ class KerasTunerDriver:
 
             class Model(kt.HyperModel):
                 def build(self, hp: Any) -> Any:
+                    # Keras Tuner calls this only to learn the space, once per conditional scope (each trial
+                    # builds through the executor): a declared space registers itself without a Keras model.
+                    if isinstance(source, SpaceSource):
+                        KerasTunerSampling(hp).sample_space(source.preset.space)
+                        return None
                     return source.build(KerasTunerSampling(hp), spec)[1]
 
             class ExecutorTuner(self._tuner_class(kt)):  # type: ignore[misc]
