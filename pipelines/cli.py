@@ -151,6 +151,10 @@ def _run(args: argparse.Namespace) -> int:
                  "workers": args.workers, "mixed_precision": args.mixed_precision, "report": args.report}
     config = load_config(args.config, overrides)
     console = Console(highlight=False)
+    if config.workers > 1:
+        from kerashpo.pipelines.workers import start_worker_server
+
+        start_worker_server()
     from kerashpo.pipelines.quiet import import_tensorflow_quietly
 
     gpus = import_tensorflow_quietly()

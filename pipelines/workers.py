@@ -174,6 +174,15 @@ def worker_context() -> Any:
     return context
 
 
+def start_worker_server() -> None:
+    """Start the fork server now, so that its TensorFlow import (5-8 s) runs beside this process's own start-up
+    and preparation (the data, the checks, the baseline) instead of after them; workers fork from it later."""
+    import multiprocessing.forkserver
+
+    worker_context()
+    multiprocessing.forkserver.ensure_running()
+
+
 def not_portable(driver: Driver, job: SearchJob) -> str | None:
     """Why the driver and job cannot be sent to a fresh process, or None.
 
