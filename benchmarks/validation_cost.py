@@ -27,6 +27,8 @@ def main() -> None:
     import tensorflow as tf
     from sklearn.datasets import load_digits
 
+    from kerashpo.search.sources import build_training_state
+
     x, y = load_digits(return_X_y=True)
     x = (x / 16).astype("float32")
 
@@ -58,12 +60,9 @@ def main() -> None:
                     model = keras.Sequential(layers())
                     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
                                   metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="log_loss")])
-                    # The metrics' state made first, as a trial's is (``build_training_state``): otherwise the
-                    # first trace creates it and the step is traced twice.
-                    predicted = model(rows_x[:2])
-                    model.compute_loss(rows_x[:2], rows_y[:2], predicted)
-                    model.compute_metrics(rows_x[:2], rows_y[:2], predicted, sample_weight=None)
-                    model.reset_metrics()
+                    # The metrics' state made first, as a trial's is: otherwise the first trace creates it and
+                    # the step is traced twice.
+                    build_training_state(model, rows_x[:2], rows_y[:2])
                     model.run_eagerly = eager
                     seconds = []
                     for _ in range(6):

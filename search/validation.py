@@ -30,10 +30,8 @@ def validation_batch_size(x: Any, batch_size: int) -> int:
     The metrics are means over rows, so the batch size changes no figure; inference-mode layers (batch
     normalization, dropout) do not depend on it either.
     """
-    columns = x.values() if isinstance(x, dict) else [x]
-    row_bytes = sum(64 if np.asarray(column[:1]).dtype == object
-                    else np.asarray(column[:1]).itemsize * int(np.prod(np.shape(column)[1:]))
-                    for column in columns)
+    first_rows = [np.asarray(column[:1]) for column in (x.values() if isinstance(x, dict) else [x])]
+    row_bytes = sum(64 if row.dtype == object else row.nbytes for row in first_rows)  # strings: a guess
     return max(batch_size, min(MAX_VALIDATION_BATCH, VALIDATION_BATCH_BYTES // max(1, row_bytes)))
 
 
