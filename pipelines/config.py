@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import (
@@ -30,6 +30,12 @@ from kerashpo.spaces.choices import (
 )
 
 # digits_images: the digits set as 8x8 grayscale images (for the cnn space).
+if TYPE_CHECKING:
+    from kerashpo.spaces.preset import Preset
+
+# Up to this many of the best trials averaged in the shipped model when export.ensemble is unset: in the
+# benchmarks it matched or beat the champion alone on test at the default budget (BENCHMARKS.md, the floor).
+DEFAULT_ENSEMBLE = 5
 BUILTIN_DATASETS = ("digits", "digits_images", "breast_cancer", "wine", "iris", "diabetes")
 TASK_SETTINGS = ("auto", *Task.values())
 FILE_FORMATS = ("csv", "parquet", "npz", "images")
@@ -223,8 +229,9 @@ class ExportConfig(_Section):
     dir: str | None = None
     # Retrain the best configuration on train + validation for its best epoch count before the test.
     refit: bool = False
-    # Ship a weighted average of up to this many of the best trials, chosen on validation (0: the champion alone).
-    ensemble: int = Field(0, ge=0)
+    # Ship a weighted average of up to this many of the best trials, chosen on validation (0: the champion alone;
+    # unset: DEFAULT_ENSEMBLE where the run keeps its trials' models, see PipelineConfig.ensemble_size).
+    ensemble: int | None = Field(None, ge=0)
     pick: PickConfig = PickConfig()
 
     @field_validator("formats")
@@ -358,6 +365,18 @@ class PipelineConfig(_Section):
         if len(set(metrics)) < len(metrics):
             raise ValueError(f"objectives: {', '.join(metrics)} names a metric twice")
         return self
+
+    def ensemble_size(self, preset: Preset | None) -> int:
+        """How many of the best trials the shipped model may average (0 or 1: the champion alone).
+
+        Unset, it is DEFAULT_ENSEMBLE where the trials' own models are what ships and their outputs are known
+        to be probabilities or values (a declared space whose preset ensembles by default); 0 with refit, folds,
+        several objectives, a user's ``build_model`` or the transfer preset.
+        """
+        if self.export.ensemble is not None:
+            return self.export.ensemble
+        keeps_trial_models = not (self.export.refit or self.split.cross_validates or self.objectives)
+        return DEFAULT_ENSEMBLE if keeps_trial_models and preset is not None and preset.ensembles_by_default else 0
 
     @model_validator(mode="after")
     def _folds_refit(self) -> PipelineConfig:

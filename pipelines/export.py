@@ -43,6 +43,7 @@ class ExportReport:
     registered_version: str | None = None
     champion_moved: bool = False
     ensemble: str | None = None  # what was shipped instead of the champion alone (export.ensemble)
+    ensemble_value: float | None = None  # that ensemble's validation value of the run's objective
 
     @property
     def model_path(self) -> Path:

@@ -55,7 +55,8 @@ def check_export(config: PipelineConfig, dataset: Dataset, splits: Splits, spec:
     except (TypeError, ValueError) as exc:
         raise ExportCheckError(f"export check: the model's schema cannot be written as JSON ({exc})") from None
     probe_export(dataset, splits, spec, source, schema, saved_model=config.export.writes_saved_model,
-                 mlflow_model=config.export.logs_mlflow_model, ensemble=config.export.ensemble > 1)
+                 mlflow_model=config.export.logs_mlflow_model,
+                 ensemble=config.ensemble_size(getattr(source, "preset", None)) > 1)
 
 
 def check_destination_writable(directory: Path, field: str = "export.dir") -> None:

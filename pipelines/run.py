@@ -72,19 +72,22 @@ class RunReport:
     review: Path | None = None  # report.html: summary, leaderboard, figures, model card
 
     def baseline_comparison(self) -> list[str]:
-        """Champion against the linear reference, on validation and (after the one evaluation) on test;
-        a last line says so when the champion is worse on validation."""
+        """The shipped model against the linear reference, on validation and (after the one evaluation) on test;
+        a last line says so when it is worse on validation."""
         base, best = self.baseline, self.outcome.best_value
         if base is None or best is None or self.objective not in base.validation:
             return []
         reference = base.validation[self.objective]
+        shipped = "the champion"
+        if self.export is not None and self.export.ensemble_value is not None:
+            shipped, best = "the ensemble", self.export.ensemble_value
         lines = [f"vs baseline ({base.name}, same splits): {self.objective} {best:.4f} vs {reference:.4f}"]
         if self.export is not None and base.test:
             shared = [k for k in self.export.test_metrics if k in base.test]
             lines.append("  test: " + ", ".join(f"{k} {self.export.test_metrics[k]:.4f} vs {base.test[k]:.4f}"
                                                 for k in shared))
         if self.direction.better(reference, best):
-            lines.append(f"the champion is worse than {base.name} on validation ({self.objective} {best:.4f} vs "
+            lines.append(f"{shipped} is worse than {base.name} on validation ({self.objective} {best:.4f} vs "
                          f"{reference:.4f}): give the search more budget (budget.trials, budget.timeout), or "
                          "use the linear model")
         return lines
@@ -104,6 +107,7 @@ class PreparedRun:
     direction: Direction
     driver: Driver
     job: SearchJob
+    ensemble: int  # up to how many of the best trials the shipped model averages (0 or 1: the champion alone)
 
     @property
     def study(self) -> str:
@@ -305,13 +309,13 @@ def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | No
         log.warning("%d objectives: the %s pruner judges %s alone (optuna.pruning: primary)", len(objectives),
                     config.optuna.pruner, objective)
     pick = config.export.pick
+    ensemble = config.ensemble_size(getattr(source, "preset", None))
     job = SearchJob(name=study, source=source, setup=setup, n_trials=config.budget.trial_cap,
                     constraints=resolve_constraints(config, dataset.task, trains_itself),
                     objectives=objectives, pick=PickRule(pick.rule, pick.tolerance, pick.trial),
                     checkpoint_dir=stores.checkpoint_dir(study),
                     # The ensemble's candidates; with several objectives, any model of the front may be picked.
-                    keep_best=config.budget.trial_cap if objectives else max(config.export.keep_best,
-                                                                             config.export.ensemble),
+                    keep_best=config.budget.trial_cap if objectives else max(config.export.keep_best, ensemble),
                     timeout=config.budget.timeout, trials_per_process=config.budget.trials_per_process)
     job.source.check()
     driver.check(job)
@@ -320,7 +324,7 @@ def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | No
     # Export, the MLflow model and serving run after the search; what could fail there fails here instead.
     check_export(config, dataset, splits, spec, job.source, stores)
     schema = model_schema(dataset, spec, config.dataset)
-    return PreparedRun(config, stores, dataset, splits, spec, schema, objective, direction, driver, job)
+    return PreparedRun(config, stores, dataset, splits, spec, schema, objective, direction, driver, job, ensemble)
 
 
 def run_pipeline(
@@ -459,7 +463,9 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
     write_bundle(directory, model, run.schema, card, saved_model=config.export.writes_saved_model)
     shipped = None if ensemble is None else (f"{weights} ({ensemble.value:.4f}; the best single trial "
                                              f"{ensemble.single_value:.4f})")
-    return ExportReport(directory, test_metrics, version, moved, shipped)
+    # Its validation value, where it scored the run's own objective (not the task's default in its place).
+    value = ensemble.value if ensemble is not None and ensemble.objective == run.objective else None
+    return ExportReport(directory, test_metrics, version, moved, shipped, value)
 
 
 def _front_markdown(run: PreparedRun, parent_run_id: str | None) -> str:
@@ -491,7 +497,7 @@ def _champion(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
     import keras
 
     config = run.config
-    if config.export.ensemble:  # never with refit (the config refuses both)
+    if run.ensemble > 1:  # never with refit (the config refuses both, and the default is 0 with refit)
         return _ensemble(run, outcome)
     if not config.export.refit:
         model = keras.saving.load_model(outcome.best_model_path)
@@ -510,8 +516,9 @@ def _champion(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
     return model, spec, f"refit on {rows} (seed {config.seed})", None
 
 
-def _ensemble(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, str, Ensemble]:
-    """Greedy ensemble selection over the best kept models of complete trials, on the validation split."""
+def _ensemble(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, str, Ensemble | None]:
+    """Greedy ensemble selection over the best kept models of complete trials, on the validation split; no
+    ensemble when it keeps one model (that model ships as the champion would)."""
     import keras
 
     from kerashpo.search.checkpoints import CheckpointStore
@@ -519,6 +526,10 @@ def _ensemble(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
 
     store = CheckpointStore(run.job.checkpoint_dir, run.job.keep_best, run.direction)
     kept = [(number, keras.saving.load_model(store.path(number)))
-            for number, _ in store.ranked(among=outcome.completed)[:run.config.export.ensemble]]
+            for number, _ in store.ranked(among=outcome.completed)[:run.ensemble]]
     ensemble, model = select_ensemble(kept, run.splits.x_val, run.splits.y_val, run.dataset.task, run.objective)
+    if len(ensemble.weights) == 1:
+        (number,) = ensemble.weights
+        return model, run.spec, (f"trial {number}'s best checkpoint, restored (an ensemble of the {len(kept)} best "
+                                 "trials would not have improved validation)"), None
     return model, run.spec, ensemble.describe(), ensemble

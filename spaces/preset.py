@@ -62,6 +62,8 @@ class Preset:
     starting_points: tuple[dict[str, Any], ...] = ()
     # What the space needs that only this machine can tell (files it names), checked before the first trial.
     check_space: Callable[[Space], None] | None = None
+    # Whether a run ships an ensemble of its best trials unless the config says otherwise (export.ensemble).
+    ensembles_by_default: bool = True
 
     def first_trials(self) -> list[dict[str, Any]]:
         """The starting points this preset's space admits, without duplicates."""

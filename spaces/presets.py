@@ -34,4 +34,5 @@ def resolve_space(reference: str, base_dir: Path | None = None) -> Preset:
     base, space = load_space_file(path, {name: preset.space for name, preset in PRESETS.items()}, default="mlp")
     preset = PRESETS[base]
     return Preset(name=str(path), space=space, build=preset.build, fit_options=preset.fit_options,
-                  data_kinds=preset.data_kinds, check_space=preset.check_space)
+                  data_kinds=preset.data_kinds, check_space=preset.check_space,
+                  ensembles_by_default=preset.ensembles_by_default)

@@ -211,4 +211,6 @@ def unfreeze_top(model: Any, share: float, learning_rate: float) -> None:
 
 
 TRANSFER = Preset(name="transfer", space=transfer_space(), build=build_transfer, fit_options=transfer_fit_options,
-                  data_kinds=("image",), check_space=check_weights)
+                  data_kinds=("image",), check_space=check_weights,
+                  # Each member would carry its own copy of the pretrained base: the champion alone by default.
+                  ensembles_by_default=False)

@@ -29,8 +29,9 @@ def write_pipeline(directory: Path, name: str = "tiny", dataset: str = "digits",
                    max_epochs: int = 9, patience: int = 3, pruner: str = "hyperband", extra: str = "",
                    formats: str | None = "[keras]", report: bool = False) -> Path:
     """A pipeline config on a small space. It ships only the ``.keras`` file unless ``formats`` asks for more
-    (``None``: the default formats, the MLflow model and its registration included), and draws the figures and
-    report only with ``report`` (tests/test_report.py and the UI's tests read them)."""
+    (``None``: the default formats, the MLflow model and its registration included), and the champion alone (the
+    default ensemble is tested in test_ensemble.py); it draws the figures and report only with ``report``
+    (tests/test_report.py and the UI's tests read them)."""
     (directory / "small_space.yaml").write_text(SMALL_SPACE)
     path = directory / f"{name}.yaml"
     path.write_text(textwrap.dedent(f"""\
@@ -41,7 +42,7 @@ def write_pipeline(directory: Path, name: str = "tiny", dataset: str = "digits",
         budget: {{trials: {trials}, max_epochs: {max_epochs}, patience: {patience}}}
         seed: 7
         report: {str(report).lower()}
-    """) + (f"export: {{formats: {formats}}}\n" if formats else "") + extra)
+    """) + (f"export: {{formats: {formats}, ensemble: 0}}\n" if formats else "export: {ensemble: 0}\n") + extra)
     return path
 
 

@@ -11,8 +11,33 @@ from helpers import tracking_uri
 from mlflow import MlflowClient
 
 from kerashpo.pipelines.cli import main
+from kerashpo.pipelines.config import DEFAULT_ENSEMBLE
 from kerashpo.search.ensemble import averaging_model, greedy_counts, prediction_score
 from kerashpo.spaces.choices import Direction
+
+
+@pytest.mark.parametrize(("settings", "size"), [
+    ({}, DEFAULT_ENSEMBLE),  # the default: the best trials' average
+    ({"export": {"ensemble": 0}}, 0),
+    ({"export": {"ensemble": 3, "refit": True}}, None),  # refused: the config says why
+    ({"export": {"refit": True}}, 0),  # a refit champion: no trial models to average
+    ({"split": {"folds": 3}}, 0),
+    ({"objectives": [{"metric": "val_log_loss"}, {"metric": "n_params", "direction": "minimize"}]}, 0),
+    ({"build_model": "models:build_model"}, 0),  # a user's outputs: logits or probabilities, unknown
+    ({"space": "transfer"}, 0),  # every member would carry its own pretrained base
+])
+def test_the_ensemble_is_on_by_default_where_the_trials_own_models_ship(settings, size):
+    from kerashpo.pipelines.config import ConfigError, parse_config
+    from kerashpo.spaces.presets import PRESETS
+
+    document = {"name": "e", "dataset": {"name": "iris"}, **settings}
+    if size is None:
+        with pytest.raises(ConfigError, match="cannot be combined with refit"):
+            parse_config(document)
+        return
+    config = parse_config(document)
+    preset = None if config.build_model else PRESETS[config.space]
+    assert config.ensemble_size(preset) == size
 
 
 def test_selection_weights_complementary_models_and_drops_a_useless_one():
@@ -108,11 +133,12 @@ def test_a_run_ships_the_ensemble_it_selected_and_its_card_lists_the_members(in_
         budget: {trials: 4, max_epochs: 3, patience: 3}
         report: false
         optuna: {pruner: none}
-        export: {ensemble: 4, formats: [keras]}
+        export: {formats: [keras]}
         seed: 2
     """))
-    assert main(["run", "ens.yaml"]) == 0
-    assert "shipped: ensemble of" in capsys.readouterr().out
+    assert main(["run", "ens.yaml"]) == 0  # the default: an ensemble of up to 5 of the best trials
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert "shipped: ensemble of" in out
     card = (in_run_dir / "mlruns" / "exports" / "ens" / "model_card.md").read_text()
     weights_line = next(line for line in card.splitlines() if line.startswith("- Weights:"))
     members = {int(n): float(w) for n, w in re.findall(r"trial (\d+) x([0-9.]+)", weights_line)}
@@ -124,6 +150,8 @@ def test_a_run_ships_the_ensemble_it_selected_and_its_card_lists_the_members(in_
                                    "tags.`kerashpo.role` = 'search'")
     metrics = parent.data.metrics
     assert metrics["ensemble_val_log_loss"] < metrics["best_val_log_loss"]
+    # What shipped is what the summary holds against the linear baseline.
+    assert f"val_log_loss {metrics['ensemble_val_log_loss']:.4f} vs" in out
     # The shipped model is the weighted average of the members' own checkpoints.
     config = load_config(in_run_dir / "ens.yaml")
     splits = split_dataset(load_dataset(config), config.split.validation, config.split.test, config.seed)

@@ -89,14 +89,14 @@ def servers(tmp_path_factory):
 @pytest.mark.slow
 def test_workers_on_postgres_and_mlflow_server_survive_a_killed_worker_and_keep_the_password(servers, tmp_path):
     postgres, mlflow_server = servers
-    config = write_pipeline(tmp_path, name="shared", trials=4, max_epochs=10, patience=10)
+    config = write_pipeline(tmp_path, name="shared", trials=4, max_epochs=20, patience=20)
     run = start_run(tmp_path, str(config), "--workers", "2", "--storage", postgres.url("optuna"),
                     "--tracking-uri", mlflow_server.uri, "--pruner", "none")
     client = MlflowClient(mlflow_server.uri)
     # The victim is read from the study, not from MLflow (whose runs lag behind, relayed by the starting process):
-    # a trial with at least 4 of its 10 epochs ahead (no pruning, patience 10), so it is still running when its
-    # worker is killed a few milliseconds later.
-    victim = wait_for_fresh_trial(postgres.url("optuna"), "shared", run, after=1, epochs=6)
+    # a trial with at least 5 of its 20 epochs ahead (no pruning, patience 20), so it is still running when its
+    # worker is killed a few milliseconds later; a 10-epoch trial's window was missed under load.
+    victim = wait_for_fresh_trial(postgres.url("optuna"), "shared", run, after=1, epochs=15)
     pid = int(victim.user_attrs["kerashpo_worker"].rpartition(":")[2])
     os.kill(pid, signal.SIGKILL)
     assert run.wait(timeout=400) == 0, (tmp_path / "run.log").read_text()[-3000:]
