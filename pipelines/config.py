@@ -371,12 +371,20 @@ class PipelineConfig(_Section):
 
         Unset, it is DEFAULT_ENSEMBLE where the trials' own models are what ships and their outputs are known
         to be probabilities or values (a declared space whose preset ensembles by default); 0 with refit, folds,
-        several objectives, a user's ``build_model`` or the transfer preset.
+        several objectives, constraints, a user's ``build_model`` or the transfer preset.
         """
         if self.export.ensemble is not None:
             return self.export.ensemble
-        keeps_trial_models = not (self.export.refit or self.split.cross_validates or self.objectives)
+        keeps_trial_models = not (self.export.refit or self.split.cross_validates or self.objectives
+                                  or self.constraints)
         return DEFAULT_ENSEMBLE if keeps_trial_models and preset is not None and preset.ensembles_by_default else 0
+
+    @model_validator(mode="after")
+    def _ensemble_within_constraints(self) -> PipelineConfig:
+        if self.export.ensemble and self.export.ensemble > 1 and self.constraints:
+            raise ValueError("export.ensemble: constraints bound each trial's model, and an average of several "
+                             "is larger and slower than each; remove one of them")
+        return self
 
     @model_validator(mode="after")
     def _folds_refit(self) -> PipelineConfig:

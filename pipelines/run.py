@@ -418,6 +418,8 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
     """Evaluate the champion once on test, log and register it, write the export folder and its card."""
     config = run.config
     model, spec, weights, ensemble = _champion(run, outcome)
+    # The shipped ensemble's validation value, where it scored the run's own objective (not the task's default).
+    ensemble_value = ensemble.value if ensemble is not None and ensemble.objective == run.objective else None
     test_metrics = evaluate_once(model, run.splits.x_test, run.splits.y_test, spec)
     log_test_predictions(tracker, model, run.splits.x_test, run.splits.y_test, spec, run.dataset.class_names)
     if baseline is not None:  # the same test rows, scored once, beside the champion
@@ -434,7 +436,8 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
         report=config.report))
     version, moved = None, False
     if tracker.parent_run_id is not None and config.export.logs_mlflow_model:
-        version_tags = {"objective": run.objective, "val_value": repr(outcome.best_value), "study": run.study,
+        shipped_value = outcome.best_value if ensemble_value is None else ensemble_value
+        version_tags = {"objective": run.objective, "val_value": repr(shipped_value), "study": run.study,
                         "trial_number": str(outcome.best_number)}
         version, moved = log_and_register(
             tracking_uri=run.stores.tracking_uri, run_id=tracker.parent_run_id, model=model, schema=run.schema,
@@ -463,9 +466,7 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
     write_bundle(directory, model, run.schema, card, saved_model=config.export.writes_saved_model)
     shipped = None if ensemble is None else (f"{weights} ({ensemble.value:.4f}; the best single trial "
                                              f"{ensemble.single_value:.4f})")
-    # Its validation value, where it scored the run's own objective (not the task's default in its place).
-    value = ensemble.value if ensemble is not None and ensemble.objective == run.objective else None
-    return ExportReport(directory, test_metrics, version, moved, shipped, value)
+    return ExportReport(directory, test_metrics, version, moved, shipped, ensemble_value)
 
 
 def _front_markdown(run: PreparedRun, parent_run_id: str | None) -> str:

@@ -69,6 +69,9 @@ CASES = {
     "repeats without folds": (GOOD + "split: {repeats: 2}\n", None, "repeats repeats the folds"),
     "folds and ensemble": (GOOD.replace("[keras]", "[keras], ensemble: 3") + "split: {folds: 3}\n", None,
                            "export.ensemble averages the trials' own models, and with split.folds"),
+    "constraints and ensemble": (GOOD.replace("[keras]", "[keras], ensemble: 3")
+                                 + "constraints: {n_params: {max: 5000}}\n", None,
+                                 "export.ensemble: constraints bound each trial's model"),
     "folds without refit": (GOOD.replace("[keras]", "[keras], refit: false") + "split: {folds: 3}\n", None,
                             "with split.folds the champion is always refit"),
     "constraint on nothing": (GOOD + "constraints: {params: {max: 100}}\n", None,

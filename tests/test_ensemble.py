@@ -23,6 +23,7 @@ from kerashpo.spaces.choices import Direction
     ({"export": {"refit": True}}, 0),  # a refit champion: no trial models to average
     ({"split": {"folds": 3}}, 0),
     ({"objectives": [{"metric": "val_log_loss"}, {"metric": "n_params", "direction": "minimize"}]}, 0),
+    ({"constraints": {"n_params": {"max": 5000}}}, 0),  # the average of several is larger than each
     ({"build_model": "models:build_model"}, 0),  # a user's outputs: logits or probabilities, unknown
     ({"space": "transfer"}, 0),  # every member would carry its own pretrained base
 ])
