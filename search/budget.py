@@ -3,7 +3,9 @@
 Epochs do not: on a 100-row split one epoch of batch 32 is four gradient steps,
 on 50,000 rows it is 1,500. Pruning rungs and the work a trial must do before
 it is judged are counted in examples seen, so a small table and a large one
-are judged alike.
+are judged alike: on a large table the first rungs fall inside the first epoch,
+and a trial is scored on the validation split there, so a bad configuration
+costs seconds, not an epoch.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ SMALL_VALIDATION = 200
 UNRANKABLE_VALIDATION = 40
 # Trials that must complete before any is pruned, on a small validation split.
 SMALL_VALIDATION_BOOTSTRAP = 3
+# Rungs grow by this factor (Hyperband's and successive halving's reduction factor).
+RUNG_FACTOR = 3
+# An epoch of at least this many times MIN_EXAMPLES_JUDGED is judged inside: on 40,000 training rows at the
+# rungs of 512, 1,536, 4,608 and 13,824 examples, each a pass over the validation split.
+EPOCHS_JUDGED_INSIDE = 8
 
 
 def startup_trials(expected: float) -> int:
@@ -55,9 +62,26 @@ class Budget:
         return max(1, math.ceil(MIN_EXAMPLES_JUDGED / max(1, self.examples_per_epoch)))
 
     @property
+    def judged_inside_epochs(self) -> bool:
+        return self.folds == 1 and self.examples_per_epoch >= EPOCHS_JUDGED_INSIDE * MIN_EXAMPLES_JUDGED
+
+    @property
     def min_examples(self) -> int:
-        """The first rung: whole epochs, at least ``MIN_EXAMPLES_JUDGED`` examples."""
+        """The first rung: ``MIN_EXAMPLES_JUDGED`` examples inside a large epoch, else whole epochs of at least
+        that many."""
+        if self.judged_inside_epochs:
+            return MIN_EXAMPLES_JUDGED
         return min(self.min_epochs_judged, self.max_epochs) * self.examples_per_epoch
+
+    def rungs_inside_first_epoch(self) -> tuple[int, ...]:
+        """The rungs (examples seen) that fall before the first epoch ends: where a trial is scored mid-epoch."""
+        if not self.judged_inside_epochs:
+            return ()
+        rungs, rung = [], self.min_examples
+        while rung < self.examples_per_epoch:
+            rungs.append(rung)
+            rung *= RUNG_FACTOR
+        return tuple(rungs)
 
     @property
     def max_examples(self) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kerashpo.search.budget import SMALL_VALIDATION_BOOTSTRAP, startup_trials
+from kerashpo.search.budget import RUNG_FACTOR, SMALL_VALIDATION_BOOTSTRAP, startup_trials
 from kerashpo.search.interrupts import raise_if_stop_requested
 from kerashpo.search.protocols import Tracker
 from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
@@ -209,9 +209,10 @@ class OptunaDriver:
         pruner: Any
         if self.pruner_name is Pruner.HYPERBAND:
             pruner = optuna.pruners.HyperbandPruner(min_resource=budget.first_rung, max_resource=budget.last_rung,
-                                                    reduction_factor=3)
+                                                    reduction_factor=RUNG_FACTOR)
         elif self.pruner_name is Pruner.SUCCESSIVE_HALVING:
-            pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=budget.first_rung, reduction_factor=3)
+            pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=budget.first_rung,
+                                                            reduction_factor=RUNG_FACTOR)
         else:
             return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=budget.first_rung - 1)
         # (Not the pruners' bootstrap_count: in Optuna it prunes every trial until enough have reached a rung.)

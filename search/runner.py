@@ -73,12 +73,20 @@ class _EpochWatch(keras.callbacks.Callback):
     pruning check, and stops training on patience or at the epoch budget. Inside
     ``fit`` it stops through ``stop_training``; a loop that only sends
     ``on_epoch_end`` (Keras Tuner's custom-loop pattern) is stopped by raising
-    ``TrialStopped``.
+    ``TrialStopped``. On a large table the first rungs come before the first
+    epoch ends (``Budget.rungs_inside_first_epoch``): given the trial's
+    ``Validation`` (``score_with``), it scores the split there and asks the
+    pruning check with the rung as the step; a trial pruned there ends with
+    its partial first epoch.
     """
 
-    def __init__(self, setup: TrainingSetup, should_prune: PruneCheck | None, max_epochs: int):
+    def __init__(self, setup: TrainingSetup, should_prune: PruneCheck | None, max_epochs: int,
+                 batch_size: int = 0):
         super().__init__()
         self.setup, self.should_prune, self.max_epochs = setup, should_prune, max_epochs
+        self.batch_size = batch_size
+        self.rungs = setup.budget.rungs_inside_first_epoch() if should_prune is not None and batch_size else ()
+        self.validation: Any = None
         self.history: dict[str, list[float]] = {}
         self.epochs = 0
         self.best: float | None = None
@@ -93,6 +101,23 @@ class _EpochWatch(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self.in_fit = False
+
+    def score_with(self, validation: Any) -> None:
+        self.validation = validation
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        # ``batch`` is the last batch of the call (Keras runs steps_per_execution batches per call): the split is
+        # scored at the first call that reaches a rung, and the pruners are told the rung.
+        seen = (batch + 1) * self.batch_size
+        if (self.should_prune is None or self.validation is None or self.epochs or self.pruned or not self.rungs
+                or seen < self.rungs[0]):
+            return
+        rung = max(r for r in self.rungs if r <= seen)
+        self.rungs = tuple(r for r in self.rungs if r > seen)
+        value = self.validation.score_now().get(self.setup.objective)
+        if value is not None and math.isfinite(value) and self.should_prune(rung, float(value)):
+            self.pruned = True
+            self._stop()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = dict(logs or {})
@@ -113,6 +138,8 @@ class _EpochWatch(keras.callbacks.Callback):
             self.best_weights = self.model.get_weights()
         else:
             self.since_best += 1
+        if self.pruned:  # at a rung inside this epoch, which ended there
+            return
         # Pruners see the best value so far: the trial's objective is its best epoch.
         seen = self.setup.budget.examples(self.epochs)
         if self.should_prune is not None and self.best is not None and self.should_prune(seen, self.best):
@@ -287,7 +314,7 @@ def _train(
                            model_bytes=model_bytes(model), infeasible=f"refused before training: {reason}",
                            violations=violations, train_seconds=time.perf_counter() - started)
     options = source.fit_options(dict(params), epochs, setup.objective, setup.direction)
-    watch = _EpochWatch(setup, should_prune, epochs)
+    watch = _EpochWatch(setup, should_prune, epochs, options.batch_size)
     callbacks = [_StopWatch(), keras.callbacks.TerminateOnNaN(), *options.callbacks, watch]
     for callback in callbacks:  # a user's own loop may call them without set_model
         callback.set_model(model)

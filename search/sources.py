@@ -23,7 +23,7 @@ from kerashpo.search.hyperparameters import RecordingHyperParameters
 from kerashpo.search.memory import clear_session
 from kerashpo.search.models import check_model
 from kerashpo.search.protocols import Sampling
-from kerashpo.search.validation import Validation, validation_batch_size
+from kerashpo.search.validation import ScoresInsideEpochs, Validation, validation_batch_size
 from kerashpo.spaces import (
     Bool,
     Categorical,
@@ -49,7 +49,11 @@ def fit_batches(model: Any, data: Any, *, batch_size: int, seed: int, validate: 
     epochs = kwargs.pop("epochs", 1)
     callbacks = list(kwargs.pop("callbacks", None) or [])
     if validate:
-        callbacks.insert(0, Validation(data.batches("val", model, validation_batch_size(data.x_val, batch_size))))
+        validation = Validation(data.batches("val", model, validation_batch_size(data.x_val, batch_size)))
+        callbacks.insert(0, validation)
+        for callback in callbacks:
+            if isinstance(callback, ScoresInsideEpochs):
+                callback.score_with(validation)
 
     def fit(**more: Any) -> Any:
         return model.fit(data.batches("train", model, batch_size, seed, augmentation), shuffle=False,

@@ -11,7 +11,7 @@ reaches an estimate of the tracing cost (rent or buy: never much more than the b
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import keras
 import numpy as np
@@ -74,6 +74,20 @@ class Validation(keras.callbacks.Callback):
                 if self.eager_seconds >= EVALUATION_TRACE_SHARE * tracing:
                     self.eager, self._function = False, None  # the next evaluation traces its step
 
+    def score_now(self) -> dict[str, float]:
+        """The validation figures (``val_<metric>``) now, inside an epoch (a rung before the epoch ends); the
+        epoch's training metrics, which an evaluation resets, are put back as they were."""
+        started = time.perf_counter()
+        variables = self.model.metrics_variables
+        state = [variable.numpy() for variable in variables]
+        try:
+            return {f"val_{name}": value for name, value in self._evaluate().items()}
+        finally:
+            for variable, value in zip(variables, state):
+                variable.assign(value)
+            if self.eager:
+                self.eager_seconds += time.perf_counter() - started
+
     def _evaluate(self) -> dict[str, float]:
         model = self.model
         saved = model.test_function, model.steps_per_execution
@@ -93,3 +107,10 @@ class Validation(keras.callbacks.Callback):
             return model.test_function
         finally:
             model.test_function, model.run_eagerly = saved
+
+
+@runtime_checkable
+class ScoresInsideEpochs(Protocol):
+    """A callback that asks for validation figures before an epoch ends (the trial runner's rungs)."""
+
+    def score_with(self, validation: Validation) -> None: ...

@@ -24,8 +24,11 @@ def test_rungs_on_a_100_row_split_count_at_least_the_minimum_examples():
     # Too few epochs to reach the first rung, or too few validation rows to rank: pruning is off, and says so.
     assert not Budget(100, 4, 120).can_prune and "pruning is off" in Budget(100, 4, 120).notes()[0]
     assert not Budget(100, 30, 12).can_prune and "12 validation rows" in Budget(100, 30, 12).notes()[0]
+    assert small.rungs_inside_first_epoch() == ()  # judged at epoch ends
+    # On 40,000 rows the first rungs come inside the first epoch: a bad configuration costs seconds.
     large = Budget(examples_per_epoch=40_000, max_epochs=30, validation_rows=10_000)
-    assert large.min_examples == 40_000 and large.notes() == []
+    assert large.min_examples == MIN_EXAMPLES_JUDGED and large.notes() == []
+    assert large.rungs_inside_first_epoch() == (512, 1536, 4608, 13824)
 
 
 def test_depth_zero_builds_a_regularised_linear_model():

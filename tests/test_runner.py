@@ -209,3 +209,37 @@ def test_validation_is_eager_until_tracing_pays_and_scores_as_keras_traced_evalu
     assert traces and not eager_steps  # fit left no eager step behind
     for name, value in traced.items():
         np.testing.assert_allclose(history.history[f"val_{name}"][-1], value, rtol=1e-5, atol=1e-6)
+
+
+def test_on_a_large_table_a_trial_is_judged_at_rungs_inside_its_first_epoch(tmp_path):
+    import pandas as pd
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(n_samples=7000, n_features=12, n_informative=6, random_state=0)
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(12)]).assign(label=y)
+    frame.to_csv(tmp_path / "large.csv", index=False)
+    config = parse_config({"name": "t", "dataset": {"path": str(tmp_path / "large.csv"), "target": "label"}})
+    data = load_dataset(config)
+    splits = split_dataset(data, 0.2, 0.2, seed=0)
+    setup = TrainingSetup(TrialData(splits.x_train, splits.y_train, splits.x_val, splits.y_val,
+                                    data_spec(data, splits)),
+                          objective="val_log_loss", direction="minimize", max_epochs=2, patience=2)
+    per_epoch = len(splits.y_train)  # 4200 rows: rungs at 512 and 1536 examples fall inside the first epoch
+    assert setup.budget.rungs_inside_first_epoch() == (512, 1536) and setup.budget.first_rung == 512
+    config = {**SMALL, "batch_size": 32}
+
+    asked: list[tuple[int, float]] = []
+    result = run_trial(setup, MLP, FixedSampling(config), seed=3,
+                       should_prune=lambda step, value: asked.append((step, value)) or False)
+    assert [step for step, _ in asked] == [512, 1536, per_epoch, 2 * per_epoch]
+    assert result.state == COMPLETE and result.epochs_run == 2
+    # Scoring inside the epoch left its training figures as they were: the same as a trial never scored there.
+    unjudged = run_trial(setup, MLP, FixedSampling(config), seed=3)
+    assert result.history["loss"][0] == pytest.approx(unjudged.history["loss"][0], rel=1e-5)
+
+    asked.clear()
+    pruned = run_trial(setup, MLP, FixedSampling(config), seed=3,
+                       should_prune=lambda step, value: asked.append((step, value)) or True)
+    assert pruned.state == PRUNED and [step for step, _ in asked] == [512]
+    # It stopped at that rung: its one (partial) epoch scores what the rung saw, no batch trained after it.
+    assert pruned.epochs_run == 1 and pruned.value == pytest.approx(asked[0][1], rel=1e-5)
