@@ -29,13 +29,13 @@ from kerashpo.spaces.choices import (
     Tuner,
 )
 
-# digits_images: the digits set as 8x8 grayscale images (for the cnn space).
 if TYPE_CHECKING:
     from kerashpo.spaces.preset import Preset
 
 # Up to this many of the best trials averaged in the shipped model when export.ensemble is unset: in the
 # benchmarks it matched or beat the champion alone on test at the default budget (BENCHMARKS.md, the floor).
 DEFAULT_ENSEMBLE = 5
+# digits_images: the digits set as 8x8 grayscale images (for the cnn space).
 BUILTIN_DATASETS = ("digits", "digits_images", "breast_cancer", "wine", "iris", "diabetes")
 TASK_SETTINGS = ("auto", *Task.values())
 FILE_FORMATS = ("csv", "parquet", "npz", "images")

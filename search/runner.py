@@ -18,6 +18,7 @@ from kerashpo.search.interrupts import raise_if_stop_requested, stop_requested
 from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
 from kerashpo.search.sources import FixedSampling, as_source
 from kerashpo.search.trial_data import TrialData
+from kerashpo.search.validation import Validation
 from kerashpo.spaces.choices import Direction
 
 # (step, value) -> True to stop the trial as pruned. The step is examples seen and the value the best objective so
@@ -86,7 +87,7 @@ class _EpochWatch(keras.callbacks.Callback):
         self.setup, self.should_prune, self.max_epochs = setup, should_prune, max_epochs
         self.batch_size = batch_size
         self.rungs = setup.budget.rungs_inside_first_epoch() if should_prune is not None and batch_size else ()
-        self.validation: Any = None
+        self.validation: Validation | None = None
         self.history: dict[str, list[float]] = {}
         self.epochs = 0
         self.best: float | None = None
@@ -102,7 +103,7 @@ class _EpochWatch(keras.callbacks.Callback):
     def on_train_end(self, logs: dict | None = None) -> None:
         self.in_fit = False
 
-    def score_with(self, validation: Any) -> None:
+    def score_with(self, validation: Validation) -> None:
         self.validation = validation
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
