@@ -47,10 +47,6 @@ def raw_digit_images() -> np.ndarray:
     return load_digits().images[:6, :, :, None].astype("float32")
 
 
-def text_column(column: pd.Series) -> bool:
-    return not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
-
-
 def served_predictions(store: Path, model_uri: str, payload: dict) -> dict:
     """Start `mlflow models serve` on a free loopback port, send one request, stop it."""
     port = free_port()
@@ -70,27 +66,9 @@ def served_predictions(store: Path, model_uri: str, payload: dict) -> dict:
         server.wait(timeout=30)
 
 
-# A fresh interpreter without kerashpo: the SavedModel's serving signature on raw inputs.
-SAVED_MODEL = textwrap.dedent("""\
-    import json, sys
-    import numpy as np, tensorflow as tf
-    job = json.loads(sys.argv[1])
-    out = {}
-    images = tf.constant(np.array(job["images"], dtype="float32"))
-    # Keep the loaded objects referenced: their variables live as long as they do.
-    digits = tf.saved_model.load(job["digits_npz"])
-    out["digits_npz"] = digits.serve(images).numpy().tolist()
-    rows = {name: tf.constant(np.array(values, dtype=object if kind == "string" else "float32").reshape(-1, 1))
-            for name, (kind, values) in job["rows"].items()}
-    churn = tf.saved_model.load(job["churn"])
-    out["churn"] = churn.serve(rows).numpy().tolist()
-    out["kerashpo_imported"] = [m for m in sys.modules if m.split(".")[0] == "kerashpo"]
-    print(json.dumps(out))
-""")
-
-
 @pytest.mark.slow
-def test_keras_file_saved_model_mlflow_model_and_server_agree(searched):
+def test_keras_file_mlflow_model_and_server_agree(searched):
+    """(The SavedModels are checked against the .keras files in a fresh process in test_real_data.py.)"""
     import keras
     import mlflow
 
@@ -102,19 +80,6 @@ def test_keras_file_saved_model_mlflow_model_and_server_agree(searched):
     schema = json.loads((exports / "churn" / "schema.json").read_text())
     keras_churn = keras.saving.load_model(exports / "churn" / "model.keras").predict(
         table_tensors(rows, schema), verbose=0)[:, 0]
-
-    # SavedModel, in a process that never imports kerashpo.
-    job = {"digits_npz": str(exports / "digits_npz" / "saved_model"), "churn": str(exports / "churn" / "saved_model"),
-           "images": images.tolist(),
-           "rows": {c: ("string", rows[c].astype(object).where(rows[c].notna(), "").astype(str).tolist())
-                    if text_column(rows[c]) else ("float", rows[c].astype(float).tolist()) for c in rows.columns}}
-    done = subprocess.run([sys.executable, "-c", SAVED_MODEL, json.dumps(job)], capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    saved = json.loads(done.stdout.strip().splitlines()[-1])
-    assert saved["kerashpo_imported"] == []
-    np.testing.assert_allclose(saved["digits_npz"], keras_digits, atol=1e-5)
-    np.testing.assert_allclose(np.ravel(saved["churn"]), keras_churn, atol=1e-5)
 
     # The registered champion, through both MLflow flavors.
     with using_tracking_uri(tracking_uri(searched)):

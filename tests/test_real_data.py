@@ -3,7 +3,8 @@
 Each search runs through the CLI on the shipped example configs (tiny budgets), and
 each exported model is then loaded in a fresh Python process that never imports
 kerashpo and scores raw inputs: a CSV row with a category never seen in training and
-a missing number, raw images, raw NPZ rows.
+a missing number, raw images, raw NPZ rows; in the same process the SavedModels'
+serving signatures score the same raw inputs as the .keras files.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ SCORE = textwrap.dedent("""\
     churn = keras.saving.load_model(job["churn"])
     rows = pd.read_csv(job["churn_rows"]).drop(columns=["customer_id", "churned"])
     out["churn"] = churn.predict(table(rows), verbose=0).tolist()
+    # Keep the loaded SavedModels referenced: their variables live as long as they do.
+    churn_saved = tf.saved_model.load(job["churn_saved"])
+    out["churn_saved"] = churn_saved.serve(table(rows)).numpy().tolist()
     houses = keras.saving.load_model(job["houses"])
     rows = pd.read_csv(job["houses_rows"]).drop(columns=["price"])
     out["houses"] = houses.predict(table(rows), verbose=0).tolist()
@@ -58,14 +62,17 @@ SCORE = textwrap.dedent("""\
     images = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in job["images"]])
     out["shapes"] = shapes.predict(images, verbose=0).tolist()
     digits = keras.saving.load_model(job["digits_npz"])
-    out["digits_npz"] = digits.predict(np.load(job["npz"])["pixels"][:5, :, :, None], verbose=0).tolist()
+    pixels = np.load(job["npz"])["pixels"][:5, :, :, None]  # uint8, as stored
+    out["digits_npz"] = digits.predict(pixels, verbose=0).tolist()
+    digits_saved = tf.saved_model.load(job["digits_npz_saved"])  # its signature takes float32
+    out["digits_npz_saved"] = digits_saved.serve(tf.constant(pixels.astype("float32"))).numpy().tolist()
     out["kerashpo_imported"] = sorted(m for m in sys.modules if m.split(".")[0] == "kerashpo")
     print(json.dumps(out))
 """)
 
 
 @pytest.mark.slow
-def test_exported_models_score_raw_inputs_in_a_fresh_process(exported, tmp_path):
+def test_exported_models_and_their_saved_models_score_raw_inputs_in_a_fresh_process(exported, tmp_path):
     churn = pd.read_csv(EXAMPLES / "churn.csv").head(4)
     churn.loc[0, "contract"] = "three-year"           # never seen in training
     churn.loc[1, "payment_method"] = "crypto"         # never seen in training
@@ -79,7 +86,8 @@ def test_exported_models_score_raw_inputs_in_a_fresh_process(exported, tmp_path)
     images = sorted((EXAMPLES / "shapes").glob("*/*_000.png"))
     job = {**{k: str(v) for k, v in exported.items()}, "churn_rows": str(tmp_path / "churn_rows.csv"),
            "houses_rows": str(tmp_path / "houses_rows.csv"), "images": [str(p) for p in images],
-           "npz": str(exported["digits_npz"].parents[3] / "digits.npz")}
+           "npz": str(exported["digits_npz"].parents[3] / "digits.npz"),
+           **{f"{name}_saved": str(exported[name].parent / "saved_model") for name in ("churn", "digits_npz")}}
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run([sys.executable, "-c", SCORE, json.dumps(job)], capture_output=True, text=True,
                           cwd=tmp_path, env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
@@ -98,6 +106,9 @@ def test_exported_models_score_raw_inputs_in_a_fresh_process(exported, tmp_path)
     digits_p = np.array(out["digits_npz"])
     assert digits_p.shape == (5, 10)
     np.testing.assert_allclose(digits_p.sum(axis=1), 1.0, rtol=1e-4)
+    # The SavedModels' serving signatures on the same raw inputs (unseen and missing values included).
+    np.testing.assert_allclose(out["churn_saved"], churn_p, atol=1e-5)
+    np.testing.assert_allclose(out["digits_npz_saved"], digits_p, atol=1e-5)
 
 
 def test_the_exported_preprocessing_was_fitted_on_the_training_split(exported):
