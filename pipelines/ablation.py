@@ -31,6 +31,7 @@ from kerashpo.spaces.choices import Direction
 
 if TYPE_CHECKING:  # importing these at run time would load TensorFlow for `kerashpo --help`
     from kerashpo.pipelines.ablation_tracking import AblationTracker
+    from kerashpo.pipelines.backend import select_backend
     from kerashpo.search.results import TrialResult
     from kerashpo.search.runner import TrainingSetup
     from kerashpo.search.tracking import SearchInfo
@@ -101,6 +102,7 @@ def run_ablation(
 
     if not isinstance(config, PipelineConfig):
         config = load_config(config)
+    select_backend(config.backend)  # the search's own
     compute = Compute(1, len(import_tensorflow_quietly()), config.mixed_precision)
     with _precision_policy(compute), collecting_new_objects_only():
         training = prepare_training(config, workdir=(workdir or Path.cwd()).resolve(), tracking_uri=tracking_uri,

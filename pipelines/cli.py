@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="skip the figures and report.html at the end (kerashpo report draws them later)")
     run.add_argument("--mixed-precision", action="store_true", default=None,
                      help="train in mixed_float16 (GPUs; the output layer stays float32)")
+    run.add_argument("--backend", help="Keras backend the trials train on: tensorflow (default) or jax")
 
     board = commands.add_parser("leaderboard", help="the trials of the latest search, best first")
     board.add_argument("--experiment", help="experiment (pipeline) name; default: the most recent")
@@ -140,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from kerashpo.pipelines.backend import select_backend
     from kerashpo.pipelines.config import load_config
     from kerashpo.pipelines.progress import ProgressDisplay
     from kerashpo.pipelines.run import run_pipeline
@@ -148,8 +150,10 @@ def _run(args: argparse.Namespace) -> int:
     overrides = {"driver": args.driver, "keras_tuner.tuner": args.tuner, "budget.trials": args.trials,
                  "budget.max_epochs": args.max_epochs, "seed": args.seed,
                  "optuna.sampler": args.sampler, "optuna.pruner": args.pruner, "storage": args.storage,
-                 "workers": args.workers, "mixed_precision": args.mixed_precision, "report": args.report}
+                 "workers": args.workers, "mixed_precision": args.mixed_precision, "report": args.report,
+                 "backend": args.backend}
     config = load_config(args.config, overrides)
+    select_backend(config.backend)  # before Keras is imported here or in the worker server
     console = Console(highlight=False)
     if config.workers > 1:
         from kerashpo.pipelines.workers import start_worker_server

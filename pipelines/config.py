@@ -18,6 +18,7 @@ from pydantic import (
 
 from kerashpo.spaces import UserError
 from kerashpo.spaces.choices import (
+    Backend,
     Direction,
     Driver,
     ExportFormat,
@@ -317,6 +318,8 @@ class PipelineConfig(_Section):
     # Worker processes on one study (Optuna); with GPUs, one GPU each.
     workers: int = Field(1, ge=1)
     mixed_precision: bool = False
+    # The Keras backend the trials train on (pipelines/backend.py); the exported files load on either.
+    backend: Backend = Backend.TENSORFLOW
     # Also fit scikit-learn's linear model on the same splits, as the reference the search must beat.
     baseline: bool = True
     # Draw the search's figures and report.html at the end (about 3 s of a digits run).

@@ -45,8 +45,16 @@ def import_tensorflow_quietly() -> list[str]:
     forked from ``worker_start``'s server); later probes are silent and cost nothing.
     """
     with _stderr_to_devnull():
+        import keras
         import tensorflow as tf
 
+        if keras.backend.backend() == "jax":
+            # JAX trains; TensorFlow only feeds the input pipelines, and leaves the GPUs to JAX.
+            with contextlib.suppress(RuntimeError):  # TensorFlow already started: its devices are set
+                tf.config.set_visible_devices([], "GPU")
+            import jax
+
+            return [str(device) for device in jax.devices() if device.platform == "gpu"]
         gpus = tf.config.list_physical_devices("GPU")
     return [gpu.name for gpu in gpus]
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kerashpo.pipelines.backend import check_inputs, select_backend
 from kerashpo.pipelines.baseline import Baseline, fit_baseline
 from kerashpo.pipelines.card import ModelCard
 from kerashpo.pipelines.compute import Compute
@@ -126,7 +127,7 @@ class PreparedRun:
         params = {"trials": "until timeout" if config.budget.time_decides else config.budget.trial_cap,
                   "timeout": config.budget.timeout, "max_epochs": config.budget.max_epochs,
                   "patience": config.budget.patience, "seed": config.seed, "space": config.space,
-                  "workers": config.workers, "mixed_precision": config.mixed_precision,
+                  "workers": config.workers, "mixed_precision": config.mixed_precision, "backend": config.backend,
                   **{f"split_{k}": v for k, v in self.splits.sizes().items()}}
         base_dir = config.source.parent if config.source else self.stores.root.parent
         return SearchInfo(study=self.study, experiment=config.name, objective=self.objective,
@@ -321,9 +322,10 @@ def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | No
     driver.check(job)
     if config.workers > 1 and (reason := not_portable(driver, job)):
         raise UserError(f"workers: the search cannot be sent to worker processes ({reason})")
+    schema = model_schema(dataset, spec, config.dataset)
+    check_inputs(config.backend, schema)
     # Export, the MLflow model and serving run after the search; what could fail there fails here instead.
     check_export(config, dataset, splits, spec, job.source, stores)
-    schema = model_schema(dataset, spec, config.dataset)
     return PreparedRun(config, stores, dataset, splits, spec, schema, objective, direction, driver, job, ensemble)
 
 
@@ -350,6 +352,7 @@ def run_pipeline(
 
     if not isinstance(config, PipelineConfig):
         config = load_config(config)
+    select_backend(config.backend)
     # GPU memory growth and the precision policy are set before the checks build their first model.
     compute = Compute(config.workers, len(import_tensorflow_quietly()), config.mixed_precision)
     with _precision_policy(compute), collecting_new_objects_only():
@@ -444,7 +447,7 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
             example=raw_example(take(run.splits.x_test, slice(0, 5)), run.schema), name=config.name,
             register=config.export.registers, version_tags=version_tags, direction=run.direction,
         )
-    search = ", ".join(f"{k} {v}" for k, v in run.driver.describe().items())
+    search = ", ".join(f"{k} {v}" for k, v in {**run.driver.describe(), "backend": config.backend}.items())
     if run.job.objectives:
         search += (f"; objectives {', '.join(f'{o.metric} ({o.direction})' for o in run.job.objectives)}, the "
                    f"trial shipped picked from their Pareto front by {run.job.pick.describe()}")

@@ -4,7 +4,7 @@ Nothing here knows Optuna, Keras Tuner or MLflow; Keras is imported only when a
 model is built.
 """
 
-from kerashpo.spaces.choices import Direction, Driver, Pruner, Sampler, Task, Tuner
+from kerashpo.spaces.choices import Backend, Direction, Driver, Pruner, Sampler, Task, Tuner
 from kerashpo.spaces.cnn import CNN, build_cnn, cnn_space
 from kerashpo.spaces.data_spec import (
     TASKS,
@@ -32,8 +32,8 @@ from kerashpo.spaces.transfer import TRANSFER, build_transfer, transfer_space
 
 __all__ = [
     "CNN", "DEFAULT_OBJECTIVE", "METRIC_NAMES", "MLP", "PRESETS", "TASKS", "TRANSFER",
-    "Bool", "Categorical", "CategoricalInput", "DataSpec", "Direction", "Driver", "FitOptions", "Fixed", "Float",
-    "ImageInput", "Int",
+    "Backend", "Bool", "Categorical", "CategoricalInput", "DataSpec", "Direction", "Driver", "FitOptions", "Fixed",
+    "Float", "ImageInput", "Int",
     "NumericInput", "Param", "Preset", "Pruner", "Sampler", "Tuner",
     "Space", "SpaceError", "Suggester", "Task", "UserError",
     "build_cnn", "build_mlp", "cnn_space", "get_preset", "load_space_file", "mlp_space", "objective_direction",

@@ -59,6 +59,13 @@ class Driver(Choice):
     KERAS_TUNER = "keras_tuner"
 
 
+class Backend(Choice):
+    """The Keras backend the trials train on (``backend``). The exported files load on either."""
+
+    TENSORFLOW = "tensorflow"
+    JAX = "jax"
+
+
 class Sampler(Choice):
     """Optuna samplers (``optuna.sampler``)."""
 
