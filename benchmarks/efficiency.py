@@ -16,6 +16,7 @@ how they search:
   checkpoints), ``budget.timeout`` only, and ``export.ensemble: 5`` (the default since 2026-11-28), which
   changes nothing in the search (five checkpoints kept instead of three): its champion alone is the ``kerashpo``
   row, the ensemble it ships the ``kerashpo + ensemble`` row;
+- ``kerashpo-jax``: the same pipeline with ``backend: jax``, its champion alone (``export.ensemble: 0``);
 - ``kerashpo-kt-hyperband``: the same pipeline with ``driver: keras_tuner``, ``tuner: hyperband``, its champion
   alone (``export.ensemble: 0``);
 - ``keras-tuner-random``, ``keras-tuner-hyperband``, ``keras-tuner-bayesian``: plain Keras Tuner as its
@@ -50,7 +51,7 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
 
-ARMS = ("kerashpo", "kerashpo-kt-hyperband", "keras-tuner-random", "keras-tuner-hyperband", "keras-tuner-bayesian",
+ARMS = ("kerashpo", "kerashpo-jax", "kerashpo-kt-hyperband", "keras-tuner-random", "keras-tuner-hyperband", "keras-tuner-bayesian",
         "optuna-tpe", "linear")
 TUNERS = {"keras-tuner-random": "RandomSearch", "keras-tuner-hyperband": "Hyperband",
           "keras-tuner-bayesian": "BayesianOptimization"}
@@ -70,6 +71,9 @@ def pipeline_config(arm: str, dataset: str, seed: int, seconds: float) -> Any:
     }
     if arm == "kerashpo":
         document["export"]["ensemble"] = ENSEMBLE  # the default, named: the table reports it beside the champion
+    elif arm == "kerashpo-jax":
+        document["export"]["ensemble"] = 0  # this arm's row is its champion alone
+        document["backend"] = "jax"
     else:
         document["export"]["ensemble"] = 0  # this arm's row is its champion alone
         # Hyperband brackets repeat until the time is up; its largest rung is the plain arms' epochs.
@@ -101,7 +105,12 @@ def tested(model: Any, splits: Any, spec: Any) -> dict[str, float]:
 
 
 def run_kerashpo(arm: str, dataset: str, seed: int, seconds: float, workdir: Path) -> dict[str, Any]:
-    # TensorFlow, Optuna, Keras Tuner and MLflow load before the clock starts, as for the plain arms.
+    from kerashpo.pipelines.backend import select_backend
+
+    config = pipeline_config(arm, dataset, seed, seconds)
+    select_backend(config.backend)
+    # Keras (on the arm's backend), Optuna, Keras Tuner and MLflow load before the clock starts, as for the
+    # plain arms.
     import keras
     import keras_tuner  # noqa: F401
     import optuna  # noqa: F401
@@ -110,7 +119,6 @@ def run_kerashpo(arm: str, dataset: str, seed: int, seconds: float, workdir: Pat
     import kerashpo.search.trials  # noqa: F401
     from kerashpo.pipelines.run import run_pipeline
 
-    config = pipeline_config(arm, dataset, seed, seconds)
     started = time.time()
     report = run_pipeline(config, workdir=workdir)
     wall = time.time() - started
