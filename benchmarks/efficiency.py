@@ -51,8 +51,8 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
 
-ARMS = ("kerashpo", "kerashpo-jax", "kerashpo-kt-hyperband", "keras-tuner-random", "keras-tuner-hyperband", "keras-tuner-bayesian",
-        "optuna-tpe", "linear")
+ARMS = ("kerashpo", "kerashpo-jax", "kerashpo-kt-hyperband", "keras-tuner-random", "keras-tuner-hyperband",
+        "keras-tuner-bayesian", "optuna-tpe", "linear")
 TUNERS = {"keras-tuner-random": "RandomSearch", "keras-tuner-hyperband": "Hyperband",
           "keras-tuner-bayesian": "BayesianOptimization"}
 BASELINE = "keras-tuner-random"
