@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from kerashpo.pipelines.ablation_figures import write_figures
 from kerashpo.pipelines.ablation_table import COMPLETE, SeedRun, render, summarise
 from kerashpo.pipelines.ablation_variants import Variant, built_in_variants, knobs_for, select, user_variants
+from kerashpo.pipelines.backend import select_backend
 from kerashpo.pipelines.compute import Compute
 from kerashpo.pipelines.config import PipelineConfig, load_config
 from kerashpo.pipelines.run import PreparedTraining, _precision_policy, code_version, prepare_training
@@ -31,7 +32,6 @@ from kerashpo.spaces.choices import Direction
 
 if TYPE_CHECKING:  # importing these at run time would load TensorFlow for `kerashpo --help`
     from kerashpo.pipelines.ablation_tracking import AblationTracker
-    from kerashpo.pipelines.backend import select_backend
     from kerashpo.search.results import TrialResult
     from kerashpo.search.runner import TrainingSetup
     from kerashpo.search.tracking import SearchInfo
