@@ -5,9 +5,9 @@ Keras reads its backend once, when it is first imported, so the choice is made b
 runs, a config that asks for the other backend is refused in one line.
 
 Why TensorFlow is the default: on the short, pruned trials a search is made of, a new model's first epoch costs
-more on JAX (XLA compiles the training and evaluation steps, 2-3 s on 2 cores against 0.5-1 s of tracing), and
-that first epoch decides how many configurations a budget can try; JAX's later epochs are faster, so it pays on
-long trials (BENCHMARKS.md, "backends").
+more on JAX (XLA compiles the training and evaluation steps: 3.7-4.4 s on 2 cores against about 1 s of tracing),
+and that first epoch decides how many configurations a budget can try; the later epochs were no faster on JAX
+here, fed from the same ``tf.data`` pipelines (BENCHMARKS.md, "2b. Backends").
 """
 
 from __future__ import annotations
