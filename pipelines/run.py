@@ -268,6 +268,8 @@ def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str
                                              byo=source.space is None)
     splits = split_for(dataset, config.split, config.seed)
     spec = data_spec(dataset, splits)
+    # Here, not in the run alone: `kerashpo ablate` trains on the config's backend too.
+    check_inputs(config.backend, model_schema(dataset, spec, config.dataset))
     if sized:  # a built-in preset named in the config: its default ranges follow the training rows
         source = SpaceSource(source.preset.sized_for(len(splits.y_train)))
         log.warning("space %s for %d training rows: %s", config.space, len(splits.y_train),
@@ -322,10 +324,9 @@ def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | No
     driver.check(job)
     if config.workers > 1 and (reason := not_portable(driver, job)):
         raise UserError(f"workers: the search cannot be sent to worker processes ({reason})")
-    schema = model_schema(dataset, spec, config.dataset)
-    check_inputs(config.backend, schema)
     # Export, the MLflow model and serving run after the search; what could fail there fails here instead.
     check_export(config, dataset, splits, spec, job.source, stores)
+    schema = model_schema(dataset, spec, config.dataset)
     return PreparedRun(config, stores, dataset, splits, spec, schema, objective, direction, driver, job, ensemble)
 
 
