@@ -33,3 +33,5 @@ class TrialResult:
     fold_metrics: dict[str, float] = field(default_factory=dict)
     # The failure is the configuration's, not this trial's (the objective is never reported): stop the search.
     stops_search: bool = False
+    # Training ended at ``budget.timeout`` (``TrainingSetup.deadline``), before its own stop: scored as trained.
+    stopped_at_deadline: bool = False

@@ -40,9 +40,15 @@ class TrainingSetup:
     # Cross-validation: every fold's data, each with preprocessing fitted on its own training part (``data`` is
     # the first); empty for one validation split.
     folds: tuple[TrialData, ...] = ()
+    # ``time.time()`` at which training stops wherever it is (``budget.timeout``): a search ends on time, the
+    # trial in flight keeping the best epoch it reached. None: no deadline.
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
         self.direction = Direction(self.direction)
+
+    def past_deadline(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
 
     def better(self, a: float, b: float) -> bool:
         return self.direction.better(a, b)
@@ -78,7 +84,8 @@ class _EpochWatch(keras.callbacks.Callback):
     epoch ends (``Budget.rungs_inside_first_epoch``): given the trial's
     ``Validation`` (``score_with``), it scores the split there and asks the
     pruning check with the rung as the step; a trial pruned there ends with
-    its partial first epoch.
+    its partial first epoch. Past ``setup.deadline`` it stops training at the
+    next batch (or epoch, in a user's own loop); the epoch is scored as it ended.
     """
 
     def __init__(self, setup: TrainingSetup, should_prune: PruneCheck | None, max_epochs: int,
@@ -94,6 +101,7 @@ class _EpochWatch(keras.callbacks.Callback):
         self.best_weights: list[Any] | None = None
         self.since_best = 0
         self.pruned = False
+        self.out_of_time = False
         self.missing: list[str] | None = None
         self.in_fit = False
 
@@ -109,6 +117,10 @@ class _EpochWatch(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         # ``batch`` is the last batch of the call (Keras runs steps_per_execution batches per call): the split is
         # scored at the first call that reaches a rung, and the pruners are told the rung.
+        if self.setup.past_deadline() and not self.out_of_time:
+            self.out_of_time = True
+            self._stop()
+            return
         seen = (batch + 1) * self.batch_size
         if (self.should_prune is None or self.validation is None or self.epochs or self.pruned or not self.rungs
                 or seen < self.rungs[0]):
@@ -147,6 +159,9 @@ class _EpochWatch(keras.callbacks.Callback):
             self.pruned = True
             self._stop()
         elif self.since_best >= self.setup.patience or self.epochs >= self.max_epochs:
+            self._stop()
+        elif self.setup.past_deadline():
+            self.out_of_time = True
             self._stop()
 
     def _stop(self) -> None:
@@ -242,6 +257,8 @@ def cross_validate(setup: TrainingSetup, source: Any, sampling: Any, *, seed: in
         if fold.state != COMPLETE:
             fold.error = fold.error and f"fold {k}: {fold.error}"
             break
+        if fold.stopped_at_deadline:  # the folds left would each stop at their first batch: incomplete, pruned
+            break
         if should_prune is not None and k + 1 < len(setup.folds) and should_prune(
                 k + 1, float(np.mean([r.value for r in results]))):
             break
@@ -256,6 +273,7 @@ def _over_folds(results: list[TrialResult], n_folds: int) -> TrialResult:
         last.state, params=results[0].params, n_params=results[0].n_params, model_bytes=results[0].model_bytes,
         latency_ms=results[0].latency_ms, error=last.error,
         stops_search=last.stops_search, infeasible=last.infeasible, violations=last.violations,
+        stopped_at_deadline=last.stopped_at_deadline,
         epochs_run=sum(r.epochs_run for r in results),
         train_seconds=sum(r.train_seconds for r in results), history=_mean_curves([r.history for r in results]),
     )
@@ -337,7 +355,7 @@ def _train(
     result = TrialResult(
         FAILED, params={**params, **sampled_params(sampling)}, history=history,
         epochs_run=max(watch.epochs, 1 if history else 0), train_seconds=time.perf_counter() - started,
-        n_params=count_params(model), model=model,
+        n_params=count_params(model), model=model, stopped_at_deadline=watch.out_of_time,
     )
     if setup.objective not in history:
         reported = ", ".join(watch.missing or sorted(history)) or "none"

@@ -24,6 +24,8 @@ log = logging.getLogger("kerashpo.tracking")
 
 ROLE_TAG, STUDY_TAG, STARTED_TAG = "kerashpo.role", "kerashpo.study", "kerashpo.last_started"
 STATE_TAG, TRIAL_TAG = "state", "trial_number"
+# Set on a trial whose training the search's time budget ended (it keeps the best epoch it reached).
+STOPPED_BY_TAG = "stopped_by"
 # The hash of the data and of each split's rows: runs compare fairly only on equal ones (`kerashpo compare`).
 SPLIT_TAG = "split_fingerprint"
 # A search with several objectives: [{"metric": ..., "direction": ...}, ...] as JSON, the first one trained on.
@@ -336,6 +338,8 @@ class MLflowTracker(NullTracker):
                 tags["error"] = result.error[:5000]
             if result.infeasible:
                 tags[INFEASIBLE_TAG] = result.infeasible[:5000]
+            if result.stopped_at_deadline:
+                tags[STOPPED_BY_TAG] = "budget.timeout"
             # What a user's own fit sampled (epochs, batch size) is known only now.
             logged = self._logged_params.pop(number, set())
             late = {k: v for k, v in result.params.items() if k not in logged}

@@ -8,7 +8,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,8 @@ class SearchJob:
     """Everything a driver needs, the same for every driver.
 
     ``n_trials`` is the total for the study: a resumed search adds trials up to
-    it. ``timeout`` (seconds from ``started_at``) stops starting new trials.
+    it. ``timeout`` (seconds from ``started_at``) stops starting new trials and
+stops the trial in flight at its next batch (it keeps its best epoch).
     ``trials_per_process`` hands the search over to a fresh process after
     that many trials in this one (see ``pipelines.run``).
     """
@@ -150,16 +151,19 @@ class TrialExecutor:
         constraints = self.job.constraints
         refuse = ((lambda model: refusal(constraints, model))
                   if any(c.metric in BUILT_METRICS for c in constraints) else None)
+        setup = self.job.setup if self.job.timeout is None else replace(
+            self.job.setup, deadline=self.started + self.job.timeout)
         with released_when_done():
             try:
-                results = [
-                    run_trial(self.job.setup, self.job.source, sampling,
-                              seed=self.job.setup.seed + number + 7919 * r, should_prune=should_prune,
-                              max_epochs=max_epochs, refuse=refuse,
-                              on_built=lambda params: self.tracker.start_trial(
-                                  number, params, {"worker": self.worker, **(tags or {})}))
-                    for r in range(repeats)
-                ]
+                results: list[TrialResult] = []
+                for r in range(repeats):  # a repeat after the deadline would stop at its first batch
+                    results.append(run_trial(
+                        setup, self.job.source, sampling, seed=self.job.setup.seed + number + 7919 * r,
+                        should_prune=should_prune, max_epochs=max_epochs, refuse=refuse,
+                        on_built=lambda params: self.tracker.start_trial(
+                            number, params, {"worker": self.worker, **(tags or {})})))
+                    if results[-1].stopped_at_deadline:
+                        break
             except KeyboardInterrupt:
                 self.tracker.end_trial(number, TrialResult(FAILED, error="interrupted (Ctrl-C)"))
                 raise
@@ -273,4 +277,5 @@ def _combine(results: list[TrialResult], setup: TrainingSetup) -> TrialResult:
     best = min(complete, key=lambda pair: setup.direction.best_first(pair[1]))[0]
     best.value = sum(value for _, value in complete) / len(complete)
     best.train_seconds = sum(r.train_seconds for r in results)
+    best.stopped_at_deadline = any(r.stopped_at_deadline for r in results)
     return best

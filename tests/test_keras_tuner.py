@@ -178,18 +178,19 @@ def test_a_killed_keras_tuner_run_finishes_its_budget_without_duplicates(run_dir
 
 @pytest.mark.slow
 @pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
-def test_budget_timeout_stops_starting_trials_under_both_drivers(driver, in_run_dir):
-    timeout = 5
-    config = write_pipeline(in_run_dir, name="timed", dataset="iris", trials=200, max_epochs=3)
-    # No trial count: the time alone decides.
-    config.write_text(config.read_text().replace("trials: 200, ", "").replace("patience: 3}",
-                                                                              f"patience: 3, timeout: {timeout}}}"))
+def test_budget_timeout_stops_starting_trials_and_the_trial_in_flight_under_both_drivers(driver, in_run_dir):
+    timeout, max_epochs = 5, 5000
+    # No trial count: the time alone decides. No early stop: a trial would train 5,000 iris epochs (far over
+    # 5 s) unless the deadline stops it.
+    config = write_pipeline(in_run_dir, name="timed", dataset="iris", trials=200, max_epochs=max_epochs,
+                            extra="keras_tuner: {tuner: random}\n")
+    config.write_text(config.read_text().replace("trials: 200, ", "").replace(
+        "patience: 3}", f"patience: {max_epochs}, timeout: {timeout}}}"))
     assert main(["run", str(config), "--driver", driver]) == 0
     client = MlflowClient(tracking_uri(in_run_dir))
     experiment = client.get_experiment_by_name("timed").experiment_id
     (parent,) = client.search_runs([experiment], "tags.`kerashpo.role` = 'search'")
     (trials,) = parents_and_children(in_run_dir, "timed").values()
-    # A trial takes far more than 25 ms, so 200 could not have finished in 5 s; the search stopped on time.
     assert 1 <= len(trials) < 200
     assert all(run.info.status == "FINISHED" for run in trials)
     # No trial started once the time was up (the clock starts before the search run opens; 3 s for the
@@ -197,3 +198,9 @@ def test_budget_timeout_stops_starting_trials_under_both_drivers(driver, in_run_
     late = [(r.data.tags["trial_number"], r.info.start_time - parent.info.start_time) for r in trials
             if r.info.start_time - parent.info.start_time > (timeout + 3) * 1000]
     assert not late, late
+    # The trial in flight at the deadline stopped there, far short of its epochs, and counts with its best epoch.
+    in_flight = max(trials, key=lambda r: r.info.start_time)
+    assert in_flight.data.tags.get("stopped_by") == "budget.timeout", in_flight.data.tags
+    assert in_flight.data.tags["state"] == "COMPLETE"
+    assert 1 <= in_flight.data.metrics["best_epoch"] <= in_flight.data.metrics["epochs_run"] < max_epochs
+    assert [r for r in trials if r.data.tags.get("stopped_by")] == [in_flight]
