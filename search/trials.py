@@ -36,7 +36,7 @@ class SearchJob:
 
     ``n_trials`` is the total for the study: a resumed search adds trials up to
     it. ``timeout`` (seconds from ``started_at``) stops starting new trials and
-stops the trial in flight at its next batch (it keeps its best epoch).
+    stops the trial in flight at its next batch (it keeps its best epoch).
     ``trials_per_process`` hands the search over to a fresh process after
     that many trials in this one (see ``pipelines.run``).
     """
