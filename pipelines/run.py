@@ -246,6 +246,7 @@ class PreparedTraining:
     dataset: Dataset
     splits: Splits
     spec: DataSpec
+    schema: dict[str, Any]  # the exported model's inputs and outputs (schema.json), by the data's own names
     objective: str
     direction: Direction
     setup: TrainingSetup
@@ -268,8 +269,9 @@ def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str
                                              byo=source.space is None)
     splits = split_for(dataset, config.split, config.seed)
     spec = data_spec(dataset, splits)
+    schema = model_schema(dataset, spec, config.dataset)
     # Here, not in the run alone: `kerashpo ablate` trains on the config's backend too.
-    check_inputs(config.backend, model_schema(dataset, spec, config.dataset))
+    check_inputs(config.backend, schema)
     if sized:  # a built-in preset named in the config: its default ranges follow the training rows
         source = SpaceSource(source.preset.sized_for(len(splits.y_train)))
         log.warning("space %s for %d training rows: %s", config.space, len(splits.y_train),
@@ -285,7 +287,7 @@ def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str
         data=first, objective=objective, direction=direction, max_epochs=config.budget.max_epochs,
         patience=config.budget.patience, seed=config.seed, folds=(first, *folds) if splits.folds else (),
     )
-    return PreparedTraining(source, stores, dataset, splits, spec, objective, direction, setup)
+    return PreparedTraining(source, stores, dataset, splits, spec, schema, objective, direction, setup)
 
 
 def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | None = None, source: Any = None,
@@ -326,8 +328,8 @@ def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | No
         raise UserError(f"workers: the search cannot be sent to worker processes ({reason})")
     # Export, the MLflow model and serving run after the search; what could fail there fails here instead.
     check_export(config, dataset, splits, spec, job.source, stores)
-    schema = model_schema(dataset, spec, config.dataset)
-    return PreparedRun(config, stores, dataset, splits, spec, schema, objective, direction, driver, job, ensemble)
+    return PreparedRun(config, stores, dataset, splits, spec, training.schema, objective, direction, driver, job,
+                       ensemble)
 
 
 def run_pipeline(
