@@ -49,11 +49,15 @@ def wait_for_fresh_trial(storage: str, study_name: str, process: subprocess.Pope
                          epochs: int = 6) -> optuna.trial.FrozenTrial:
     """A trial the study has running with one to ``epochs`` epochs reported (its run is tracked, some of its
     training is ahead), once ``after`` trials finished. The window is wide: a digits epoch takes a tenth of a
-    second, and reading the study from PostgreSQL a few, so a narrow one can be missed by every poll."""
+    second, and reading the study from PostgreSQL a few, so a narrow one can be missed by every poll. One storage
+    for every poll: a fresh one (as ``load_study`` makes) costs 9x a read, and under load its poll missed the window.
+    """
+    rdb = optuna.storages.RDBStorage(storage)
+
     def fresh() -> optuna.trial.FrozenTrial | None:
         assert process.poll() is None, "the run ended before a trial could be interrupted"
         try:
-            trials = optuna.load_study(study_name=study_name, storage=storage).trials
+            trials = rdb.get_all_trials(rdb.get_study_id_from_name(study_name), deepcopy=False)
         except KeyError:  # the study does not exist yet
             return None
         running = [t for t in trials if t.state.name == "RUNNING" and 1 <= len(t.intermediate_values) <= epochs
