@@ -189,17 +189,24 @@ def raw_example(x_rows: Any, schema: dict[str, Any]) -> Any:
 
 
 def mlflow_signature(champion: Champion, example: Any) -> Any:
-    """Table columns typed as in the training file and all optional (the model fills missing values)."""
+    """Table columns typed as in the training file and all optional (the model fills missing values); a feature
+    array as unnamed ``double`` columns; images as the tensor the model takes."""
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, Schema
 
     with warnings.catch_warnings():  # the hint about integer columns: ours are typed as in the training file
         warnings.simplefilter("ignore", UserWarning)
         outputs = infer_signature(example, champion.predict(example))
-    if champion.kind != "table":
+    if champion.kind == "table":
+        inputs = Schema([ColSpec(item.get("dtype", "string"), item["column"], required=False)
+                         for item in champion.schema["inputs"]])
+    elif champion.kind == "array":
+        # Not a float32 tensor: MLflow enforces a tensor's dtype exactly and would refuse the float64 arrays and
+        # DataFrames numpy and pandas make by default. Unnamed double columns take float32, float64 and integers,
+        # as arrays, DataFrames or JSON; the model casts them to float32 (serving.Champion.inputs).
+        inputs = Schema([ColSpec("double") for _ in champion.schema["inputs"][0]["columns"]])
+    else:
         return outputs
-    inputs = Schema([ColSpec(item.get("dtype", "string"), item["column"], required=False)
-                     for item in champion.schema["inputs"]])
     return ModelSignature(inputs=inputs, outputs=outputs.outputs)
 
 

@@ -73,8 +73,10 @@ class Champion:
         if isinstance(data, pd.DataFrame):
             if self.kind == "image":
                 raise InputError("this model takes images: send a tensor (rows, height, width, channels)")
-            frame = _checked_columns(data, self.schema)
-            data = frame[self.schema["inputs"][0]["columns"]].to_numpy(dtype="float32")
+            # Columns 0, 1, ...: an array as MLflow hands it over (or a frame built from one) is taken by position.
+            positional = list(data.columns) == list(range(data.shape[1]))
+            frame = data if positional else _checked_columns(data, self.schema)[self.schema["inputs"][0]["columns"]]
+            data = frame.to_numpy(dtype="float32")
         array = np.asarray(data)
         expected = tuple(self.schema["inputs"][0]["shape"])
         if self.kind == "image" and array.ndim == len(expected):  # (rows, height, width) for one channel
