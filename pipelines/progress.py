@@ -76,6 +76,8 @@ class ProgressDisplay:
             line += f"\n    [red]{escape(_first_line(event.error))}[/]"
         if getattr(event, "infeasible", None):
             line += f"\n    [yellow]infeasible: {escape(_first_line(event.infeasible))}[/]"
+        if getattr(event, "stopped_at_deadline", False):
+            line += "\n    [yellow]stopped in flight by budget.timeout: it counts with its best epoch so far[/]"
         return line
 
 

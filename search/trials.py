@@ -99,6 +99,7 @@ class TrialEvent:
     error: str | None = None
     worker: str = ""  # host:pid of the process that trained the trial
     infeasible: str | None = None  # the constraint the trial broke
+    stopped_at_deadline: bool = False  # budget.timeout stopped its training; it counts with its best epoch
 
 
 @dataclass
@@ -241,7 +242,7 @@ class TrialExecutor:
             best_value=best.value if best else None, best_number=best.number if best else None,
             n_pruned=states.count(PRUNED), n_failed=states.count(FAILED),
             elapsed=time.time() - self.started, finished_this_search=len(finished) - (self.job.finished_at_start or 0),
-            worker=self.worker,
+            worker=self.worker, stopped_at_deadline=result.stopped_at_deadline,
         ))
 
     def outcome(self, finished: list[FinishedTrial], handed_over: bool) -> SearchOutcome:

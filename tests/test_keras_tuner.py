@@ -178,7 +178,7 @@ def test_a_killed_keras_tuner_run_finishes_its_budget_without_duplicates(run_dir
 
 @pytest.mark.slow
 @pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
-def test_budget_timeout_stops_starting_trials_and_the_trial_in_flight_under_both_drivers(driver, in_run_dir):
+def test_budget_timeout_stops_starting_trials_and_the_trial_in_flight_under_both_drivers(driver, in_run_dir, capsys):
     timeout, max_epochs = 5, 5000
     # No trial count: the time alone decides. No early stop: a trial would train 5,000 iris epochs (far over
     # 5 s) unless the deadline stops it.
@@ -204,3 +204,8 @@ def test_budget_timeout_stops_starting_trials_and_the_trial_in_flight_under_both
     assert in_flight.data.tags["state"] == "COMPLETE"
     assert 1 <= in_flight.data.metrics["best_epoch"] <= in_flight.data.metrics["epochs_run"] < max_epochs
     assert [r for r in trials if r.data.tags.get("stopped_by")] == [in_flight]
+    # The progress display says so under that trial's line, and under no other.
+    out = capsys.readouterr().out
+    assert out.count("stopped in flight by budget.timeout") == 1
+    trial_line = out.split("stopped in flight by budget.timeout")[0].rstrip().splitlines()[-1]
+    assert f"trial {in_flight.data.tags['trial_number']} " in trial_line
