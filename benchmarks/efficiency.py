@@ -5,10 +5,12 @@ splits, same space, same objective, same wall-clock budget.
     python benchmarks/efficiency.py --seconds digits=300 breast_cancer=300 --out efficiency_300.json
     python benchmarks/efficiency.py --datasets digits --seconds digits=300 --arms kerashpo optuna-tpe linear
     python benchmarks/efficiency.py --datasets iris wine --out efficiency_small.json   # 120 s each
+    python benchmarks/efficiency.py --datasets diabetes --out efficiency_diabetes.json  # regression, 120 s
     python benchmarks/efficiency.py --table                           # tables and the plot from efficiency.json
 
 Every arm runs in its own fresh process on the same seeded split and is scored by validation log-loss (the
-penalty-free ``val_log_loss`` every arm's models compile; the best epoch of a trial); the space is the one a
+penalty-free ``val_log_loss`` every arm's models compile; the best epoch of a trial), or on a regression table
+(diabetes) by validation RMSE (``val_rmse``), with test RMSE and MAE for its test scores; the space is the one a
 default kerashpo run searches on that data (``mlp`` sized to the training rows), so what differs between arms is
 how they search:
 
@@ -25,7 +27,8 @@ how they search:
   (Hyperband: ``max_epochs=40, factor=3``), no early stopping;
 - ``optuna-tpe``: a plain Optuna objective (TPE, no pruner) training 40 epochs and returning the best epoch's
   validation log-loss;
-- ``linear``: scikit-learn's logistic regression on the same splits (the run's own baseline).
+- ``linear``: scikit-learn's logistic regression (``RidgeCV`` on regression) on the same splits (the run's own
+  baseline).
 
 No arm starts a trial after its budget. The plain arms let the one under way finish; kerashpo stops it at the
 deadline (``budget.timeout`` is kept since 2026-11-28, commit 63d687e), keeping its best epoch. Each arm's chosen
@@ -33,7 +36,7 @@ model is evaluated once on the test split. The clock starts just before the sear
 ``run_pipeline``: it includes creating the MLflow store). "To reach" is the epochs and seconds until the arm
 first finished a trial at least as good as plain RandomSearch's final best on the same seed. Raw results go to
 ``efficiency.json`` beside this script; the tables and ``efficiency_anytime.png`` (best-so-far validation log-
-loss against seconds, median over seeds) are made from that file.
+loss, or RMSE, against seconds, median over seeds) are made from that file.
 """
 
 from __future__ import annotations
@@ -60,9 +63,20 @@ TUNERS = {"keras-tuner-random": "RandomSearch", "keras-tuner-hyperband": "Hyperb
 BASELINE = "keras-tuner-random"
 # Each dataset's default budget per arm; the small tables get the issue's 120 s. Run by default: digits and
 # breast_cancer.
-DEFAULT_SECONDS = {"digits": 60.0, "breast_cancer": 60.0, "iris": 120.0, "wine": 120.0}
+DEFAULT_SECONDS = {"digits": 60.0, "breast_cancer": 60.0, "iris": 120.0, "wine": 120.0, "diabetes": 120.0}
 DEFAULT_DATASETS = ["digits", "breast_cancer"]
-MAX_EPOCHS, OBJECTIVE, ENSEMBLE = 40, "val_log_loss", 5
+MAX_EPOCHS, ENSEMBLE = 40, 5
+# The selection objective (minimized by every arm) and the two test scores each table reports, by task.
+REGRESSION = {"diabetes"}
+SCORES = {"classification": ("val_log_loss", "test_accuracy", "test_log_loss"),
+          "regression": ("val_rmse", "test_rmse", "test_mae")}
+LABELS = {"test_accuracy": "test accuracy", "test_log_loss": "test log-loss", "test_rmse": "test RMSE",
+          "test_mae": "test MAE"}
+
+
+def scores_of(dataset: str) -> tuple[str, str, str]:
+    """(objective, first test score, second test score) for ``dataset``."""
+    return SCORES["regression" if dataset in REGRESSION else "classification"]
 
 
 # -- one arm, in its own process ---------------------------------------------------------------------------
@@ -98,15 +112,16 @@ def split_of(dataset: str, seed: int) -> tuple[Any, Any, Any]:
 
 
 def targets(y: Any, spec: Any) -> Any:
-    """Labels as the preset's head takes them: a binary head outputs one column, and its metrics need the same."""
-    return y.reshape(-1, 1) if spec.task == "binary" else y
+    """Targets as the preset's head takes them: binary and regression heads output one column, and their metrics
+    need the same."""
+    return y.reshape(-1, 1) if spec.task in ("binary", "regression") else y
 
 
-def tested(model: Any, splits: Any, spec: Any) -> dict[str, float]:
+def tested(model: Any, splits: Any, spec: Any, dataset: str) -> dict[str, float]:
     from kerashpo.pipelines.export import evaluate_once
 
     scores = evaluate_once(model, splits.x_test, splits.y_test, spec)
-    return {"test_accuracy": scores["test_accuracy"], "test_log_loss": scores["test_log_loss"]}
+    return {name: scores[name] for name in scores_of(dataset)[1:]}
 
 
 def run_kerashpo(arm: str, dataset: str, seed: int, seconds: float, workdir: Path) -> dict[str, Any]:
@@ -124,6 +139,7 @@ def run_kerashpo(arm: str, dataset: str, seed: int, seconds: float, workdir: Pat
     import kerashpo.search.trials  # noqa: F401
     from kerashpo.pipelines.run import run_pipeline
 
+    objective = scores_of(dataset)[0]
     started = time.time()
     report = run_pipeline(config, workdir=workdir)
     wall = time.time() - started
@@ -136,31 +152,32 @@ def run_kerashpo(arm: str, dataset: str, seed: int, seconds: float, workdir: Pat
         complete = run.data.tags.get("state") == "COMPLETE"
         trials.append({"end": (run.info.end_time or 0) / 1000 - started,
                        "epochs": int(run.data.metrics.get("epochs_run", 0)),
-                       "value": run.data.metrics.get(f"best_{OBJECTIVE}") if complete else None})
+                       "value": run.data.metrics.get(f"best_{objective}") if complete else None})
     assert report.export is not None and report.outcome.best_number is not None
     result = {"trials": trials, "best": report.outcome.best_value, "wall": wall}
     _, splits, spec = split_of(dataset, seed)
     if arm == "kerashpo":
         # The champion alone, from its checkpoint; the ensemble is what the run shipped and tested.
         checkpoint = report.stores.checkpoint_dir(report.study) / f"trial-{report.outcome.best_number:05d}.keras"
-        result.update(tested(keras.saving.load_model(checkpoint), splits, spec))
+        result.update(tested(keras.saving.load_model(checkpoint), splits, spec, dataset))
         shipped = report.export.test_metrics
-        result["ensemble"] = {"test_accuracy": shipped["test_accuracy"], "test_log_loss": shipped["test_log_loss"],
+        result["ensemble"] = {**{name: shipped[name] for name in scores_of(dataset)[1:]},
                               "members": report.export.ensemble or "the champion alone"}
     else:
-        result.update({k: report.export.test_metrics[k] for k in ("test_accuracy", "test_log_loss")})
+        result.update({name: report.export.test_metrics[name] for name in scores_of(dataset)[1:]})
     return result
 
 
 class Timeline:
-    """Trials as they finish: (seconds since the clock started, epochs trained, best validation log-loss)."""
+    """Trials as they finish: (seconds since the clock started, epochs trained, best validation objective)."""
 
-    def __init__(self) -> None:
+    def __init__(self, objective: str) -> None:
         self.started = time.time()
+        self.objective = objective
         self.trials: list[dict[str, Any]] = []
 
     def add(self, history: dict[str, list[float]]) -> float | None:
-        values = [v for v in history.get(OBJECTIVE, []) if math.isfinite(v)]
+        values = [v for v in history.get(self.objective, []) if math.isfinite(v)]
         value = min(values) if values else None
         self.trials.append({"end": time.time() - self.started, "epochs": len(history.get("loss", [])),
                             "value": value})
@@ -180,7 +197,8 @@ def run_keras_tuner(arm: str, dataset: str, seed: int, seconds: float, workdir: 
 
     _, splits, spec = split_of(dataset, seed)
     space = mlp_space_for_rows(len(splits.y_train))
-    timeline = Timeline()
+    objective = scores_of(dataset)[0]
+    timeline = Timeline(objective)
 
     class MLPHyperModel(kt.HyperModel):
         def build(self, hp: Any) -> Any:
@@ -188,7 +206,7 @@ def run_keras_tuner(arm: str, dataset: str, seed: int, seconds: float, workdir: 
 
         def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
             params = KerasTunerSampling(hp).sample_space(space)
-            options = MLP.fit_options(params, MAX_EPOCHS, OBJECTIVE, "minimize")
+            options = MLP.fit_options(params, MAX_EPOCHS, objective, "minimize")
             kwargs["callbacks"] = [*kwargs.get("callbacks", []), *options.callbacks]
             history = model.fit(*args, batch_size=options.batch_size, **kwargs)
             timeline.add(history.history)
@@ -203,7 +221,7 @@ def run_keras_tuner(arm: str, dataset: str, seed: int, seconds: float, workdir: 
 
     budget = {"max_epochs": MAX_EPOCHS, "factor": 3, "hyperband_iterations": 100} if arm.endswith("hyperband") \
         else {"max_trials": 100_000}
-    tuner = Timed(MLPHyperModel(), objective=kt.Objective(OBJECTIVE, "min"), seed=seed, directory=str(workdir),
+    tuner = Timed(MLPHyperModel(), objective=kt.Objective(objective, "min"), seed=seed, directory=str(workdir),
                   project_name=arm, overwrite=True, **budget)
     timeline.started = time.time()
     tuner.search(splits.x_train, targets(splits.y_train, spec), epochs=MAX_EPOCHS,
@@ -211,7 +229,7 @@ def run_keras_tuner(arm: str, dataset: str, seed: int, seconds: float, workdir: 
     wall = timeline.elapsed
     best = tuner.oracle.get_best_trials(1)[0].score
     return {"trials": timeline.trials, "best": best, "wall": wall,
-            **tested(tuner.get_best_models(1)[0], splits, spec)}
+            **tested(tuner.get_best_models(1)[0], splits, spec, dataset)}
 
 
 def run_optuna_tpe(dataset: str, seed: int, seconds: float, workdir: Path) -> dict[str, Any]:
@@ -226,13 +244,14 @@ def run_optuna_tpe(dataset: str, seed: int, seconds: float, workdir: Path) -> di
     _, splits, spec = split_of(dataset, seed)
     space = mlp_space_for_rows(len(splits.y_train))
     best_path = workdir / "best.keras"
+    objective_name = scores_of(dataset)[0]
 
     def objective(trial: Any) -> float:
         keras.backend.clear_session()
         params = OptunaSampling(trial).sample_space(space)
         model = MLP.build(params, spec)
-        options = MLP.fit_options(params, MAX_EPOCHS, OBJECTIVE, "minimize")
-        keep_best = keras.callbacks.EarlyStopping(OBJECTIVE, patience=MAX_EPOCHS, restore_best_weights=True)
+        options = MLP.fit_options(params, MAX_EPOCHS, objective_name, "minimize")
+        keep_best = keras.callbacks.EarlyStopping(objective_name, patience=MAX_EPOCHS, restore_best_weights=True)
         history = model.fit(splits.x_train, targets(splits.y_train, spec),
                             validation_data=(splits.x_val, targets(splits.y_val, spec)),
                             epochs=MAX_EPOCHS, batch_size=options.batch_size,
@@ -245,11 +264,11 @@ def run_optuna_tpe(dataset: str, seed: int, seconds: float, workdir: Path) -> di
         return value
 
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
-    timeline = Timeline()
+    timeline = Timeline(objective_name)
     study.optimize(objective, timeout=seconds)
     wall = timeline.elapsed
     return {"trials": timeline.trials, "best": study.best_value, "wall": wall,
-            **tested(keras.saving.load_model(best_path), splits, spec)}
+            **tested(keras.saving.load_model(best_path), splits, spec, dataset)}
 
 
 def run_linear(dataset: str, seed: int) -> dict[str, Any]:
@@ -258,9 +277,10 @@ def run_linear(dataset: str, seed: int) -> dict[str, Any]:
     data, splits, _ = split_of(dataset, seed)
     baseline = fit_baseline(data, splits, seed)
     test = baseline.evaluate_test(splits.x_test, splits.y_test)
-    value = baseline.validation[OBJECTIVE]
+    objective, *test_scores = scores_of(dataset)
+    value = baseline.validation[objective]
     return {"trials": [{"end": baseline.seconds, "epochs": 0, "value": value}], "best": value,
-            "wall": baseline.seconds, "test_accuracy": test["test_accuracy"], "test_log_loss": test["test_log_loss"]}
+            "wall": baseline.seconds, **{name: test[name] for name in test_scores}}
 
 
 def run_arm(arm: str, dataset: str, seed: int, seconds: float) -> dict[str, Any]:
@@ -311,9 +331,10 @@ def arms_of(saved: dict[str, Any]) -> list[str]:
 
 def table(dataset: str, results: dict[str, dict[str, Any]], seeds: list[int], seconds: float,
           arms: list[str]) -> str:
+    objective, first, second = scores_of(dataset)
     lines = [f"#### {dataset}: {seconds:.0f} s per arm, seeds {', '.join(map(str, seeds))} "
              f"(median, range in brackets)", "",
-             f"| arm | best {OBJECTIVE} | test accuracy | test log-loss | trials | epochs | "
+             f"| arm | best {objective} | {LABELS[first]} | {LABELS[second]} | trials | epochs | "
              "seconds to reach RS's best | time to RS's best vs RS |",
              "|---|---|---|---|---:|---:|---|---:|"]
     targets = {seed: results[f"{seed}/{BASELINE}"]["best"] for seed in seeds}
@@ -324,21 +345,21 @@ def table(dataset: str, results: dict[str, dict[str, Any]], seeds: list[int], se
         times = [reached[s][1] / own[s][1] for s in seeds]
         lines.append(
             f"| {arm} | {summary([r['best'] for r in rows.values()], 4)} "
-            f"| {summary([r['test_accuracy'] for r in rows.values()], 4)} "
-            f"| {summary([r['test_log_loss'] for r in rows.values()], 4)} "
+            f"| {summary([r[first] for r in rows.values()], 4)} "
+            f"| {summary([r[second] for r in rows.values()], 4)} "
             f"| {statistics.median(len(r['trials']) for r in rows.values()):.0f} "
             f"| {statistics.median(sum(t['epochs'] for t in r['trials']) for r in rows.values()):.0f} "
             f"| {summary([reached[s][1] for s in seeds], 1)} | {ratio(times)} |")
         if arm == "kerashpo":
             ensembles = [rows[s]["ensemble"] for s in seeds]
             lines.append(f"| kerashpo + ensemble of up to {ENSEMBLE} | – "
-                         f"| {summary([e['test_accuracy'] for e in ensembles], 4)} "
-                         f"| {summary([e['test_log_loss'] for e in ensembles], 4)} | – | – | – | – |")
+                         f"| {summary([e[first] for e in ensembles], 4)} "
+                         f"| {summary([e[second] for e in ensembles], 4)} | – | – | – | – |")
     return "\n".join(lines)
 
 
 def best_so_far(trials: list[dict[str, Any]], grid: list[float]) -> list[float]:
-    """The best validation log-loss among the trials finished by each time of ``grid`` (nan before the first)."""
+    """The best validation objective among the trials finished by each time of ``grid`` (nan before the first)."""
     out, best, finished = [], math.nan, sorted((t for t in trials if t["value"] is not None), key=lambda t: t["end"])
     index = 0
     for moment in grid:
@@ -374,7 +395,7 @@ def plot(saved: dict[str, Any], path: Path) -> None:
                 median = np.where(np.isnan(curves).any(axis=0), np.nan, np.median(curves, axis=0))
             axis.plot(grid, median, label=arm, linewidth=2.2 if arm == "kerashpo" else 1.3)
         axis.set(title=f"{dataset}: {seconds:.0f} s per arm, median of {len(seeds)} seeds",
-                 xlabel="seconds since the search started", ylabel=f"best {OBJECTIVE} so far", yscale="log")
+                 xlabel="seconds since the search started", ylabel=f"best {scores_of(dataset)[0]} so far", yscale="log")
         axis.grid(True, which="both", alpha=0.3)
     axes[0][0].legend(fontsize=8)
     figure.tight_layout()
@@ -419,12 +440,14 @@ def main() -> None:
                     if done.returncode != 0:
                         sys.exit(f"{arm} on {dataset} (seed {seed}) failed:\n{done.stderr[-3000:]}")
                     result = results[f"{seed}/{arm}"] = json.loads(done.stdout.strip().splitlines()[-1])
+                    first = scores_of(dataset)[1]
                     print(f"{dataset} seed {seed} {arm}: {len(result['trials'])} trials, best {result['best']:.4f}, "
-                          f"test accuracy {result['test_accuracy']:.4f}, {result['wall']:.0f} s "
+                          f"{LABELS[first]} {result[first]:.4f}, {result['wall']:.0f} s "
                           f"[{time.time() - started:.0f} s so far]", file=sys.stderr, flush=True)
                     path.write_text(json.dumps(saved, indent=1))  # a long run keeps what it has
     saved = json.loads(path.read_text())
-    print(f"objective {OBJECTIVE}; plain arms {MAX_EPOCHS} epochs a trial; RS = {BASELINE}\n")
+    print(f"objective val_log_loss (val_rmse on regression tables); plain arms {MAX_EPOCHS} epochs a trial; "
+          f"RS = {BASELINE}\n")
     for dataset, results in saved["results"].items():
         print(table(dataset, results, saved["seeds"], saved["budgets"][dataset], arms_of(saved)) + "\n")
     image = path.with_name(path.stem + "_anytime.png")
