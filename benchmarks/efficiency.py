@@ -53,6 +53,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kerashpo.spaces.tasks import DEFAULT_OBJECTIVE
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
 
@@ -68,8 +70,8 @@ DEFAULT_DATASETS = ["digits", "breast_cancer"]
 MAX_EPOCHS, ENSEMBLE = 40, 5
 # The selection objective (minimized by every arm) and the two test scores each table reports, by task.
 REGRESSION = {"diabetes"}
-SCORES = {"classification": ("val_log_loss", "test_accuracy", "test_log_loss"),
-          "regression": ("val_rmse", "test_rmse", "test_mae")}
+SCORES = {"classification": (DEFAULT_OBJECTIVE["multiclass"], "test_accuracy", "test_log_loss"),
+          "regression": (DEFAULT_OBJECTIVE["regression"], "test_rmse", "test_mae")}
 LABELS = {"test_accuracy": "test accuracy", "test_log_loss": "test log-loss", "test_rmse": "test RMSE",
           "test_mae": "test MAE"}
 
@@ -446,8 +448,8 @@ def main() -> None:
                           f"[{time.time() - started:.0f} s so far]", file=sys.stderr, flush=True)
                     path.write_text(json.dumps(saved, indent=1))  # a long run keeps what it has
     saved = json.loads(path.read_text())
-    print(f"objective val_log_loss (val_rmse on regression tables); plain arms {MAX_EPOCHS} epochs a trial; "
-          f"RS = {BASELINE}\n")
+    print(f"objective {SCORES['classification'][0]} ({SCORES['regression'][0]} on regression tables); plain arms "
+          f"{MAX_EPOCHS} epochs a trial; RS = {BASELINE}\n")
     for dataset, results in saved["results"].items():
         print(table(dataset, results, saved["seeds"], saved["budgets"][dataset], arms_of(saved)) + "\n")
     image = path.with_name(path.stem + "_anytime.png")

@@ -164,7 +164,9 @@ def test_exported_keras_file_predicts_like_the_registered_model(digits_run, tmp_
     np.testing.assert_allclose(registered.predict(x, verbose=0), fresh, rtol=1e-5, atol=1e-6)
     assert fresh.shape == (20, 10)
     # The MLflow model takes features as numpy and pandas make them (float64), by position or by name, and float32.
-    names = __import__("sklearn.datasets").datasets.load_digits().feature_names
+    from sklearn.datasets import load_digits
+
+    names = load_digits().feature_names
     for rows in (x, x.astype("float64"), pd.DataFrame(x.astype("float64")), pd.DataFrame(x, columns=names)):
         scored = pyfunc.predict(rows)[[f"probability_{d}" for d in range(10)]].to_numpy()
         np.testing.assert_allclose(scored, fresh, rtol=1e-5, atol=1e-6)
