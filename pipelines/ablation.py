@@ -25,7 +25,7 @@ from kerashpo.pipelines.ablation_variants import Variant, built_in_variants, kno
 from kerashpo.pipelines.backend import select_backend
 from kerashpo.pipelines.compute import Compute
 from kerashpo.pipelines.config import PipelineConfig, load_config
-from kerashpo.pipelines.run import PreparedTraining, _precision_policy, code_version, prepare_training
+from kerashpo.pipelines.run import PreparedTraining, code_version, prepare_training, tensorflow_settings
 from kerashpo.pipelines.search_champion import SearchChampion, find_champion, fixed_values
 from kerashpo.spaces import UserError
 from kerashpo.spaces.choices import Direction
@@ -104,7 +104,7 @@ def run_ablation(
         config = load_config(config)
     select_backend(config.backend)  # the search's own
     compute = Compute(1, len(import_tensorflow_quietly()), config.mixed_precision)
-    with _precision_policy(compute), collecting_new_objects_only():
+    with tensorflow_settings(compute), collecting_new_objects_only():
         training = prepare_training(config, workdir=(workdir or Path.cwd()).resolve(), tracking_uri=tracking_uri,
                                     source=source, data=data)
         plan = plan_ablation(config, training, from_run=from_run, variants=variants,

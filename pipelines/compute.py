@@ -31,7 +31,8 @@ class Compute:
         return env
 
     def configure_tensorflow(self) -> None:
-        """GPU memory grows as needed (workers can share a card); ``mixed_float16`` when asked.
+        """GPU memory grows as needed (workers can share a card); ``mixed_float16`` when asked; on CPU, no graph
+        rewrites.
 
         Call once TensorFlow is imported and before it runs anything. The builders
         keep the output layer in float32.
@@ -52,3 +53,23 @@ class Compute:
                 pass
         if self.mixed_precision:
             keras.mixed_precision.set_global_policy("mixed_float16")
+        if not self.gpus:
+            # On CPU, Grappler's rewrites cost each new model 40-90 ms when its step first runs and save little in
+            # its later epochs (a small network's ran up to 16% faster with them): without them the default digits
+            # search ran 6-19% more trials in 60 s, its best validation at least as good (benchmarks/
+            # graph_rewrites.py; BENCHMARKS.md). GPUs keep them: layout and fusion rewrites matter there.
+            set_graph_rewrites(False)
+
+
+def graph_rewrites_enabled() -> bool:
+    """Whether TensorFlow rewrites the graphs it instantiates from now on (Grappler's meta optimizer)."""
+    import tensorflow as tf
+
+    return not tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+
+
+def set_graph_rewrites(enabled: bool) -> None:
+    """Switch Grappler's rewrites for the functions TensorFlow instantiates from now on."""
+    import tensorflow as tf
+
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not enabled})

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from kerashpo.pipelines.backend import check_inputs, select_backend
 from kerashpo.pipelines.baseline import Baseline, fit_baseline
 from kerashpo.pipelines.card import ModelCard
-from kerashpo.pipelines.compute import Compute
+from kerashpo.pipelines.compute import Compute, graph_rewrites_enabled, set_graph_rewrites
 from kerashpo.pipelines.config import ConfigError, PipelineConfig, load_config
 from kerashpo.pipelines.data import Splits, data_spec, load_dataset, model_schema, split_for, take
 from kerashpo.pipelines.dataset import Dataset
@@ -358,7 +358,7 @@ def run_pipeline(
     select_backend(config.backend)
     # GPU memory growth and the precision policy are set before the checks build their first model.
     compute = Compute(config.workers, len(import_tensorflow_quietly()), config.mixed_precision)
-    with _precision_policy(compute), collecting_new_objects_only():
+    with tensorflow_settings(compute), collecting_new_objects_only():
         run = prepare_run(config, workdir=(workdir or Path.cwd()).resolve(), tracking_uri=tracking_uri,
                           source=source, data=data)
         prepare(run.stores)
@@ -407,16 +407,18 @@ def _baseline(run: PreparedRun, tracker: MLflowTracker) -> Baseline | None:
 
 
 @contextlib.contextmanager
-def _precision_policy(compute: Compute) -> Iterator[None]:
-    """Configure TensorFlow for the search (mixed precision, GPU memory); give the caller its policy back."""
+def tensorflow_settings(compute: Compute) -> Iterator[None]:
+    """Configure TensorFlow for the search (mixed precision, GPU memory, graph rewrites); give the caller its
+    precision policy and graph rewrites back."""
     import keras
 
-    policy = keras.mixed_precision.global_policy()
+    policy, rewrites = keras.mixed_precision.global_policy(), graph_rewrites_enabled()
     compute.configure_tensorflow()
     try:
         yield
     finally:
         keras.mixed_precision.set_global_policy(policy)
+        set_graph_rewrites(rewrites)
 
 
 def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, command: str,

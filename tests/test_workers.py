@@ -182,6 +182,30 @@ def test_mixed_precision_trains_in_float16_with_a_float32_head_and_leaves_the_po
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
+def test_trials_on_cpu_train_without_graph_rewrites_and_the_caller_gets_its_setting_back(in_run_dir):
+    import keras
+    import tensorflow as tf
+
+    from kerashpo.pipelines.config import parse_config
+    from kerashpo.pipelines.run import run_pipeline
+
+    rewrites_in_trials = []
+
+    def build_model(hp):  # called in each trial, and once before the search by the export check
+        rewrites_in_trials.append(not tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer"))
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(hp.Int("units", 4, 8), activation="relu"),
+                                  keras.layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    config = parse_config({"name": "rewrites", "dataset": {"name": "iris"}, "budget": {"trials": 1, "max_epochs": 1},
+                           "report": False, "baseline": False, "export": {"formats": ["keras"]}})
+    run_pipeline(config, workdir=in_run_dir, source=build_model)
+    on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    assert len(rewrites_in_trials) >= 2 and set(rewrites_in_trials) == {on_gpu}
+    assert not tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer")
+
+
 @pytest.mark.slow
 def test_ctrl_c_then_kill_9_of_a_run_with_workers_and_the_same_command_resumes_losing_and_duplicating_nothing(run_dir):
     """One study through three runs with two workers each on the embedded store: Ctrl-C, then kill -9 of the
