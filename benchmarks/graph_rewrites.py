@@ -36,6 +36,7 @@ def main() -> None:
     import numpy as np
     import tensorflow as tf
 
+    from kerashpo.pipelines.compute import set_graph_rewrites
     from kerashpo.search.sources import build_training_state
     from kerashpo.spaces.mlp import STEPS_PER_EXECUTION, loss_and_metrics
 
@@ -65,7 +66,7 @@ def main() -> None:
         timings: dict[bool, tuple[list[float], list[float]]] = {True: ([], []), False: ([], [])}
         for turn in range(2 * (args.repeats + 1)):
             rewrites = turn % 2 == 0
-            tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not rewrites})
+            set_graph_rewrites(rewrites)
             model = new_model(x, units)
             started = time.perf_counter()
             model.fit(batches, epochs=1, verbose=0)
@@ -81,7 +82,7 @@ def main() -> None:
             row[f"later_{label}"] = statistics.median(timings[rewrites][1])
         results.append(row)
         print(name, {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
+    set_graph_rewrites(True)
     (HERE / "graph_rewrites.json").write_text(json.dumps(results, indent=1))
     print("\n| model | parameters | rewrites on: first, later epoch (ms) | off: first, later (ms) | "
           "first epoch saved by off | later epochs slower by | break-even (epochs) |")

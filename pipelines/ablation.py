@@ -23,9 +23,9 @@ from kerashpo.pipelines.ablation_figures import write_figures
 from kerashpo.pipelines.ablation_table import COMPLETE, SeedRun, render, summarise
 from kerashpo.pipelines.ablation_variants import Variant, built_in_variants, knobs_for, select, user_variants
 from kerashpo.pipelines.backend import select_backend
-from kerashpo.pipelines.compute import Compute
+from kerashpo.pipelines.compute import Compute, tensorflow_settings
 from kerashpo.pipelines.config import PipelineConfig, load_config
-from kerashpo.pipelines.run import PreparedTraining, code_version, prepare_training, tensorflow_settings
+from kerashpo.pipelines.run import PreparedTraining, code_version, prepare_training
 from kerashpo.pipelines.search_champion import SearchChampion, find_champion, fixed_values
 from kerashpo.spaces import UserError
 from kerashpo.spaces.choices import Direction

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -73,3 +74,18 @@ def set_graph_rewrites(enabled: bool) -> None:
     import tensorflow as tf
 
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not enabled})
+
+
+@contextlib.contextmanager
+def tensorflow_settings(compute: Compute) -> Iterator[None]:
+    """Configure TensorFlow for the search (mixed precision, GPU memory, graph rewrites); give the caller its
+    precision policy and graph rewrites back."""
+    import keras
+
+    policy, rewrites = keras.mixed_precision.global_policy(), graph_rewrites_enabled()
+    compute.configure_tensorflow()
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+        set_graph_rewrites(rewrites)

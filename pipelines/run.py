@@ -7,11 +7,10 @@ loads the data (nothing is written), the search runs its trials, and
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from kerashpo.pipelines.backend import check_inputs, select_backend
 from kerashpo.pipelines.baseline import Baseline, fit_baseline
 from kerashpo.pipelines.card import ModelCard
-from kerashpo.pipelines.compute import Compute, graph_rewrites_enabled, set_graph_rewrites
+from kerashpo.pipelines.compute import Compute, tensorflow_settings
 from kerashpo.pipelines.config import ConfigError, PipelineConfig, load_config
 from kerashpo.pipelines.data import Splits, data_spec, load_dataset, model_schema, split_for, take
 from kerashpo.pipelines.dataset import Dataset
@@ -404,21 +403,6 @@ def _baseline(run: PreparedRun, tracker: MLflowTracker) -> Baseline | None:
         return None
     tracker.log_baseline(baseline.name, baseline.validation)
     return baseline
-
-
-@contextlib.contextmanager
-def tensorflow_settings(compute: Compute) -> Iterator[None]:
-    """Configure TensorFlow for the search (mixed precision, GPU memory, graph rewrites); give the caller its
-    precision policy and graph rewrites back."""
-    import keras
-
-    policy, rewrites = keras.mixed_precision.global_policy(), graph_rewrites_enabled()
-    compute.configure_tensorflow()
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
-        set_graph_rewrites(rewrites)
 
 
 def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, command: str,
