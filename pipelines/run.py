@@ -510,8 +510,8 @@ def _champion(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
 
 
 def _ensemble(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, str, Ensemble | None]:
-    """Greedy ensemble selection over the best kept models of complete trials, on the validation split; no
-    ensemble when it keeps one model (that model ships as the champion would)."""
+    """The average of the best kept models of complete trials that are tied with the best on the validation
+    split; no ensemble when none is (the best model ships as the champion would)."""
     import keras
 
     from kerashpo.search.checkpoints import CheckpointStore
@@ -523,6 +523,6 @@ def _ensemble(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
     ensemble, model = select_ensemble(kept, run.splits.x_val, run.splits.y_val, run.dataset.task, run.objective)
     if len(ensemble.weights) == 1:
         (number,) = ensemble.weights
-        return model, run.spec, (f"trial {number}'s best checkpoint, restored (an ensemble of the {len(kept)} best "
-                                 "trials would not have improved validation)"), None
+        return model, run.spec, (f"trial {number}'s best checkpoint, restored (no other of the {len(kept)} best "
+                                 "trials is tied with it on validation)"), None
     return model, run.spec, ensemble.describe(), ensemble

@@ -1,4 +1,4 @@
-"""`export.ensemble`: greedy selection over the kept trials on validation, shipped as one Keras model."""
+"""`export.ensemble`: the kept trials tied with the best on validation, averaged and shipped as one Keras model."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from mlflow import MlflowClient
 
 from kerashpo.pipelines.cli import main
 from kerashpo.pipelines.config import DEFAULT_ENSEMBLE
-from kerashpo.search.ensemble import averaging_model, greedy_counts, prediction_score
-from kerashpo.spaces.choices import Direction
+from kerashpo.search.ensemble import averaging_model, prediction_score, row_loss, tied_with_best
 
 
 @pytest.mark.parametrize(("settings", "size"), [
@@ -41,32 +40,31 @@ def test_the_ensemble_is_on_by_default_where_the_trials_own_models_ship(settings
     assert config.ensemble_size(preset) == size
 
 
-def test_selection_weights_complementary_models_and_drops_a_useless_one():
-    # Three classes; model a is right on the first half, b on the second, c is uniform everywhere.
-    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
-    confident = np.eye(3)[y] * 0.9 + 0.05
-    wrong = np.eye(3)[(y + 1) % 3] * 0.9 + 0.05
-    a = np.where(np.arange(8)[:, None] < 4, confident, wrong)
-    b = np.where(np.arange(8)[:, None] < 4, wrong, confident)
-    c = np.full((8, 3), 1 / 3)
-    objective, score, direction = prediction_score("multiclass", "val_log_loss")
-    assert objective == "val_log_loss" and direction is Direction.MINIMIZE
-    counts, value = greedy_counts([a, b, c], y, score, direction)
-    singles = [score(y, p) for p in (a, b, c)]
-    assert counts[0] > 0 and counts[1] > 0, counts  # the pair averages out each one's mistakes
-    assert value < min(singles)
-    assert value == pytest.approx(score(y, (counts[0] * a + counts[1] * b + counts[2] * c) / sum(counts)))
-
-
-def test_selection_never_scores_below_the_best_single_model():
+def test_a_trial_joins_when_the_validation_rows_cannot_tell_it_from_the_best():
     rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 60)
-    models = [np.clip(y[:, None] * 0.6 + rng.normal(0.2, 0.3, (60, 1)), 0.01, 0.99) for _ in range(4)]
-    for metric in ("val_log_loss", "val_accuracy", "val_auc"):
-        _, score, direction = prediction_score("binary", metric)
-        _, value = greedy_counts(models, y, score, direction)
-        best_single = min((score(y, p) for p in models), key=direction.best_first)
-        assert not direction.better(best_single, value), metric
+
+    def trials(rows: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        # The second trial's errors are 10% wider (their own), the third's are the first's shifted by 2.
+        y = rng.normal(size=rows)
+        noise = rng.normal(size=rows)
+        return y, [y + noise, y + 1.1 * rng.normal(size=rows), y + noise + 2.0]
+
+    loss = row_loss("regression", "val_rmse")
+    y, few = trials(40)
+    assert tied_with_best(few, y, loss) == [0, 1]  # 40 rows cannot separate 10%; they do see an offset of 2
+    y, many = trials(20000)
+    assert tied_with_best(many, y, loss) == [0]  # 20,000 rows can
+
+
+def test_per_row_losses_follow_the_objective():
+    y = np.array([0, 1, 1])
+    p = np.array([[0.2], [0.9], [0.4]])  # sigmoid outputs: the third row is misclassified
+    np.testing.assert_allclose(row_loss("binary", "val_log_loss")(y, p), -np.log([0.8, 0.9, 0.4]))
+    np.testing.assert_allclose(row_loss("binary", "val_auc")(y, p), -np.log([0.8, 0.9, 0.4]))  # no per-row AUC
+    np.testing.assert_allclose(row_loss("binary", "val_accuracy")(y, p), [0, 0, 1])
+    target, predicted = np.array([1.0, 2.0]), np.array([[2.0], [0.0]])
+    np.testing.assert_allclose(row_loss("regression", "val_rmse")(target, predicted), [1, 4])
+    np.testing.assert_allclose(row_loss("regression", "val_mae")(target, predicted), [1, 2])
 
 
 def test_an_objective_predictions_cannot_give_falls_back_to_the_tasks_default():
@@ -137,28 +135,37 @@ def test_a_run_ships_the_ensemble_it_selected_and_its_card_lists_the_members(in_
         export: {formats: [keras]}
         seed: 2
     """))
-    assert main(["run", "ens.yaml"]) == 0  # the default: an ensemble of up to 5 of the best trials
+    assert main(["run", "ens.yaml"]) == 0  # the default: the average of up to 5 of the best trials
     out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
     assert "shipped: ensemble of" in out
     card = (in_run_dir / "mlruns" / "exports" / "ens" / "model_card.md").read_text()
     weights_line = next(line for line in card.splitlines() if line.startswith("- Weights:"))
     members = {int(n): float(w) for n, w in re.findall(r"trial (\d+) x([0-9.]+)", weights_line)}
-    assert len(members) >= 2 and sum(members.values()) == pytest.approx(1, abs=0.02), weights_line
-    assert "selected on validation val_log_loss" in weights_line
+    assert len(members) >= 2 and all(w == pytest.approx(1 / len(members), abs=0.01) for w in members.values()), \
+        weights_line
+    assert "the trials tied with the best on validation val_log_loss" in weights_line
 
     client = MlflowClient(tracking_uri(in_run_dir))
     (parent,) = client.search_runs([client.get_experiment_by_name("ens").experiment_id],
                                    "tags.`kerashpo.role` = 'search'")
     metrics = parent.data.metrics
-    assert metrics["ensemble_val_log_loss"] < metrics["best_val_log_loss"]
     # What shipped is what the summary holds against the linear baseline.
     assert f"val_log_loss {metrics['ensemble_val_log_loss']:.4f} vs" in out
-    # The shipped model is the weighted average of the members' own checkpoints.
     config = load_config(in_run_dir / "ens.yaml")
     splits = split_dataset(load_dataset(config), config.split.validation, config.split.test, config.seed)
     x = model_inputs(splits.x_val)
     checkpoints = in_run_dir / "mlruns" / "checkpoints" / "ens"
-    expected = sum(weight * keras.saving.load_model(checkpoints / f"trial-{number:05d}.keras").predict(x, verbose=0)
-                   for number, weight in members.items())
+    predictions = {int(path.stem.removeprefix("trial-")): keras.saving.load_model(path).predict(x, verbose=0)
+                   for path in checkpoints.glob("trial-*.keras")}
+    # The members are exactly the kept trials tied with the best (all 4 trials are complete and kept).
+    best = int(parent.data.tags["best_trial"])
+    others = sorted(set(predictions) - {best})
+    ranked = [best, *others]  # the tie is judged against the best alone: the others' order does not matter
+    tied = tied_with_best([predictions[n] for n in ranked], splits.y_val, row_loss("multiclass", "val_log_loss"))
+    assert set(members) == {ranked[i] for i in tied}
+    # The shipped model is the average of the members' own checkpoints, and scores what the run logged.
+    expected = sum(weight * predictions[number] for number, weight in members.items())
     shipped = keras.saving.load_model(in_run_dir / "mlruns" / "exports" / "ens" / "model.keras", safe_mode=True)
     np.testing.assert_allclose(shipped.predict(x, verbose=0), expected, atol=0.01)
+    _, score, _ = prediction_score("multiclass", "val_log_loss")
+    assert score(splits.y_val, expected) == pytest.approx(metrics["ensemble_val_log_loss"], abs=0.01)
