@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from floor import default_run, run_splits  # this folder's floor.py: the same default run
 
 HERE = Path(__file__).resolve().parent
 RULES = ("champion", "greedy", "tied", "top5", "top10", "linear")
@@ -47,28 +45,14 @@ def run(dataset: str, seconds: float, seed: int, predictions: Path) -> Path:
         return out
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        (work / "rules.yaml").write_text(textwrap.dedent(f"""\
-            name: floor-{dataset}
-            dataset: {{name: {dataset}}}
-            budget: {{trials: 1000, timeout: {seconds}}}
-            seed: {seed}
-            export: {{ensemble: 5, keep_best: 200, formats: [keras]}}
-        """))
-        done = subprocess.run([sys.executable, "-m", "kerashpo.pipelines.cli", "run", "rules.yaml"], cwd=work,
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{dataset}: kerashpo run failed:\n{done.stderr[-2000:]}")
+        default_run(work, dataset, seconds, seed, "export: {ensemble: 5, keep_best: 200, formats: [keras]}\n")
         import keras
         from mlflow import MlflowClient
 
         from kerashpo.pipelines.baseline import _frame, fit_baseline
-        from kerashpo.pipelines.config import load_config
-        from kerashpo.pipelines.data import load_dataset, split_dataset
         from kerashpo.search.models import model_inputs
 
-        config = load_config(work / "rules.yaml")
-        data = load_dataset(config)
-        splits = split_dataset(data, config.split.validation, config.split.test, config.seed)
+        data, splits = run_splits(work)
         client = MlflowClient(f"sqlite:///{work / 'mlruns' / 'mlflow.db'}")
         experiment = client.get_experiment_by_name(f"floor-{dataset}").experiment_id  # type: ignore[union-attr]
         trials = client.search_runs([experiment], "tags.`kerashpo.role` = 'trial'")
@@ -114,11 +98,12 @@ def greedy(val: list[np.ndarray], y: np.ndarray, score: Callable[[np.ndarray, np
 
 
 def score_rules(path: Path) -> dict:
-    from kerashpo.search.ensemble import _accuracy, prediction_score, row_loss, tied_with_best
+    from kerashpo.search.ensemble import prediction_score, row_loss, tied_with_best
 
     z = np.load(path, allow_pickle=True)
     task = str(z["task"])
     objective, score, _ = prediction_score(task, "val_rmse" if task == "regression" else "val_log_loss")
+    accuracy = prediction_score(task, "val_accuracy")[1]
     y_val, y_test = z["y_val"], z["y_test"]
     val, test = list(z["val"]), list(z["test"])
     order = sorted(range(len(val)), key=lambda i: score(y_val, val[i]))  # both objectives are minimised
@@ -140,7 +125,7 @@ def score_rules(path: Path) -> dict:
     for rule, p in shipped.items():
         row[rule] = {objective.removeprefix("val_"): score(y_test, p)}
         if task != "regression":
-            row[rule]["accuracy"] = _accuracy(y_test, p)
+            row[rule]["accuracy"] = accuracy(y_test, p)
     return row
 
 

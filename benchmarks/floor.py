@@ -27,10 +27,38 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 # Classification: accuracy (higher is better); regression: RMSE (lower is better).
 SCORE = {"regression": ("test_rmse", "min")}
+
+
+def default_run(work: Path, dataset: str, seconds: float, seed: int, extra: str) -> float:
+    """A default `kerashpo run` of a built-in table in ``work`` (experiment ``floor-<dataset>``), with ``extra``
+    config lines; its wall time. Shared with ``ensemble_rules.py``."""
+    (work / "floor.yaml").write_text(textwrap.dedent(f"""\
+        name: floor-{dataset}
+        dataset: {{name: {dataset}}}
+        budget: {{trials: 1000, timeout: {seconds}}}
+        seed: {seed}
+    """) + extra)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "kerashpo.pipelines.cli", "run", "floor.yaml"], cwd=work,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{dataset}: kerashpo run failed:\n{done.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def run_splits(work: Path) -> tuple[Any, Any]:
+    """The dataset and splits of the run in ``work``, as the run made them."""
+    from kerashpo.pipelines.config import load_config
+    from kerashpo.pipelines.data import load_dataset, split_dataset
+
+    config = load_config(work / "floor.yaml")
+    data = load_dataset(config)
+    return data, split_dataset(data, config.split.validation, config.split.test, config.seed)
 
 
 def run(dataset: str, seconds: float, seed: int, ensemble: int, folds: int = 0) -> dict:
@@ -39,18 +67,7 @@ def run(dataset: str, seconds: float, seed: int, ensemble: int, folds: int = 0) 
         # Cross-validated trials ship a refit champion; an ensemble of fold-trained checkpoints is refused.
         split = f"split: {{folds: {folds}, test: 0.2}}\n" if folds else ""
         export = "export: {formats: [keras]}" if folds else f"export: {{ensemble: {ensemble}, formats: [keras]}}"
-        (work / "floor.yaml").write_text(textwrap.dedent(f"""\
-            name: floor-{dataset}
-            dataset: {{name: {dataset}}}
-            budget: {{trials: 1000, timeout: {seconds}}}
-            seed: {seed}
-        """) + f"{export}\n{split}")
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "kerashpo.pipelines.cli", "run", "floor.yaml"], cwd=work,
-                              capture_output=True, text=True)
-        wall = time.perf_counter() - started
-        if done.returncode != 0:
-            raise RuntimeError(f"{dataset}: kerashpo run failed:\n{done.stderr[-2000:]}")
+        wall = default_run(work, dataset, seconds, seed, f"{export}\n{split}")
         from mlflow import MlflowClient
 
         client = MlflowClient(f"sqlite:///{work / 'mlruns' / 'mlflow.db'}")
@@ -79,13 +96,10 @@ def champion_test(work: Path, dataset: str, trial: int) -> dict[str, float]:
     """The best trial's own checkpoint on the run's test rows (the same split, evaluated as the run does)."""
     import keras
 
-    from kerashpo.pipelines.config import load_config
-    from kerashpo.pipelines.data import data_spec, load_dataset, split_dataset
+    from kerashpo.pipelines.data import data_spec
     from kerashpo.pipelines.export import evaluate_once
 
-    config = load_config(work / "floor.yaml")
-    data = load_dataset(config)
-    splits = split_dataset(data, config.split.validation, config.split.test, config.seed)
+    data, splits = run_splits(work)
     model = keras.saving.load_model(work / "mlruns" / "checkpoints" / f"floor-{dataset}" / f"trial-{trial:05d}.keras")
     return evaluate_once(model, splits.x_test, splits.y_test, data_spec(data, splits))
 

@@ -53,12 +53,12 @@ def prediction_score(task: str, objective: str) -> tuple[str, Score, Direction]:
     (a user's own metric, ``val_loss`` with its penalty) falls back to the task's default."""
     base = objective.removeprefix("val_")
     scores: dict[str, tuple[Score, Direction]] = {
-        "log_loss": (_log_loss, Direction.MINIMIZE),
-        "accuracy": (_accuracy, Direction.MAXIMIZE),
+        "log_loss": (lambda y, p: float(np.mean(_row_log_loss(y, p))), Direction.MINIMIZE),
+        "accuracy": (lambda y, p: 1.0 - float(np.mean(_misclassified(y, p))), Direction.MAXIMIZE),
         "auc": (_auc, Direction.MAXIMIZE),
     } if task != "regression" else {
-        "rmse": (lambda y, p: float(np.sqrt(np.mean((p.reshape(-1) - y.reshape(-1)) ** 2))), Direction.MINIMIZE),
-        "mae": (lambda y, p: float(np.mean(np.abs(p.reshape(-1) - y.reshape(-1)))), Direction.MINIMIZE),
+        "rmse": (lambda y, p: float(np.sqrt(np.mean(_squared_error(y, p)))), Direction.MINIMIZE),
+        "mae": (lambda y, p: float(np.mean(_absolute_error(y, p))), Direction.MINIMIZE),
     }
     if base not in scores:
         objective = DEFAULT_OBJECTIVE[task]
@@ -67,19 +67,35 @@ def prediction_score(task: str, objective: str) -> tuple[str, Score, Direction]:
     return objective, score, direction
 
 
+def row_loss(task: str, objective: str) -> RowLoss:
+    """Each row's loss (lower is better) whose mean or root mean square is ``objective``: log-loss, which also
+    stands in for AUC (not a sum over rows), misclassification, squared or absolute error."""
+    scored, _, _ = prediction_score(task, objective)
+    losses: dict[str, RowLoss] = {"log_loss": _row_log_loss, "auc": _row_log_loss, "accuracy": _misclassified} \
+        if task != "regression" else {"rmse": _squared_error, "mae": _absolute_error}
+    return losses[scored.removeprefix("val_")]
+
+
 def _probabilities(p: np.ndarray) -> np.ndarray:
     """Class probabilities (rows, classes) from a sigmoid column or a softmax."""
     p = np.clip(np.asarray(p, dtype="float64"), _EPS, 1 - _EPS)
     return np.concatenate([1 - p, p], axis=1) if p.shape[1] == 1 else p / p.sum(axis=1, keepdims=True)
 
 
-def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    probabilities = _probabilities(p)
-    return float(-np.mean(np.log(probabilities[np.arange(len(y)), y.astype(int).reshape(-1)])))
+def _row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return -np.log(_probabilities(p)[np.arange(len(y)), y.astype(int).reshape(-1)])
 
 
-def _accuracy(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.mean(_probabilities(p).argmax(axis=1) == y.astype(int).reshape(-1)))
+def _misclassified(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return (_probabilities(p).argmax(axis=1) != y.astype(int).reshape(-1)).astype("float64")
+
+
+def _squared_error(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return (p.reshape(-1) - y.reshape(-1)) ** 2
+
+
+def _absolute_error(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.abs(p.reshape(-1) - y.reshape(-1))
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -88,33 +104,15 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y.reshape(-1), _probabilities(p)[:, 1]))
 
 
-def row_loss(task: str, objective: str) -> RowLoss:
-    """Each validation row's loss under ``objective`` (lower is better): squared or absolute error,
-    misclassification, or log-loss, which also stands in for AUC, not a sum over rows."""
-    base = objective.removeprefix("val_")
-    if task == "regression":
-        if base == "mae":
-            return lambda y, p: np.abs(p.reshape(-1) - y.reshape(-1))
-        return lambda y, p: (p.reshape(-1) - y.reshape(-1)) ** 2
-    if base == "accuracy":
-        return lambda y, p: (_probabilities(p).argmax(axis=1) != y.astype(int).reshape(-1)).astype("float64")
-
-    def log_loss_per_row(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-        return -np.log(_probabilities(p)[np.arange(len(y)), y.astype(int).reshape(-1)])
-
-    return log_loss_per_row
-
-
-def tied_with_best(predictions: Sequence[np.ndarray], y: np.ndarray, loss: RowLoss,
-                   standard_errors: float = TIE_STANDARD_ERRORS) -> list[int]:
+def tied_with_best(predictions: Sequence[np.ndarray], y: np.ndarray, loss: RowLoss) -> list[int]:
     """The models (indices; ``predictions`` best first) whose mean per-row loss exceeds the first's by at most
-    ``standard_errors`` standard errors of the paired per-row difference."""
+    ``TIE_STANDARD_ERRORS`` standard errors of the paired per-row difference."""
     best = loss(y, predictions[0])
     tied = [0]
     for index, p in enumerate(predictions[1:], start=1):
         difference = loss(y, p) - best
         spread = float(np.std(difference, ddof=1) / np.sqrt(len(difference))) if len(difference) > 1 else 0.0
-        if float(np.mean(difference)) <= standard_errors * spread:
+        if float(np.mean(difference)) <= TIE_STANDARD_ERRORS * spread:
             tied.append(index)
     return tied
 
