@@ -17,6 +17,7 @@ import numpy as np
 
 from kerashpo.pipelines.data import Splits, train_and_validation
 from kerashpo.pipelines.dataset import Dataset
+from kerashpo.search.linear import linear_estimator
 
 
 @dataclass
@@ -69,15 +70,10 @@ def fit_baseline(dataset: Dataset, splits: Splits, seed: int) -> Baseline:
 
 
 def _fitted(dataset: Dataset, x: Any, y: np.ndarray, seed: int) -> Baseline:
-    from sklearn.linear_model import LogisticRegression, RidgeCV
     from sklearn.pipeline import make_pipeline
 
     x_train = _frame(x)
-    estimator: Any
-    if dataset.task == "regression":
-        estimator, name = RidgeCV(alphas=np.logspace(-3, 3, 13)), "RidgeCV"
-    else:
-        estimator, name = LogisticRegression(max_iter=2000, random_state=seed), "LogisticRegression"
+    estimator, name = linear_estimator(dataset.task, seed)
     model = make_pipeline(_preprocessing(x_train), estimator)
     model.fit(x_train, y)
     return Baseline(name, model, dataset.task, {})

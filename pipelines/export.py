@@ -44,6 +44,7 @@ class ExportReport:
     champion_moved: bool = False
     ensemble: str | None = None  # what was shipped instead of the champion alone (export.ensemble)
     ensemble_value: float | None = None  # that ensemble's validation value of the run's objective
+    with_linear: bool = False  # the linear model fitted exactly is one of its members (or all of it)
 
     @property
     def model_path(self) -> Path:

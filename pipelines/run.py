@@ -86,7 +86,8 @@ class RunReport:
             shared = [k for k in self.export.test_metrics if k in base.test]
             lines.append("  test: " + ", ".join(f"{k} {self.export.test_metrics[k]:.4f} vs {base.test[k]:.4f}"
                                                 for k in shared))
-        if self.direction.better(reference, best):
+        # A shipped model holding the linear model was put together by the tie test with it in view.
+        if self.direction.better(reference, best) and not (self.export is not None and self.export.with_linear):
             lines.append(f"{shipped} is worse than {base.name} on validation ({self.objective} {best:.4f} vs "
                          f"{reference:.4f}): give the search more budget (budget.trials, budget.timeout), or "
                          "use the linear model")
@@ -458,7 +459,8 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
     write_bundle(directory, model, run.schema, card, saved_model=config.export.writes_saved_model)
     shipped = None if ensemble is None else (f"{weights} ({ensemble.value:.4f}; the best single trial "
                                              f"{ensemble.single_value:.4f})")
-    return ExportReport(directory, test_metrics, version, moved, shipped, ensemble_value)
+    return ExportReport(directory, test_metrics, version, moved, shipped, ensemble_value,
+                        with_linear=ensemble is not None and bool(ensemble.linear))
 
 
 def _front_markdown(run: PreparedRun, parent_run_id: str | None) -> str:
@@ -510,8 +512,8 @@ def _champion(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
 
 
 def _ensemble(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, str, Ensemble | None]:
-    """The average of the best kept models of complete trials that are tied with the best on the validation
-    split; no ensemble when none is (the best model ships as the champion would)."""
+    """The average of those of the best kept trials and the exactly fitted linear model that are tied with the
+    best on the validation split; no ensemble when the best trial is alone (it ships as the champion would)."""
     import keras
 
     from kerashpo.search.checkpoints import CheckpointStore
@@ -520,9 +522,29 @@ def _ensemble(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
     store = CheckpointStore(run.job.checkpoint_dir, run.job.keep_best, run.direction)
     kept = [(number, keras.saving.load_model(store.path(number)))
             for number, _ in store.ranked(among=outcome.completed)[:run.ensemble]]
-    ensemble, model = select_ensemble(kept, run.splits.x_val, run.splits.y_val, run.dataset.task, run.objective)
-    if len(ensemble.weights) == 1:
-        (number,) = ensemble.weights
-        return model, run.spec, (f"trial {number}'s best checkpoint, restored (no other of the {len(kept)} best "
-                                 "trials is tied with it on validation)"), None
+    ensemble, model = select_ensemble(kept, run.splits.x_val, run.splits.y_val, run.dataset.task, run.objective,
+                                      linear=_linear_candidate(run, kept[0][1]), searched=len(outcome.completed))
+    if len(ensemble.weights) == 1 and not ensemble.linear:
+        (member,) = ensemble.weights
+        return model, run.spec, (f"{member}'s best checkpoint, restored (no other of the "
+                                 f"{len(kept)} best trials nor the linear model is tied with it on validation)"), None
     return model, run.spec, ensemble.describe(), ensemble
+
+
+def _linear_candidate(run: PreparedRun, best: Any) -> tuple[str, Any] | None:
+    """The linear model fitted exactly on the training split, where it takes the trials' inputs."""
+    from kerashpo.search.linear import fitted_linear_model, linear_estimator
+
+    try:
+        linear = fitted_linear_model(run.spec, run.splits.x_train, run.splits.y_train, run.config.seed)
+    except Exception as exc:  # the trials' average ships either way
+        log.warning("ensemble: could not fit the linear model (%s: %s)", type(exc).__name__, exc)
+        return None
+    if linear is None or _input_signature(linear) != _input_signature(best):
+        return None
+    return linear_estimator(run.dataset.task, run.config.seed)[1], linear
+
+
+def _input_signature(model: Any) -> list[tuple[str, tuple[Any, ...], str]]:
+    inputs = model.inputs
+    return sorted((t.name, tuple(t.shape), str(t.dtype)) for t in inputs)

@@ -10,6 +10,11 @@ to it: greedy ensemble selection (Caruana et al., 2004), the rule this replaced,
 scored worse on test than the plain average of the tied trials in 21 of 25
 default runs on five tables (``benchmarks/ensemble_rules.py``). On a large validation split the
 standard errors are small and clearly worse trials stay out.
+The linear model fitted exactly (``search.linear``) is a candidate too. No search
+chose it, so its validation score is honest where the best trial's is the best of
+many draws on the same rows: it is judged against the best with the margin that
+the best of that many trials reaches by chance (``linear_margin``), and it is the
+reference the trials are judged against when it is the best itself.
 The shipped model is one Keras model with the members' raw inputs that adds
 their outputs scaled by their weights: built-in layers only, so it loads in safe
 mode, exports as a SavedModel and serves like a single champion.
@@ -35,17 +40,27 @@ Score = Callable[[np.ndarray, np.ndarray], float]
 RowLoss = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
+LINEAR = "linear"  # the linear model's name among the members (trials are "trial <number>")
+
+
 @dataclass
 class Ensemble:
-    weights: dict[int, float]  # trial number -> weight (equal, summing to 1), best trial first
+    weights: dict[str, float]  # member ("trial <number>" or LINEAR) -> weight (equal, summing to 1), best first
     objective: str  # what the tie was judged on: the search's objective, or the task's default
     value: float  # the ensemble's validation objective
-    single_value: float  # the best single kept model's, on the same predictions
+    single_value: float  # the best kept trial's, on the same predictions
+    linear: str = ""  # the linear model's estimator, where it is a member
 
     def describe(self) -> str:
-        members = ", ".join(f"trial {number} x{weight:.2f}" for number, weight in self.weights.items())
-        return (f"ensemble of {len(self.weights)} ({members}), the trials tied with the best on validation "
-                f"{self.objective}")
+        members = ", ".join(f"{member} x{weight:.2f}" for member, weight in self.weights.items())
+        what = "the models" if self.linear else "the trials"
+        linear = f"; {LINEAR}: {self.linear}'s exact fit on the training split" if self.linear else ""
+        if len(self.weights) == 1:
+            (member,) = self.weights
+            alone = f"the {self.linear} fitted on the training split" if self.linear else member
+            return f"{alone} (no other candidate is tied with it on validation {self.objective})"
+        return (f"ensemble of {len(self.weights)} ({members}), {what} tied with the best on validation "
+                f"{self.objective}{linear}")
 
 
 def prediction_score(task: str, objective: str) -> tuple[str, Score, Direction]:
@@ -104,17 +119,35 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y.reshape(-1), _probabilities(p)[:, 1]))
 
 
-def tied_with_best(predictions: Sequence[np.ndarray], y: np.ndarray, loss: RowLoss) -> list[int]:
-    """The models (indices; ``predictions`` best first) whose mean per-row loss exceeds the first's by at most
-    ``TIE_STANDARD_ERRORS`` standard errors of the paired per-row difference."""
-    best = loss(y, predictions[0])
-    tied = [0]
-    for index, p in enumerate(predictions[1:], start=1):
-        difference = loss(y, p) - best
+def tied_with_best(predictions: Sequence[np.ndarray], y: np.ndarray, loss: RowLoss,
+                   margins: Sequence[float] | None = None) -> list[int]:
+    """The models (indices, the best first) whose mean per-row loss exceeds the lowest one's by at most their
+    margin (``TIE_STANDARD_ERRORS`` unless ``margins`` gives each its own) in standard errors of the paired
+    per-row difference."""
+    losses = [loss(y, p) for p in predictions]
+    first = int(np.argmin([float(np.mean(row)) for row in losses]))
+    tied = [first]
+    for index, row in enumerate(losses):
+        if index == first:
+            continue
+        difference = row - losses[first]
         spread = float(np.std(difference, ddof=1) / np.sqrt(len(difference))) if len(difference) > 1 else 0.0
-        if float(np.mean(difference)) <= TIE_STANDARD_ERRORS * spread:
+        margin = TIE_STANDARD_ERRORS if margins is None else margins[index]
+        if float(np.mean(difference)) <= margin * spread:
             tied.append(index)
     return tied
+
+
+def linear_margin(searched: int) -> float:
+    """The linear model's tie margin in standard errors, against the best of ``searched`` trials.
+
+    On the rows that ranked them, the best of n equally good trials beats an unsearched model by up to the
+    one-sided 5% Bonferroni bound over n comparisons by chance alone (2.9 standard errors for 25 trials,
+    3.3 for 100); never tighter than the trials' own margin.
+    """
+    from statistics import NormalDist
+
+    return max(TIE_STANDARD_ERRORS, NormalDist().inv_cdf(1 - 0.05 / max(searched, 1)))
 
 
 def averaging_model(members: Sequence[Any], weights: Sequence[float], names: Sequence[str]) -> Any:
@@ -140,21 +173,32 @@ def averaging_model(members: Sequence[Any], weights: Sequence[float], names: Seq
     return ensemble
 
 
-def select_ensemble(kept: Sequence[tuple[int, Any]], x_val: Any, y_val: np.ndarray, task: str,
-                    objective: str) -> tuple[Ensemble, Any]:
-    """The kept models ((trial number, model), best first) tied with the best on validation, averaged; the
-    ensemble and its model (the best model itself when no other is tied with it)."""
+def select_ensemble(kept: Sequence[tuple[int, Any]], x_val: Any, y_val: np.ndarray, task: str, objective: str,
+                    linear: tuple[str, Any] | None = None, searched: int = 0) -> tuple[Ensemble, Any]:
+    """The kept models ((trial number, model), best first) and the linear model ((estimator name, model), if
+    any; ``searched`` trials were ranked) tied with the best on validation, averaged; the ensemble and its
+    model (the one member itself when no other is tied with it)."""
     from kerashpo.search.models import model_inputs
 
     scored, score, _ = prediction_score(task, objective)
     inputs = model_inputs(x_val)
-    predictions = [np.asarray(model.predict(inputs, verbose=0), dtype="float64") for _, model in kept]
-    members = tied_with_best(predictions, y_val, row_loss(task, scored))
-    weights = {kept[i][0]: 1 / len(members) for i in members}
+    names = [f"trial {number}" for number, _ in kept]
+    models = [model for _, model in kept]
+    margins = [TIE_STANDARD_ERRORS] * len(kept)
+    if linear is not None:
+        names.append(LINEAR)
+        models.append(linear[1])
+        margins.append(linear_margin(searched))
+    predictions = [np.asarray(model.predict(inputs, verbose=0), dtype="float64") for model in models]
+    loss = row_loss(task, scored)
+    members = tied_with_best(predictions, y_val, loss, margins)
+    weights = {names[i]: 1 / len(members) for i in members}
     value = score(y_val, np.mean([predictions[i] for i in members], axis=0))
-    ensemble = Ensemble(weights, scored, value, single_value=score(y_val, predictions[0]))
+    best_trial = min(range(len(kept)), key=lambda i: float(np.mean(loss(y_val, predictions[i]))))
+    ensemble = Ensemble(weights, scored, value, single_value=score(y_val, predictions[best_trial]),
+                        linear=linear[0] if linear is not None and LINEAR in weights else "")
     if len(members) == 1:
-        return ensemble, kept[0][1]
-    model = averaging_model([kept[i][1] for i in members], list(weights.values()),
-                            [f"trial_{kept[i][0]}" for i in members])
+        return ensemble, models[members[0]]
+    model = averaging_model([models[i] for i in members], list(weights.values()),
+                            [names[i].replace(" ", "_") for i in members])
     return ensemble, model

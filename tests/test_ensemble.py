@@ -12,7 +12,14 @@ from mlflow import MlflowClient
 
 from kerashpo.pipelines.cli import main
 from kerashpo.pipelines.config import DEFAULT_ENSEMBLE
-from kerashpo.search.ensemble import averaging_model, prediction_score, row_loss, tied_with_best
+from kerashpo.search.ensemble import (
+    TIE_STANDARD_ERRORS,
+    averaging_model,
+    linear_margin,
+    prediction_score,
+    row_loss,
+    tied_with_best,
+)
 
 
 @pytest.mark.parametrize(("settings", "size"), [
@@ -51,9 +58,59 @@ def test_a_trial_joins_when_the_validation_rows_cannot_tell_it_from_the_best():
 
     loss = row_loss("regression", "val_rmse")
     y, few = trials(40)
-    assert tied_with_best(few, y, loss) == [0, 1]  # 40 rows cannot separate 10%; they do see an offset of 2
+    assert sorted(tied_with_best(few, y, loss)) == [0, 1]  # 40 rows cannot separate 10%; they see an offset of 2
     y, many = trials(20000)
     assert tied_with_best(many, y, loss) == [0]  # 20,000 rows can
+
+
+def test_the_linear_model_is_held_to_the_margin_the_best_of_many_trials_reaches_by_chance():
+    # The best of 1 trial is no lucky draw; of 25 and 100, the one-sided 5% Bonferroni bound.
+    assert linear_margin(1) == TIE_STANDARD_ERRORS
+    assert linear_margin(25) == pytest.approx(2.878, abs=1e-3) and linear_margin(100) == pytest.approx(3.291, abs=1e-3)
+    noise = np.random.default_rng(0).normal(size=100)
+    noise = (noise - noise.mean()) / noise.std(ddof=1)  # a standard error of exactly 0.1
+    per_row = [np.full(100, 1.0), 1.0 + 0.25 * noise.std(ddof=1) + noise]  # the second: 2.5 standard errors worse
+    given = lambda y, p: p  # noqa: E731  (the rows' losses themselves)
+    assert tied_with_best(per_row, np.zeros(100), given) == [0]
+    assert tied_with_best(per_row, np.zeros(100), given, margins=[TIE_STANDARD_ERRORS, linear_margin(25)]) == [0, 1]
+    # The lowest mean loss is the reference, whatever the order.
+    assert tied_with_best(per_row[::-1], np.zeros(100), given) == [1]
+
+
+@pytest.mark.parametrize("table", ["iris", "breast_cancer", "diabetes", "mixed"])
+def test_the_linear_model_is_scikit_learns_fit_on_the_trials_inputs(table, tmp_path):
+    """The Keras linear model answers as the baseline does: same estimator, same preprocessing, exact weights."""
+    import pandas as pd
+
+    from kerashpo.pipelines.baseline import _frame as baseline_frame
+    from kerashpo.pipelines.baseline import fit_baseline
+    from kerashpo.pipelines.config import parse_config
+    from kerashpo.pipelines.data import data_spec, load_dataset, split_dataset
+    from kerashpo.search.linear import fitted_linear_model
+    from kerashpo.search.models import model_inputs
+
+    dataset_config: dict = {"name": table}
+    if table == "mixed":  # a text column and missing numbers: one-hot and imputation on both sides
+        rng = np.random.default_rng(1)
+        frame = pd.DataFrame({"size": rng.normal(size=300), "colour": rng.choice(["red", "blue", "green"], 300)})
+        frame["label"] = ((frame["size"] + (frame["colour"] == "red") + rng.normal(0, 0.5, 300)) > 0.5).astype(int)
+        frame.loc[frame.sample(30, random_state=0).index, "size"] = np.nan
+        frame.to_csv(tmp_path / "mixed.csv", index=False)
+        dataset_config = {"path": str(tmp_path / "mixed.csv"), "target": "label"}
+    data = load_dataset(parse_config({"name": "t", "dataset": dataset_config}))
+    splits = split_dataset(data, 0.2, 0.2, seed=0)
+    model = fitted_linear_model(data_spec(data, splits), splits.x_train, splits.y_train, seed=0)
+    baseline = fit_baseline(data, splits, seed=0).model
+    ours = model.predict(model_inputs(splits.x_test), verbose=0)
+    theirs = baseline_frame(splits.x_test)
+    if data.task == "regression":
+        np.testing.assert_allclose(ours[:, 0], baseline.predict(theirs), atol=0.05)  # RMSE ~ 55 on this target
+    else:
+        expected = baseline.predict_proba(theirs)
+        # With missing numbers the network standardises by the observed values' spread, scikit-learn by the
+        # spread after imputation: the same model up to how far the penalty reaches.
+        np.testing.assert_allclose(ours, expected[:, 1:] if data.task == "binary" else expected,
+                                   atol=1e-2 if table == "mixed" else 2e-3)
 
 
 def test_per_row_losses_follow_the_objective():
@@ -115,35 +172,50 @@ SAME_NETWORK = textwrap.dedent("""\
 """)
 
 
+def _circles(path) -> None:
+    """A table no linear model can fit (two rings): the trials' average ships, the linear model stays out."""
+    import pandas as pd
+    from sklearn.datasets import make_circles
+
+    x, y = make_circles(n_samples=600, noise=0.08, factor=0.5, random_state=0)
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "label": y}).to_csv(path, index=False)
+
+
+def _config(name: str, dataset: str, epochs: int) -> str:
+    return textwrap.dedent(f"""\
+        name: {name}
+        dataset: {dataset}
+        space: same.yaml
+        budget: {{trials: 4, max_epochs: {epochs}, patience: 3}}
+        report: false
+        optuna: {{pruner: none}}
+        export: {{formats: [keras]}}
+        seed: 2
+    """)
+
+
 @pytest.mark.slow
 def test_a_run_ships_the_ensemble_it_selected_and_its_card_lists_the_members(in_run_dir, capsys):
     import keras
 
     from kerashpo.pipelines.config import load_config
-    from kerashpo.pipelines.data import load_dataset, split_dataset
+    from kerashpo.pipelines.data import data_spec, load_dataset, split_dataset
+    from kerashpo.search.linear import fitted_linear_model
     from kerashpo.search.models import model_inputs
 
     # Near-identical short trainings (other seeds, a little dropout): their average beats each of them.
-    (in_run_dir / "same.yaml").write_text(SAME_NETWORK)
-    (in_run_dir / "ens.yaml").write_text(textwrap.dedent("""\
-        name: ens
-        dataset: {name: digits}
-        space: same.yaml
-        budget: {trials: 4, max_epochs: 3, patience: 3}
-        report: false
-        optuna: {pruner: none}
-        export: {formats: [keras]}
-        seed: 2
-    """))
+    (in_run_dir / "same.yaml").write_text(SAME_NETWORK.replace("0.003", "0.02"))
+    _circles(in_run_dir / "circles.csv")
+    (in_run_dir / "ens.yaml").write_text(_config("ens", "{path: circles.csv, target: label}", epochs=8))
     assert main(["run", "ens.yaml"]) == 0  # the default: the average of up to 5 of the best trials
     out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
     assert "shipped: ensemble of" in out
     card = (in_run_dir / "mlruns" / "exports" / "ens" / "model_card.md").read_text()
     weights_line = next(line for line in card.splitlines() if line.startswith("- Weights:"))
-    members = {int(n): float(w) for n, w in re.findall(r"trial (\d+) x([0-9.]+)", weights_line)}
+    members = {name: float(w) for name, w in re.findall(r"(trial \d+|linear) x([0-9.]+)", weights_line)}
     assert len(members) >= 2 and all(w == pytest.approx(1 / len(members), abs=0.01) for w in members.values()), \
         weights_line
-    assert "the trials tied with the best on validation val_log_loss" in weights_line
+    assert "tied with the best on validation val_log_loss" in weights_line
 
     client = MlflowClient(tracking_uri(in_run_dir))
     (parent,) = client.search_runs([client.get_experiment_by_name("ens").experiment_id],
@@ -152,20 +224,43 @@ def test_a_run_ships_the_ensemble_it_selected_and_its_card_lists_the_members(in_
     # What shipped is what the summary holds against the linear baseline.
     assert f"val_log_loss {metrics['ensemble_val_log_loss']:.4f} vs" in out
     config = load_config(in_run_dir / "ens.yaml")
-    splits = split_dataset(load_dataset(config), config.split.validation, config.split.test, config.seed)
+    data = load_dataset(config)
+    splits = split_dataset(data, config.split.validation, config.split.test, config.seed)
     x = model_inputs(splits.x_val)
     checkpoints = in_run_dir / "mlruns" / "checkpoints" / "ens"
-    predictions = {int(path.stem.removeprefix("trial-")): keras.saving.load_model(path).predict(x, verbose=0)
-                   for path in checkpoints.glob("trial-*.keras")}
-    # The members are exactly the kept trials tied with the best (all 4 trials are complete and kept).
-    best = int(parent.data.tags["best_trial"])
-    others = sorted(set(predictions) - {best})
-    ranked = [best, *others]  # the tie is judged against the best alone: the others' order does not matter
-    tied = tied_with_best([predictions[n] for n in ranked], splits.y_val, row_loss("multiclass", "val_log_loss"))
-    assert set(members) == {ranked[i] for i in tied}
+    predictions = {f"trial {int(path.stem.removeprefix('trial-'))}":
+                   keras.saving.load_model(path).predict(x, verbose=0) for path in checkpoints.glob("trial-*.keras")}
+    linear = fitted_linear_model(data_spec(data, splits), splits.x_train, splits.y_train, config.seed)
+    predictions["linear"] = linear.predict(x, verbose=0)
+    # The members are exactly the candidates tied with the best: the 4 trials (all complete and kept) and the
+    # linear model, held to the margin the best of 4 trials reaches by chance.
+    names = list(predictions)
+    margins = [linear_margin(4) if name == "linear" else TIE_STANDARD_ERRORS for name in names]
+    tied = tied_with_best([predictions[n] for n in names], splits.y_val, row_loss("binary", "val_log_loss"), margins)
+    assert set(members) == {names[i] for i in tied} and "linear" not in members  # no linear model fits two rings
     # The shipped model is the average of the members' own checkpoints, and scores what the run logged.
-    expected = sum(weight * predictions[number] for number, weight in members.items())
+    expected = sum(weight * predictions[name] for name, weight in members.items())
     shipped = keras.saving.load_model(in_run_dir / "mlruns" / "exports" / "ens" / "model.keras", safe_mode=True)
     np.testing.assert_allclose(shipped.predict(x, verbose=0), expected, atol=0.01)
-    _, score, _ = prediction_score("multiclass", "val_log_loss")
+    _, score, _ = prediction_score("binary", "val_log_loss")
     assert score(splits.y_val, expected) == pytest.approx(metrics["ensemble_val_log_loss"], abs=0.01)
+
+
+@pytest.mark.slow
+def test_trials_the_linear_model_beats_on_validation_ship_it_and_it_scores_as_the_baseline(in_run_dir, capsys):
+    # Three epochs leave the networks far from what logistic regression reaches on digits.
+    (in_run_dir / "same.yaml").write_text(SAME_NETWORK)
+    (in_run_dir / "lin.yaml").write_text(_config("lin", "{name: digits}", epochs=3))
+    assert main(["run", "lin.yaml"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "shipped: the LogisticRegression fitted on the training split" in out
+    assert "is worse than" not in out  # what shipped is the linear model
+    client = MlflowClient(tracking_uri(in_run_dir))
+    experiment = client.get_experiment_by_name("lin").experiment_id
+    (parent,) = client.search_runs([experiment], "tags.`kerashpo.role` = 'search'")
+    (baseline,) = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline'")
+    for metric in ("test_log_loss", "test_accuracy"):  # the same rows, scored once each
+        assert parent.data.metrics[metric] == pytest.approx(baseline.data.metrics[metric], abs=2e-3)
+    assert parent.data.metrics["ensemble_val_log_loss"] < parent.data.metrics["best_val_log_loss"]
+    card = (in_run_dir / "mlruns" / "exports" / "lin" / "model_card.md").read_text()
+    assert "- Weights: the LogisticRegression fitted on the training split" in card
