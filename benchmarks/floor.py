@@ -118,7 +118,11 @@ def table(rows: list[dict]) -> str:
         return "yes" if ok else "no"
 
     for r in rows:
-        members = r.get("members", "-").removeprefix("ensemble of ").split(", selected")[0].split(", the trials")[0]
+        members = r.get("members", "-")
+        if members.startswith("ensemble of "):  # "ensemble of 3 (trial 4 x0.33, ..., linear x0.33), the ..."
+            members = members.removeprefix("ensemble of ").split("), ")[0] + ")"
+        elif "fitted on the training split" in members:
+            members = "the linear model alone"
         lines.append(f"| {r['dataset']} | {r['seed']} | {r['metric']} | {r['champion']:.4f} | "
                      f"{r.get('ensemble', float('nan')):.4f} | {r['baseline']:.4f} | {at_or_above(r['champion'], r)} | "
                      f"{at_or_above(r.get('ensemble', float('nan')), r)} | {members} | {r['trials']} ({r['pruned']}) |")
