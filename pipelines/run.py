@@ -546,5 +546,4 @@ def _linear_candidate(run: PreparedRun, best: Any) -> tuple[str, Any] | None:
 
 
 def _input_signature(model: Any) -> list[tuple[str, tuple[Any, ...], str]]:
-    inputs = model.inputs
-    return sorted((t.name, tuple(t.shape), str(t.dtype)) for t in inputs)
+    return sorted((t.name, tuple(t.shape), str(t.dtype)) for t in model.inputs)

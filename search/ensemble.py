@@ -52,15 +52,13 @@ class Ensemble:
     linear: str = ""  # the linear model's estimator, where it is a member
 
     def describe(self) -> str:
+        linear = f"the {self.linear} fitted on the training split"
+        if list(self.weights) == [LINEAR]:
+            return f"{linear} (no trial is tied with it on validation {self.objective})"
         members = ", ".join(f"{member} x{weight:.2f}" for member, weight in self.weights.items())
-        what = "the models" if self.linear else "the trials"
-        linear = f"; {LINEAR}: {self.linear}'s exact fit on the training split" if self.linear else ""
-        if len(self.weights) == 1:
-            (member,) = self.weights
-            alone = f"the {self.linear} fitted on the training split" if self.linear else member
-            return f"{alone} (no other candidate is tied with it on validation {self.objective})"
-        return (f"ensemble of {len(self.weights)} ({members}), {what} tied with the best on validation "
-                f"{self.objective}{linear}")
+        what = f"the models tied with the best on validation {self.objective}; {LINEAR}: {linear}" if self.linear \
+            else f"the trials tied with the best on validation {self.objective}"
+        return f"ensemble of {len(self.weights)} ({members}), {what}"
 
 
 def prediction_score(task: str, objective: str) -> tuple[str, Score, Direction]:
