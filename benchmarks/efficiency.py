@@ -7,6 +7,8 @@ splits, same space, same objective, same wall-clock budget.
     python benchmarks/efficiency.py --datasets iris wine --out efficiency_small.json   # 120 s each
     python benchmarks/efficiency.py --datasets diabetes --out efficiency_diabetes.json  # regression, 120 s
     python benchmarks/efficiency.py --table                           # tables and the plot from efficiency.json
+    python benchmarks/efficiency.py --datasets digits --seconds digits=300 --seeds 4 5 \\
+        --out efficiency_300_digits.json --add                        # two more seeds into that file
 
 Every arm runs in its own fresh process on the same seeded split and is scored by validation log-loss (the
 penalty-free ``val_log_loss`` every arm's models compile; the best epoch of a trial), or on a regression table
@@ -415,6 +417,8 @@ def main() -> None:
                              "against it)")
     parser.add_argument("--out", default="efficiency.json", help="the results file, beside this script")
     parser.add_argument("--table", action="store_true", help="print the tables and redraw the plot, run nothing")
+    parser.add_argument("--add", action="store_true",
+                        help="add these seeds' runs to the results file (same datasets, budgets and arms)")
     parser.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)  # one arm, in this process
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
@@ -429,9 +433,14 @@ def main() -> None:
                    for d in args.datasets}
         arms = [arm for arm in ARMS if arm in args.arms or arm == BASELINE]
         saved: dict[str, Any] = {"seeds": args.seeds, "budgets": budgets, "arms": arms, "results": {}}
+        if args.add:
+            saved = json.loads(path.read_text())
+            if saved["budgets"] != budgets or saved["arms"] != arms:
+                sys.exit(f"--add: {path.name} holds {saved['budgets']} and arms {saved['arms']}; run the same")
+            saved["seeds"] = sorted(set(saved["seeds"]) | set(args.seeds))
         started = time.time()
         for dataset in args.datasets:
-            results = saved["results"][dataset] = {}
+            results = saved["results"].setdefault(dataset, {})
             for index, seed in enumerate(args.seeds):
                 # Arms take turns going first, so none always runs on a cooler or warmer machine.
                 order = arms[index % len(arms):] + arms[:index % len(arms)]
