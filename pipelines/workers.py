@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kerashpo.pipelines.compute import Compute
-from kerashpo.search.interrupts import interrupts_at_safe_points, stop_requested
+from kerashpo.search.interrupts import exit_at_safe_point, interrupts_at_safe_points, stop_requested
 from kerashpo.search.protocols import Driver, Tracker
 from kerashpo.spaces import UserError
 
@@ -209,7 +209,9 @@ def _exit_with_starter(starter: int) -> None:
     """
     while _running(starter):
         time.sleep(1)
-    os._exit(1)
+    # Not between asking for a trial and tagging it with this worker: untagged, no later run could tell
+    # that its RUNNING trial was lost, and it would hold a place in the budget for good.
+    exit_at_safe_point(1)
 
 
 def _running(pid: int) -> bool:

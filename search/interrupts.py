@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 _stop = threading.Event()
+# Held through storage writes that must not be cut in two by a worker exiting from another thread.
+_writing = threading.Lock()
 
 
 def stop_requested() -> bool:
@@ -44,3 +47,17 @@ def interrupts_at_safe_points() -> Iterator[None]:
 def raise_if_stop_requested() -> None:
     if _stop.is_set():
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def uncut() -> Iterator[None]:
+    """Storage writes that belong together (asking for a trial and tagging it with its worker; failing a lost
+    trial and queueing it again): ``exit_at_safe_point`` waits for them to end."""
+    with _writing:
+        yield
+
+
+def exit_at_safe_point(code: int) -> NoReturn:
+    """``os._exit`` from any thread, never inside an ``uncut`` section (and none starts after)."""
+    _writing.acquire()
+    os._exit(code)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kerashpo.search.budget import RUNG_FACTOR, SMALL_VALIDATION_BOOTSTRAP, startup_trials
-from kerashpo.search.interrupts import raise_if_stop_requested
+from kerashpo.search.interrupts import raise_if_stop_requested, uncut
 from kerashpo.search.protocols import Tracker
 from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
 from kerashpo.search.sources import OptunaSampling
@@ -123,8 +123,9 @@ class OptunaDriver:
             if executor.hand_over():
                 handed_over = True
                 break
-            trial = study.ask()
-            trial.set_user_attr(_WORKER_ATTR, worker_id())
+            with uncut():  # untagged, a RUNNING trial whose worker died would never be seen as lost
+                trial = study.ask()
+                trial.set_user_attr(_WORKER_ATTR, worker_id())
             if _surplus(study, trial.number, job.n_trials):
                 # Another worker asked in the same instant and took the last place: give this one back.
                 trial.set_user_attr(_LOST_ATTR, True)
@@ -147,9 +148,10 @@ class OptunaDriver:
                                               None if judged is None else should_prune)
             except KeyboardInterrupt:
                 # Interrupted, not failed: it does not count against the budget and the next run retries it.
-                trial.set_user_attr(_LOST_ATTR, True)
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                study.enqueue_trial(trial.params, skip_if_exists=False)
+                with uncut():
+                    trial.set_user_attr(_LOST_ATTR, True)
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    study.enqueue_trial(trial.params, skip_if_exists=False)
                 if judged is not None and judged is not trial:
                     primary.tell(judged, state=optuna.trial.TrialState.FAIL)
                 raise
@@ -366,16 +368,17 @@ def _recover_lost_trials(study: Any, storage: Any) -> list[int]:
     by_id = {t._trial_id: t for t in study.get_trials(deepcopy=False)}
     for trial_id in stale:
         trial = by_id.get(trial_id)
-        try:
-            # Marked lost first: a finished trial's attributes can no longer change.
-            storage.set_trial_user_attr(trial_id, _LOST_ATTR, True)
-            if not storage.set_trial_state_values(trial_id, state=S.FAIL):
-                continue
-        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
-            continue  # another worker got there first
-        if trial is not None:
-            study.enqueue_trial(trial.params, skip_if_exists=False)
-            lost.append(trial.number)
+        with uncut():  # failed but not queued again, its configuration would never be retried
+            try:
+                # Marked lost first: a finished trial's attributes can no longer change.
+                storage.set_trial_user_attr(trial_id, _LOST_ATTR, True)
+                if not storage.set_trial_state_values(trial_id, state=S.FAIL):
+                    continue
+            except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+                continue  # another worker got there first
+            if trial is not None:
+                study.enqueue_trial(trial.params, skip_if_exists=False)
+                lost.append(trial.number)
     return lost
 
 

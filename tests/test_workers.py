@@ -206,6 +206,32 @@ def test_trials_on_cpu_train_without_graph_rewrites_and_the_caller_gets_its_sett
     assert not tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer")
 
 
+EXIT_DURING_A_WRITE = """
+import sys, threading, time
+from kerashpo.search.interrupts import exit_at_safe_point, uncut
+
+entered = threading.Event()
+
+def write():
+    with uncut():
+        entered.set()
+        time.sleep(0.3)  # a slow storage write (a journal's lock and fsync on a busy disk)
+        open(sys.argv[1], "w").write("written")
+
+threading.Thread(target=write).start()
+entered.wait()
+exit_at_safe_point(3)
+"""
+
+
+def test_a_worker_following_its_killed_starter_exits_between_storage_writes_not_inside_one(tmp_path):
+    # Cut between asking for a trial and tagging it with its worker, a worker would leave a RUNNING trial no
+    # later run can tell is lost: it would hold a place in the study's budget for good.
+    done = subprocess.run([sys.executable, "-c", EXIT_DURING_A_WRITE, str(tmp_path / "out")], timeout=60)
+    assert done.returncode == 3
+    assert (tmp_path / "out").read_text() == "written"
+
+
 @pytest.mark.slow
 def test_ctrl_c_then_kill_9_of_a_run_with_workers_and_the_same_command_resumes_losing_and_duplicating_nothing(run_dir):
     """One study through three runs with two workers each on the embedded store: Ctrl-C, then kill -9 of the
@@ -250,7 +276,8 @@ def test_ctrl_c_then_kill_9_of_a_run_with_workers_and_the_same_command_resumes_l
     assert "locked" not in log.lower() and "Traceback" not in log, log[-3000:]
     # The starting process and its workers start TensorFlow quietly.
     assert "cuda" not in log.lower() and not [noise for noise in TF_NOISE if noise in log], log[-3000:]
-    assert "[12/12]" in log and "test_accuracy" in log  # both workers' progress in one display, then the test
+    progress = "\n".join(line for line in log.splitlines() if line.startswith(("[", "search ")))
+    assert "[12/12]" in log and "test_accuracy" in log, progress  # both workers' progress in one display, the test
     study = journal_study(run_dir, "stop")
     states = counted(study)
     assert states["COMPLETE"] + states["PRUNED"] == 12 and states["RUNNING"] == 0
