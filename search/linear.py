@@ -40,6 +40,12 @@ def fitted_linear_model(spec: DataSpec, x_train: Any, y_train: np.ndarray, seed:
     from kerashpo.spaces.mlp import build_mlp
 
     model = build_mlp({"n_layers": 0}, spec)
+    # A category of many values reaches the head through an (untrained) embedding: a fixed random projection,
+    # drawn from the run's seed so that the same run fits the same model.
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Embedding):
+            layer.set_weights([rng.uniform(-0.05, 0.05, w.shape).astype("float32") for w in layer.get_weights()])
     head = model.get_layer("head")
     features = keras.Model(model.input, head.input)
     if int(features.output.shape[-1]) > MAX_FEATURES:

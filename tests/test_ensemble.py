@@ -77,6 +77,29 @@ def test_the_linear_model_is_held_to_the_margin_the_best_of_many_trials_reaches_
     assert tied_with_best(per_row[::-1], np.zeros(100), given) == [1]
 
 
+def test_the_linear_model_is_the_same_for_the_same_seed_with_a_category_of_many_values(tmp_path):
+    import pandas as pd
+
+    from kerashpo.pipelines.config import parse_config
+    from kerashpo.pipelines.data import data_spec, load_dataset, split_dataset
+    from kerashpo.search.linear import fitted_linear_model
+    from kerashpo.search.models import model_inputs
+    from kerashpo.spaces.inputs import ONE_HOT_MAX
+
+    rng = np.random.default_rng(0)
+    cities = [f"city {k}" for k in range(3 * ONE_HOT_MAX)]  # embedded, not one-hot
+    frame = pd.DataFrame({"x": rng.normal(size=400), "city": rng.choice(cities, 400)})
+    frame["y"] = (frame["x"] + rng.normal(0, 0.5, 400) > 0).astype(int)
+    frame.to_csv(tmp_path / "cities.csv", index=False)
+    data = load_dataset(parse_config({"name": "t", "dataset": {"path": str(tmp_path / "cities.csv"), "target": "y"}}))
+    splits = split_dataset(data, 0.2, 0.2, seed=0)
+    spec = data_spec(data, splits)
+    first, again, other = (fitted_linear_model(spec, splits.x_train, splits.y_train, seed=s) for s in (1, 1, 2))
+    x = model_inputs(splits.x_test)
+    np.testing.assert_array_equal(first.predict(x, verbose=0), again.predict(x, verbose=0))
+    assert not np.array_equal(first.predict(x, verbose=0), other.predict(x, verbose=0))
+
+
 @pytest.mark.parametrize("table", ["iris", "breast_cancer", "diabetes", "mixed"])
 def test_the_linear_model_is_scikit_learns_fit_on_the_trials_inputs(table, tmp_path):
     """The Keras linear model answers as the baseline does: same estimator, same preprocessing, exact weights."""
