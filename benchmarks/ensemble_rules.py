@@ -80,7 +80,7 @@ def run(dataset: str, seconds: float, seed: int, predictions: Path) -> Path:
                 _frame(splits.x_test))
             if data.task == "binary":  # the networks' one sigmoid column
                 linear_val, linear_test = linear_val[:, 1:], linear_test[:, 1:]
-        exact = fitted_linear_model(data_spec(data, splits), splits.x_train, splits.y_train, seed)
+        _, exact = fitted_linear_model(data_spec(data, splits), splits.x_train, splits.y_train, seed)
         exact_val = np.asarray(exact.predict(model_inputs(splits.x_val), verbose=0), "float64")
         exact_test = np.asarray(exact.predict(model_inputs(splits.x_test), verbose=0), "float64")
         predictions.mkdir(parents=True, exist_ok=True)

@@ -81,7 +81,7 @@ def probe_export(dataset: Dataset, splits: Splits, spec: DataSpec, source: Any, 
         with tempfile.TemporaryDirectory(prefix="kerashpo-preflight-") as scratch:
             step.now = "building the model"
             model = _probe_model(source, spec)
-            _ship(model, schema, take(_example_rows(splits), slice(0, EXAMPLE_ROWS)), Path(scratch), step,
+            _ship(model, spec, schema, take(_example_rows(splits), slice(0, EXAMPLE_ROWS)), Path(scratch), step,
                   saved_model, mlflow_model, ensemble)
     except UserError:
         raise
@@ -118,7 +118,7 @@ def _probe_model(source: Any, spec: DataSpec) -> Any:
     return model
 
 
-def _ship(model: Any, schema: dict[str, Any], rows: Any, scratch: Path, step: Step,
+def _ship(model: Any, spec: DataSpec, schema: dict[str, Any], rows: Any, scratch: Path, step: Step,
           saved_model: bool, mlflow_model: bool, ensemble: bool) -> None:
     """The steps of the run's end, in order: checkpoint reload, the ensemble, raw rows, export folder,
     MLflow model."""
@@ -136,10 +136,15 @@ def _ship(model: Any, schema: dict[str, Any], rows: Any, scratch: Path, step: St
         model = keras.saving.load_model(scratch / "checkpoint.keras", safe_mode=True)
         if ensemble:
             from kerashpo.search.ensemble import averaging_model
+            from kerashpo.search.linear import linear_architecture
 
-            step.now = "combining two trials' models into one (export.ensemble)"
+            step.now = "combining two trials' models and the linear model into one (export.ensemble)"
             twin = keras.saving.load_model(scratch / "checkpoint.keras", safe_mode=True)
-            averaged = averaging_model([model, twin], [0.5, 0.5], ["trial_0", "trial_1"])
+            members, names = [model, twin], ["trial_0", "trial_1"]
+            linear = linear_architecture(spec, like=model)
+            if linear is not None:
+                members, names = [*members, linear], [*names, "linear"]
+            averaged = averaging_model(members, [1 / len(members)] * len(members), names)
             step.now = "saving the ensemble and loading it in safe mode, as `kerashpo predict` loads it"
             averaged.save(scratch / "ensemble.keras")
             model = keras.saving.load_model(scratch / "ensemble.keras", safe_mode=True)

@@ -522,28 +522,22 @@ def _ensemble(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
     store = CheckpointStore(run.job.checkpoint_dir, run.job.keep_best, run.direction)
     kept = [(number, keras.saving.load_model(store.path(number)))
             for number, _ in store.ranked(among=outcome.completed)[:run.ensemble]]
+    linear = _linear_candidate(run, kept[0][1])
     ensemble, model = select_ensemble(kept, run.splits.x_val, run.splits.y_val, run.dataset.task, run.objective,
-                                      linear=_linear_candidate(run, kept[0][1]), searched=len(outcome.completed))
+                                      linear=linear, searched=len(outcome.completed))
     if len(ensemble.weights) == 1 and not ensemble.linear:
         (member,) = ensemble.weights
-        return model, run.spec, (f"{member}'s best checkpoint, restored (no other of the "
-                                 f"{len(kept)} best trials nor the linear model is tied with it on validation)"), None
+        others = f"no other of the {len(kept)} best trials" + (" nor the linear model" if linear else "")
+        return model, run.spec, f"{member}'s best checkpoint, restored ({others} is tied with it on validation)", None
     return model, run.spec, ensemble.describe(), ensemble
 
 
 def _linear_candidate(run: PreparedRun, best: Any) -> tuple[str, Any] | None:
     """The linear model fitted exactly on the training split, where it takes the trials' inputs."""
-    from kerashpo.search.linear import fitted_linear_model, linear_estimator
+    from kerashpo.search.linear import fitted_linear_model
 
     try:
-        linear = fitted_linear_model(run.spec, run.splits.x_train, run.splits.y_train, run.config.seed)
+        return fitted_linear_model(run.spec, run.splits.x_train, run.splits.y_train, run.config.seed, like=best)
     except Exception as exc:  # the trials' average ships either way
         log.warning("ensemble: could not fit the linear model (%s: %s)", type(exc).__name__, exc)
         return None
-    if linear is None or _input_signature(linear) != _input_signature(best):
-        return None
-    return linear_estimator(run.dataset.task, run.config.seed)[1], linear
-
-
-def _input_signature(model: Any) -> list[tuple[str, tuple[Any, ...], str]]:
-    return sorted((t.name, tuple(t.shape), str(t.dtype)) for t in model.inputs)

@@ -30,16 +30,36 @@ def linear_estimator(task: str, seed: int) -> tuple[Any, str]:
     return LogisticRegression(max_iter=2000, random_state=seed), "LogisticRegression"
 
 
-def fitted_linear_model(spec: DataSpec, x_train: Any, y_train: np.ndarray, seed: int) -> Any | None:
-    """A compiled Keras linear model on ``spec``'s inputs with the exact solution on the training rows; None
-    where there is none to give (inputs wider than ``MAX_FEATURES``, a class absent from the training rows)."""
+def linear_architecture(spec: DataSpec, like: Any = None) -> Any | None:
+    """The ``mlp`` preset's depth-0 model on ``spec``'s inputs, untrained; None where its encoded inputs are
+    wider than ``MAX_FEATURES`` or it would not take the same inputs as the model ``like`` (a user's builder)."""
+    from kerashpo.spaces.mlp import build_mlp
+
+    model = build_mlp({"n_layers": 0}, spec)
+    if like is not None and _input_signature(model) != _input_signature(like):
+        return None
+    if int(model.get_layer("head").input.shape[-1]) > MAX_FEATURES:
+        return None
+    return model
+
+
+def _input_signature(model: Any) -> list[tuple[str, tuple[Any, ...], str]]:
+    return sorted((t.name, tuple(t.shape), str(t.dtype)) for t in model.inputs)
+
+
+def fitted_linear_model(spec: DataSpec, x_train: Any, y_train: np.ndarray, seed: int,
+                        like: Any = None) -> tuple[str, Any] | None:
+    """The estimator's name and a compiled Keras linear model (``linear_architecture``) with the exact solution
+    on the training rows; None where there is none to give (see ``linear_architecture``; a class absent from
+    the training rows)."""
     import keras
     from threadpoolctl import threadpool_limits
 
     from kerashpo.search.models import model_inputs
-    from kerashpo.spaces.mlp import build_mlp
 
-    model = build_mlp({"n_layers": 0}, spec)
+    model = linear_architecture(spec, like)
+    if model is None:
+        return None
     # A category of many values reaches the head through an (untrained) embedding: a fixed random projection,
     # drawn from the run's seed so that the same run fits the same model.
     rng = np.random.default_rng(seed)
@@ -48,10 +68,8 @@ def fitted_linear_model(spec: DataSpec, x_train: Any, y_train: np.ndarray, seed:
             layer.set_weights([rng.uniform(-0.05, 0.05, w.shape).astype("float32") for w in layer.get_weights()])
     head = model.get_layer("head")
     features = keras.Model(model.input, head.input)
-    if int(features.output.shape[-1]) > MAX_FEATURES:
-        return None
     encoded = np.asarray(features.predict(model_inputs(x_train), verbose=0), dtype="float64")
-    estimator, _ = linear_estimator(spec.task, seed)
+    estimator, name = linear_estimator(spec.task, seed)
     y = np.asarray(y_train).reshape(-1)
     # One BLAS thread, as for the baseline: faster on these small matrices beside TensorFlow's threads.
     with threadpool_limits(limits=1, user_api="blas"):
@@ -66,4 +84,4 @@ def fitted_linear_model(spec: DataSpec, x_train: Any, y_train: np.ndarray, seed:
         # Binary: one sigmoid column, the positive class's logit; multiclass: one softmax column per class.
         kernel, bias = estimator.coef_.T, estimator.intercept_
     head.set_weights([kernel.astype("float32"), np.asarray(bias, dtype="float32")])
-    return model
+    return name, model

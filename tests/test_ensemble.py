@@ -94,10 +94,24 @@ def test_the_linear_model_is_the_same_for_the_same_seed_with_a_category_of_many_
     data = load_dataset(parse_config({"name": "t", "dataset": {"path": str(tmp_path / "cities.csv"), "target": "y"}}))
     splits = split_dataset(data, 0.2, 0.2, seed=0)
     spec = data_spec(data, splits)
-    first, again, other = (fitted_linear_model(spec, splits.x_train, splits.y_train, seed=s) for s in (1, 1, 2))
+    first, again, other = (fitted_linear_model(spec, splits.x_train, splits.y_train, seed=s)[1] for s in (1, 1, 2))
     x = model_inputs(splits.x_test)
     np.testing.assert_array_equal(first.predict(x, verbose=0), again.predict(x, verbose=0))
     assert not np.array_equal(first.predict(x, verbose=0), other.predict(x, verbose=0))
+
+
+def test_the_linear_model_is_no_candidate_beside_a_model_with_other_inputs():
+    import keras
+
+    from kerashpo.search.linear import linear_architecture
+    from kerashpo.spaces import MLP
+    from kerashpo.spaces.data_spec import DataSpec, NumericInput
+
+    spec = DataSpec(inputs=(NumericInput("x", np.zeros(4), np.ones(4)),), task="binary")
+    trial = MLP.build({"n_layers": 1}, spec)
+    assert linear_architecture(spec, like=trial) is not None  # the trials' own inputs
+    own = keras.Input(shape=(4,), name="pixels")  # a user's builder, its own input
+    assert linear_architecture(spec, like=keras.Model(own, keras.layers.Dense(1)(own))) is None
 
 
 @pytest.mark.parametrize("table", ["iris", "breast_cancer", "diabetes", "mixed"])
@@ -122,8 +136,10 @@ def test_the_linear_model_is_scikit_learns_fit_on_the_trials_inputs(table, tmp_p
         dataset_config = {"path": str(tmp_path / "mixed.csv"), "target": "label"}
     data = load_dataset(parse_config({"name": "t", "dataset": dataset_config}))
     splits = split_dataset(data, 0.2, 0.2, seed=0)
-    model = fitted_linear_model(data_spec(data, splits), splits.x_train, splits.y_train, seed=0)
-    baseline = fit_baseline(data, splits, seed=0).model
+    name, model = fitted_linear_model(data_spec(data, splits), splits.x_train, splits.y_train, seed=0)
+    fitted = fit_baseline(data, splits, seed=0)
+    assert name == fitted.name
+    baseline = fitted.model
     ours = model.predict(model_inputs(splits.x_test), verbose=0)
     theirs = baseline_frame(splits.x_test)
     if data.task == "regression":
@@ -253,7 +269,7 @@ def test_a_run_ships_the_ensemble_it_selected_and_its_card_lists_the_members(in_
     checkpoints = in_run_dir / "mlruns" / "checkpoints" / "ens"
     predictions = {f"trial {int(path.stem.removeprefix('trial-'))}":
                    keras.saving.load_model(path).predict(x, verbose=0) for path in checkpoints.glob("trial-*.keras")}
-    linear = fitted_linear_model(data_spec(data, splits), splits.x_train, splits.y_train, config.seed)
+    _, linear = fitted_linear_model(data_spec(data, splits), splits.x_train, splits.y_train, config.seed)
     predictions["linear"] = linear.predict(x, verbose=0)
     # The members are exactly the candidates tied with the best: the 4 trials (all complete and kept) and the
     # linear model, held to the margin the best of 4 trials reaches by chance.
