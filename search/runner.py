@@ -69,6 +69,15 @@ class _StopWatch(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _StopOnInvalidLoss(keras.callbacks.Callback):
+    """Keras's ``TerminateOnNaN`` without its print into the progress display, which says the trial diverged."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
+
+
 class TrialStopped(Exception):
     """Stops a user's own training loop from a callback: such a loop has no ``stop_training`` flag to read."""
 
@@ -334,7 +343,7 @@ def _train(
                            violations=violations, train_seconds=time.perf_counter() - started)
     options = source.fit_options(dict(params), epochs, setup.objective, setup.direction)
     watch = _EpochWatch(setup, should_prune, epochs, options.batch_size)
-    callbacks = [_StopWatch(), keras.callbacks.TerminateOnNaN(), *options.callbacks, watch]
+    callbacks = [_StopWatch(), _StopOnInvalidLoss(), *options.callbacks, watch]
     for callback in callbacks:  # a user's own loop may call them without set_model
         callback.set_model(model)
     returned: Any = None
