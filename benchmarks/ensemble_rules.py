@@ -16,6 +16,8 @@ test rows, and each rule picks what to ship from the validation predictions alon
 - ``linear``: scikit-learn's logistic regression / ``RidgeCV`` the run fits on the same splits.
 
 Each rule's model is scored once on the test rows: RMSE for regression, log-loss and accuracy for classification.
+What ships (``tied_linear``) is also compared with the linear model row by row: the mean difference of the test
+rows' losses over its standard error (a z; above 2, the linear model is better beyond the test rows' noise).
 The kept models' predictions are saved as ``.npz`` under ``--predictions`` (a run whose file is there is not run
 again); the scores go to ``ensemble_rules.json`` beside this script.
 
@@ -137,6 +139,12 @@ def score_rules(path: Path) -> dict:
                            "complete": len(val), "tied_members": len(tied),
                            "linear_joined": len(best) in with_linear,
                            "greedy_members": int(np.count_nonzero(weights))}
+    # Is what ships worse than the linear model beyond the test rows' noise? Paired per row: the mean difference
+    # of the row losses (log-loss, or squared error) over its standard error, above 0 where the linear is better.
+    difference = row_loss(task, objective)(y_test, shipped["tied_linear"]) - row_loss(task, objective)(
+        y_test, z["linear_test"])
+    row["tied_linear_vs_linear_z"] = float(difference.mean() / max(difference.std(ddof=1) / np.sqrt(len(difference)),
+                                                                   1e-12))
     for rule, p in shipped.items():
         row[rule] = {objective.removeprefix("val_"): score(y_test, p)}
         if task != "regression":
@@ -172,6 +180,11 @@ def tables(rows: list[dict]) -> str:
         ties = sum(abs(t[k] - g[k]) <= 1e-12 for (t, g), k in zip(paired, key))
         lines.append(f"\n`{new}` against `{old}` on the test RMSE / log-loss: better in {wins} of {len(rows)} runs, "
                      f"equal in {ties}.")
+    paired = {r["dataset"]: [f"{q['tied_linear_vs_linear_z']:+.1f}" for q in rows if q["dataset"] == r["dataset"]]
+              for r in rows if "tied_linear_vs_linear_z" in r}
+    lines.append("\n`tied_linear` against `linear`, paired per test row (mean difference of the row losses over its "
+                 "standard error; above 0: the linear model is better): "
+                 + "; ".join(f"{dataset} {' '.join(z)}" for dataset, z in paired.items()) + ".")
     joined = [f"{r['dataset']} {r['seed']}" for r in rows if r.get("linear_joined")]
     lines.append(f"\nThe linear model joined in {len(joined)} of {len(rows)} runs: {', '.join(joined)}.")
     return "\n".join(lines)
