@@ -115,15 +115,16 @@ def score_rules(path: Path) -> dict:
     objective, score, _ = prediction_score(task, "val_rmse" if task == "regression" else "val_log_loss")
     accuracy = prediction_score(task, "val_accuracy")[1]
     y_val, y_test = z["y_val"], z["y_test"]
+    loss = row_loss(task, objective)
     val, test = list(z["val"]), list(z["test"])
     order = sorted(range(len(val)), key=lambda i: score(y_val, val[i]))  # both objectives are minimised
     best = order[:CANDIDATES]
-    tied = [best[i] for i in tied_with_best([val[i] for i in best], y_val, row_loss(task, objective))]
+    tied = [best[i] for i in tied_with_best([val[i] for i in best], y_val, loss)]
     weights = greedy([val[i] for i in best], y_val, score)
     exact_val, exact_test = (z["exact_val"], z["exact_test"]) if "exact_val" in z else (z["linear_val"],
                                                                                         z["linear_test"])
     margins = [TIE_STANDARD_ERRORS] * len(best) + [linear_margin(len(val))]
-    with_linear = tied_with_best([val[i] for i in best] + [exact_val], y_val, row_loss(task, objective), margins)
+    with_linear = tied_with_best([val[i] for i in best] + [exact_val], y_val, loss, margins)
     candidates_test = [test[i] for i in best] + [exact_test]
     shipped = {
         "champion": test[order[0]],
@@ -141,10 +142,9 @@ def score_rules(path: Path) -> dict:
                            "greedy_members": int(np.count_nonzero(weights))}
     # Is what ships worse than the linear model beyond the test rows' noise? Paired per row: the mean difference
     # of the row losses (log-loss, or squared error) over its standard error, above 0 where the linear is better.
-    difference = row_loss(task, objective)(y_test, shipped["tied_linear"]) - row_loss(task, objective)(
-        y_test, z["linear_test"])
-    row["tied_linear_vs_linear_z"] = float(difference.mean() / max(difference.std(ddof=1) / np.sqrt(len(difference)),
-                                                                   1e-12))
+    difference = loss(y_test, shipped["tied_linear"]) - loss(y_test, z["linear_test"])
+    standard_error = difference.std(ddof=1) / np.sqrt(len(difference))
+    row["tied_linear_vs_linear_z"] = float(difference.mean() / max(standard_error, 1e-12))
     for rule, p in shipped.items():
         row[rule] = {objective.removeprefix("val_"): score(y_test, p)}
         if task != "regression":
