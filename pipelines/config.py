@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -483,11 +484,16 @@ def parse_config(document: dict[str, Any], source: Path | None = None) -> Pipeli
 
 
 def _first_problem(exc: ValidationError) -> str:
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # A misspelled key is why a required one is missing: name the cause, and the key it likely meant.
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = ".".join(str(part) for part in error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
-        return f"unknown key '{loc}'; remove it or check its spelling"
+        missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == error["loc"][:-1]]
+        meant = difflib.get_close_matches(str(error["loc"][-1]), missing, n=1, cutoff=0.5)
+        hint = f"did you mean '{meant[0]}'?" if meant else "remove it or check its spelling"
+        return f"unknown key '{loc}'; {hint}"
     if kind == "missing":
         return f"missing required field '{loc}'"
     message = error["msg"].removeprefix("Value error, ")

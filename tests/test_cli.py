@@ -32,6 +32,8 @@ CASES = {
     "unknown nested key": (GOOD.replace("max_epochs: 2", "max_epochs: 2, trails: 3"), None,
                            "unknown key 'budget.trails'"),
     "missing field": ("name: bad\n", None, "missing required field 'dataset'"),
+    "misspelled required field": (GOOD.replace("dataset:", "data:"), None,
+                                  "unknown key 'data'; did you mean 'dataset'?"),
     "unknown dataset": (GOOD.replace("iris", "mnist"), None, "unknown dataset 'mnist'"),
     "unknown sampler": (GOOD + "optuna: {sampler: annealing}\n", None, "optuna.sampler: unknown value 'annealing'"),
     "unknown sampler flag": (GOOD, ["--sampler", "annealing"], "optuna.sampler: unknown value 'annealing'"),
