@@ -6,7 +6,7 @@ each in a fresh process and store: the default single split (validation 0.2, tes
 test rows (the same seeded, stratified split), so their test scores compare directly, with scikit-learn's
 logistic regression (ridge for diabetes) fitted by each run on its own splits (the cross-validated run scores
 it over the same folds, and fits the one it tests on every non-test row, as the champion is refit). Writes
-`cross_validation.json` beside this script and prints a Markdown table (medians and ranges over seeds).
+`benchmarks/results/cross_validation/cross_validation.json` and prints a Markdown table (medians and ranges over seeds).
 
     python benchmarks/cross_validation.py                       # breast_cancer and wine, 5 folds, seeds 1 2 3
     python benchmarks/cross_validation.py --datasets diabetes --seeds 1 2 3
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "cross_validation.json"
+RESULTS = HERE / "results" / "cross_validation" / "cross_validation.json"
 # The test scores compared (those the task has): classification, then regression.
 TESTED = ("test_accuracy", "test_log_loss", "test_rmse")
 
@@ -99,6 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.table:
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
         for seed in args.seeds:
             for dataset in args.datasets:
                 for folds in (None, args.folds):

@@ -37,8 +37,9 @@ deadline (``budget.timeout`` is kept since 2026-11-28, commit 63d687e), keeping 
 model is evaluated once on the test split. The clock starts just before the search call (for kerashpo, before
 ``run_pipeline``: it includes creating the MLflow store). "To reach" is the epochs and seconds until the arm
 first finished a trial at least as good as plain RandomSearch's final best on the same seed. Raw results go to
-``efficiency.json`` beside this script; the tables and ``efficiency_anytime.png`` (best-so-far validation log-
-loss, or RMSE, against seconds, median over seeds) are made from that file.
+``benchmarks/results/efficiency/efficiency.json`` (``--out``: a bare file name lands in that folder, a path is
+taken as given); the tables and ``efficiency_anytime.png`` beside it (best-so-far validation log-loss, or RMSE,
+against seconds, median over seeds) are made from that file, again with ``--table --out NAME.json``.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from kerashpo.spaces.tasks import DEFAULT_OBJECTIVE
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "efficiency"
 
 ARMS = ("kerashpo", "kerashpo-jax", "kerashpo-kt-hyperband", "keras-tuner-random", "keras-tuner-hyperband",
         "keras-tuner-bayesian", "optuna-tpe", "linear")
@@ -415,7 +417,8 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS,
                         help=f"the arms to run (default: all; {BASELINE} is always run, the others are timed "
                              "against it)")
-    parser.add_argument("--out", default="efficiency.json", help="the results file, beside this script")
+    parser.add_argument("--out", default="efficiency.json",
+                        help="the results file: a bare name is under benchmarks/results/efficiency/, a path as given")
     parser.add_argument("--table", action="store_true", help="print the tables and redraw the plot, run nothing")
     parser.add_argument("--add", action="store_true",
                         help="add these seeds' runs to the results file (same datasets, budgets and arms)")
@@ -427,7 +430,7 @@ def main() -> None:
     if args.arm:
         print(json.dumps(run_arm(args.arm, args.dataset, args.seed, args.budget)))
         return
-    path = HERE / args.out
+    path = Path(args.out) if Path(args.out).parent != Path() else RESULTS / args.out
     if not args.table:
         budgets = {d: float(dict(item.split("=") for item in args.seconds).get(d, DEFAULT_SECONDS[d]))
                    for d in args.datasets}
@@ -438,6 +441,7 @@ def main() -> None:
             if saved["budgets"] != budgets or saved["arms"] != arms:
                 sys.exit(f"--add: {path.name} holds {saved['budgets']} and arms {saved['arms']}; run the same")
             saved["seeds"] = sorted(set(saved["seeds"]) | set(args.seeds))
+        path.parent.mkdir(parents=True, exist_ok=True)
         started = time.time()
         for dataset in args.datasets:
             results = saved["results"].setdefault(dataset, {})

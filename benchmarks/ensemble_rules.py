@@ -19,7 +19,7 @@ Each rule's model is scored once on the test rows: RMSE for regression, log-loss
 What ships (``tied_linear``) is also compared with the linear model row by row: the mean difference of the test
 rows' losses over its standard error (a z; above 2, the linear model is better beyond the test rows' noise).
 The kept models' predictions are saved as ``.npz`` under ``--predictions`` (a run whose file is there is not run
-again); the scores go to ``ensemble_rules.json`` beside this script.
+again); the scores go to ``benchmarks/results/ensemble_rules/ensemble_rules.json``.
 
     python benchmarks/ensemble_rules.py                       # iris, wine, breast_cancer, diabetes, digits; 3 seeds
     python benchmarks/ensemble_rules.py --datasets diabetes --seeds 1 2 3 4 5 6 7
@@ -199,11 +199,12 @@ def main() -> None:
                         help="where the kept models' predictions are saved (and reused)")
     parser.add_argument("--table", action="store_true", help="print the tables of the saved results, run nothing")
     args = parser.parse_args()
-    results = HERE / "ensemble_rules.json"
+    results = HERE / "results" / "ensemble_rules" / "ensemble_rules.json"
     if args.table:
         print(tables(json.loads(results.read_text())))
         return
     saved = {(r["dataset"], r["seed"]): r for r in json.loads(results.read_text())} if results.exists() else {}
+    results.parent.mkdir(parents=True, exist_ok=True)
     for dataset in args.datasets:
         for seed in args.seeds:
             saved[dataset, seed] = score_rules(run(dataset, args.seconds, seed, args.predictions))

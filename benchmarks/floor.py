@@ -5,8 +5,8 @@ For each built-in table, one default run (the `mlp` preset, TPE + Hyperband, def
 time budget, in a fresh process and a fresh store, with `export.ensemble: K` (the search is the default one:
 the option only keeps K checkpoints and changes what is shipped). Three models of that one search on the same
 test rows: the champion alone (what the default ships; scored here from its checkpoint), the ensemble the run
-shipped, and scikit-learn's linear model on the same splits (the run's own `baseline`). Writes `floor.json`
-beside this script and prints a Markdown table.
+shipped, and scikit-learn's linear model on the same splits (the run's own `baseline`). Writes
+`benchmarks/results/floor/floor.json` and prints a Markdown table.
 
     python benchmarks/floor.py                      # iris, wine, breast_cancer, diabetes; 60 s each
     python benchmarks/floor.py --seconds 120 --datasets wine diabetes --seeds 1 2 3 --ensemble 5
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "floor"
 # Classification: accuracy (higher is better); regression: RMSE (lower is better).
 SCORE = {"regression": ("test_rmse", "min")}
 
@@ -144,11 +145,12 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=0, help="cross-validate every trial over K folds (0: one split)")
     parser.add_argument("--table", action="store_true", help="print the table of the saved results, run nothing")
     args = parser.parse_args()
-    results = HERE / ("floor_folds.json" if args.folds else "floor.json")
+    results = RESULTS / ("floor_folds.json" if args.folds else "floor.json")
     if args.table:
         print(table(json.loads(results.read_text())))
         return
     rows = [run(d, args.seconds, s, args.ensemble, args.folds) for d in args.datasets for s in args.seeds]
+    results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(rows, indent=2))
     print(table(rows))
 

@@ -1,6 +1,6 @@
 """What TensorFlow's graph rewrites (Grappler) cost and save per trial: the first epoch against the later ones.
 
-    python benchmarks/graph_rewrites.py     # writes benchmarks/graph_rewrites.json and prints the table
+    python benchmarks/graph_rewrites.py     # prints the table, writes results/graph_rewrites/graph_rewrites.json
 
 A trial's first epoch on TensorFlow traces the training step and then instantiates it, and instantiation runs
 Grappler's rewrites (constant folding, op fusion...) over the graph. For dense networks of several sizes and a
@@ -83,7 +83,9 @@ def main() -> None:
         results.append(row)
         print(name, {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     set_graph_rewrites(True)
-    (HERE / "graph_rewrites.json").write_text(json.dumps(results, indent=1))
+    out = HERE / "results" / "graph_rewrites" / "graph_rewrites.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
     print("\n| model | parameters | rewrites on: first, later epoch (ms) | off: first, later (ms) | "
           "first epoch saved by off | later epochs slower by | break-even (epochs) |")
     print("|---|---:|---:|---:|---:|---:|---:|")

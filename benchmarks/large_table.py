@@ -5,7 +5,8 @@ The table is `make_classification` with informative, redundant and noise feature
 Each seed: one default run (``budget.timeout`` only) in a fresh process and a fresh store; then gradient
 boosting fitted on the run's own training rows (its default early stopping holds out part of them) and scored
 once on the run's test rows. Reports trials, how many were pruned and how long a pruned trial took, and the test
-scores of the three models. Raw rows go to ``large_table.json`` beside this script.
+scores of the three models. Raw rows go to ``benchmarks/results/large_table/large_table.json`` (``--out``: a
+bare file name lands in that folder, a path is taken as given).
 
     python benchmarks/large_table.py                          # 50,000 rows, 300 s, seed 1
     python benchmarks/large_table.py --seconds 150 --seeds 1 2 3 --out large_table_150.json
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "large_table"
 FEATURES, INFORMATIVE, REDUNDANT, LABEL_NOISE = 30, 10, 6, 0.08
 
 
@@ -127,12 +129,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=300.0, help="budget.timeout of each run")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1])
     parser.add_argument("--label", default="now", help="what code ran (rows of several labels share a file)")
-    parser.add_argument("--out", default="large_table.json", help="the results file, beside this script")
+    parser.add_argument("--out", default="large_table.json",
+                        help="the results file: a bare name is under benchmarks/results/large_table/, a path as given")
     parser.add_argument("--table", action="store_true", help="print the table from the file, run nothing")
     args = parser.parse_args()
-    path = HERE / args.out
+    path = Path(args.out) if Path(args.out).parent != Path() else RESULTS / args.out
     saved: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
     if not args.table:
+        path.parent.mkdir(parents=True, exist_ok=True)
         for seed in args.seeds:
             row = {"label": args.label, **run(args.rows, args.seconds, seed)}
             saved = [r for r in saved if (r["label"], r["seed"], r["budget"]) != (args.label, seed, args.seconds)]

@@ -7,7 +7,7 @@ resized to 32x32 in the model), its base saved without the top. The target task 
 target, each in a fresh store: the `transfer` preset with those weights (the search draws `unfreeze`, 0 being
 feature extraction only) and with `weights: none` (the same architecture from scratch). For each transfer
 trial the best validation score of each phase is read from its per-epoch MLflow metrics. Writes
-`transfer.json` beside this script and prints a Markdown table.
+`benchmarks/results/transfer/transfer.json` and prints a Markdown table.
 
     python benchmarks/transfer.py            # about 10 minutes on 2 cores
     python benchmarks/transfer.py --table    # the table from the saved JSON
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "transfer.json"
+RESULTS = HERE / "results" / "transfer" / "transfer.json"
 SHAPES = ("circle", "square", "triangle", "cross")
 MAX_EPOCHS, TRIALS = 12, 8
 
@@ -174,6 +174,7 @@ def main() -> None:
             results = pretrain(work / "source", work / "base.weights.h5")
             results["runs"] = [search(work / "target", work, "transfer-pretrained", str(work / "base.weights.h5")),
                                search(work / "target", work, "transfer-scratch", "none")]
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1))
     print(table(json.loads(RESULTS.read_text())))
 

@@ -1,6 +1,6 @@
 """What validating a new model costs each way: tracing Keras's evaluation step, then each epoch traced or eager.
 
-    python benchmarks/validation_cost.py          # writes benchmarks/validation_cost.json and prints the table
+    python benchmarks/validation_cost.py    # prints the table, writes results/validation_cost/validation_cost.json
 
 For dense networks of 1, 3 and 6 hidden layers (batch norm and dropout) and a small CNN on digits, with 360 and
 3600 validation rows in batches of 2048 (as ``search/validation.py`` batches them), each model new and
@@ -77,7 +77,8 @@ def main() -> None:
                             "traced_later_s": traced_later, "eager_first_s": eager_first,
                             "eager_later_s": eager_later,
                             "break_even_epochs": (traced_first - eager_first) / max(1e-4, eager_later - traced_later)})
-    out = Path(__file__).with_suffix(".json")
+    out = Path(__file__).resolve().parent / "results" / "validation_cost" / "validation_cost.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
     print("| model | validation rows | traced: first, later (ms) | eager: first, later (ms) | break-even (epochs) |")
     print("|---|---:|---:|---:|---:|")
