@@ -331,8 +331,10 @@ def ratio(values: list[float]) -> str:
 
 
 def arms_of(saved: dict[str, Any]) -> list[str]:
-    """The arms a results file holds, in ARMS's order (files from before ``--arms`` hold every arm)."""
-    return [arm for arm in ARMS if arm in saved.get("arms", ARMS)]
+    """The arms a results file holds, in ARMS's order (files from before ``--arms`` name none: the arms of their
+    runs, every arm of that day)."""
+    held = {key.split("/", 1)[1] for results in saved["results"].values() for key in results}
+    return [arm for arm in ARMS if arm in saved.get("arms", held)]
 
 
 def table(dataset: str, results: dict[str, dict[str, Any]], seeds: list[int], seconds: float,
