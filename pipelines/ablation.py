@@ -28,7 +28,7 @@ from kerashpo.pipelines.config import PipelineConfig, load_config
 from kerashpo.pipelines.run import PreparedTraining, code_version, prepare_training
 from kerashpo.pipelines.search_champion import SearchChampion, find_champion, fixed_values
 from kerashpo.spaces import UserError
-from kerashpo.spaces.choices import Direction
+from kerashpo.spaces.choices import Direction, TableFormat
 
 if TYPE_CHECKING:  # importing these at run time would load TensorFlow for `kerashpo --help`
     from kerashpo.pipelines.ablation_tracking import AblationTracker
@@ -73,7 +73,7 @@ class AblationReport:
     parent_run_id: str | None
     runs: list[SeedRun]
 
-    def text(self, fmt: str = "table") -> str:
+    def text(self, fmt: TableFormat = TableFormat.TABLE) -> str:
         return render(self.frame, fmt, self.title)
 
 
@@ -302,8 +302,8 @@ def _report(config: PipelineConfig, plan: AblationPlan, runs: list[SeedRun], tra
     directory = plan.training.stores.root / "ablations" / config.name
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{config.name}-", dir=directory.parent))
-    (staging / TABLE).write_text(render(frame, "csv", title))
-    (staging / MARKDOWN).write_text(render(frame, "markdown", title))
+    (staging / TABLE).write_text(render(frame, TableFormat.CSV, title))
+    (staging / MARKDOWN).write_text(render(frame, TableFormat.MARKDOWN, title))
     figures = write_figures(frame, runs, title, staging)
     if directory.exists():
         shutil.rmtree(directory)

@@ -11,6 +11,7 @@ from typing import Any
 
 from kerashpo.pipelines.ablation_variants import Variant
 from kerashpo.search.ranking import format_leaderboard
+from kerashpo.spaces.choices import TableFormat
 
 COMPLETE = "COMPLETE"
 
@@ -122,9 +123,9 @@ def readable(frame: Any) -> Any:
     return shown
 
 
-def render(frame: Any, fmt: str, title: str) -> str:
+def render(frame: Any, fmt: TableFormat, title: str) -> str:
     """``table`` (printed), ``markdown`` (with the title as a heading) or ``csv`` (numeric columns)."""
-    if fmt == "csv":
+    if fmt is TableFormat.CSV:
         return str(frame.to_csv(index=False, float_format="%.6g"))
     text = format_leaderboard(readable(frame), fmt)
-    return f"**{title}**\n\n{text}\n" if fmt == "markdown" else f"{title}\n{text}"
+    return f"**{title}**\n\n{text}\n" if fmt is TableFormat.MARKDOWN else f"{title}\n{text}"

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kerashpo.spaces import Space, UserError
+from kerashpo.spaces.choices import AblationVariant
 
-BUILT_IN = ("champion", "none", "l1", "l2", "elastic_net", "dropout", "batch_norm", "early_stopping", "augmentation")
+BUILT_IN = AblationVariant.values()
 # What a regularizer gets when the champion did not use it: common starting points for small dense and conv nets.
 DEFAULT_STRENGTH: dict[str, float] = {"dropout": 0.2, "l1": 1e-5, "l2": 1e-4}
 # The image augmentations the cnn preset samples, each off.

@@ -34,66 +34,72 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kerashpo.spaces.choices import AblationVariant, Backend, Driver, Pruner, Sampler, TableFormat, Tuner
+
     parser = _Parser(prog="kerashpo", description="Hyperparameter search for Keras models, tracked in MLflow.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    tracking_help = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under ./mlruns)"
+    experiment_help = "experiment (pipeline) name; default: the most recent"
+    table_help = "how to print the table (default table)"
 
     run = commands.add_parser("run", help="tune the model a pipeline config describes")
     run.add_argument("config", help="pipeline YAML file, e.g. pipelines/digits.yaml")
     run.add_argument("--trials", type=_positive, help="total trials in the study (a re-run adds up to this)")
     run.add_argument("--max-epochs", type=_positive, help="epochs a trial may train at most")
-    run.add_argument("--driver", help="optuna or keras_tuner")
-    run.add_argument("--tuner", help="keras_tuner tuner: random, bayesian, hyperband, grid")
-    run.add_argument("--sampler", help="optuna sampler: tpe, random, cmaes, gp, grid")
-    run.add_argument("--pruner", help="optuna pruner: hyperband, successive_halving, median, none")
-    run.add_argument("--seed", type=int)
-    run.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite under ./mlruns)")
+    run.add_argument("--driver", choices=Driver.values(), help="search engine")
+    run.add_argument("--tuner", choices=Tuner.values(), help="keras_tuner driver's tuner")
+    run.add_argument("--sampler", choices=Sampler.values(), help="optuna driver's sampler")
+    run.add_argument("--pruner", choices=Pruner.values(), help="optuna driver's pruner")
+    run.add_argument("--seed", type=int, help="seed of the splits, the sampler and every trial (config: seed)")
+    run.add_argument("--tracking-uri", help=tracking_help)
     run.add_argument("--storage", help="Optuna storage URL or journal file (default: ./mlruns/optuna.journal)")
     run.add_argument("--workers", type=_positive, help="worker processes on one study (optuna); one GPU each")
     run.add_argument("--no-report", action="store_false", default=None, dest="report",
                      help="skip the figures and report.html at the end (kerashpo report draws them later)")
     run.add_argument("--mixed-precision", action="store_true", default=None,
                      help="train in mixed_float16 (GPUs; the output layer stays float32)")
-    run.add_argument("--backend", help="Keras backend the trials train on: tensorflow (default) or jax")
+    run.add_argument("--backend", choices=Backend.values(),
+                     help="Keras backend the trials train on (default tensorflow)")
 
     board = commands.add_parser("leaderboard", help="the trials of the latest search, best first")
-    board.add_argument("--experiment", help="experiment (pipeline) name; default: the most recent")
-    board.add_argument("--top", type=_positive)
-    board.add_argument("--format", default="table", choices=("table", "csv", "markdown"))
-    board.add_argument("--tracking-uri")
+    board.add_argument("--experiment", help=experiment_help)
+    board.add_argument("--top", type=_positive, help="show only the best N trials")
+    board.add_argument("--format", default=TableFormat.TABLE.value, choices=TableFormat.values(), help=table_help)
+    board.add_argument("--tracking-uri", help=tracking_help)
 
     compare = commands.add_parser("compare", help="the chosen models of several searches, on the same splits only")
     compare.add_argument("runs", nargs="+", metavar="RUN_ID", help="parent runs of searches (two or more)")
     compare.add_argument("--allow-different-splits", action="store_true",
                          help="warn instead of refusing when the runs' splits differ")
-    compare.add_argument("--format", default="table", choices=("table", "csv", "markdown"))
-    compare.add_argument("--tracking-uri")
+    compare.add_argument("--format", default=TableFormat.TABLE.value, choices=TableFormat.values(), help=table_help)
+    compare.add_argument("--tracking-uri", help=tracking_help)
 
     ablate = commands.add_parser("ablate", help="retrain a search's champion with one regularizer changed at a time")
     ablate.add_argument("config", help="the pipeline YAML file the search ran")
     ablate.add_argument("--from", dest="from_run", metavar="RUN",
                         help="a search's parent run id (default: the latest search of the config's experiment)")
     ablate.add_argument("--variants", nargs="+", metavar="NAME",
-                        help="which variants (champion always trains): none l1 l2 elastic_net dropout batch_norm "
-                             "early_stopping augmentation, and the config's ablation.variants (default: all)")
+                        help=f"which variants (champion always trains): {' '.join(AblationVariant.values())}, and the "
+                             "config's ablation.variants (default: all)")
     ablate.add_argument("--seeds", type=_positive, help="seeds per variant (default: ablation.seeds, 3)")
     ablate.add_argument("--test", action="store_true",
                         help="also score each variant once on the test split, at the end (off: test is never read)")
-    ablate.add_argument("--tracking-uri")
+    ablate.add_argument("--tracking-uri", help=tracking_help)
 
     report = commands.add_parser("report", help="one self-contained HTML page: a search's summary, leaderboard, "
                                                 "figures and model card (the figures are logged on its run too)")
     which = report.add_mutually_exclusive_group()
-    which.add_argument("--experiment", help="experiment (pipeline) name; default: the most recent")
+    which.add_argument("--experiment", help=experiment_help)
     which.add_argument("--run", dest="run_id", metavar="PARENT_RUN_ID", help="a search's parent run")
     report.add_argument("--out", type=Path, default=Path("report.html"), help="file to write (default report.html)")
-    report.add_argument("--tracking-uri")
+    report.add_argument("--tracking-uri", help=tracking_help)
 
     export = commands.add_parser("export", help="write the champion as .keras, SavedModel, schema and model card")
-    export.add_argument("--experiment", help="experiment (pipeline) name; default: the most recent")
+    export.add_argument("--experiment", help=experiment_help)
     export.add_argument("--run-id", help="a search run's model instead of the registered champion")
     export.add_argument("--to", required=True, type=Path, dest="destination", help="target directory")
     export.add_argument("--force", action="store_true", help="replace a directory that already holds files")
-    export.add_argument("--tracking-uri")
+    export.add_argument("--tracking-uri", help=tracking_help)
 
     predict = commands.add_parser("predict", help="score raw inputs with an exported or registered model")
     predict.add_argument("--model", required=True,
@@ -101,14 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", type=Path, help="a CSV or Parquet file, an NPZ file, or a folder of images")
     predict.add_argument("--out", type=Path, help="CSV file to write (default: standard output)")
     predict.add_argument("--x-key", default="x", help="NPZ: the array of inputs (default x)")
-    predict.add_argument("--tracking-uri")
+    predict.add_argument("--tracking-uri", help=tracking_help + "; for a models:/ or runs:/ URI")
 
     ui = commands.add_parser("ui", help="the MLflow UI over the same store, at the trials of the latest search")
-    ui.add_argument("--experiment", help="experiment (pipeline) name; default: the most recent")
+    ui.add_argument("--experiment", help=experiment_help)
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
-    ui.add_argument("--port", type=_positive, default=5000)
+    ui.add_argument("--port", type=_positive, default=5000, help="port to listen on (default 5000)")
     ui.add_argument("--open", action="store_true", help="open the page in a web browser")
-    ui.add_argument("--tracking-uri")
+    ui.add_argument("--tracking-uri", help=tracking_help)
 
     dashboard = commands.add_parser("dashboard", help="optuna-dashboard on the study's own storage")
     dashboard.add_argument("config", nargs="?", help="pipeline YAML file: its study, in its storage")
@@ -116,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                                              "./mlruns/optuna.journal); without CONFIG every study in it is listed")
     dashboard.add_argument("--host", default="127.0.0.1",
                            help="address to listen on (default 127.0.0.1, this machine only)")
-    dashboard.add_argument("--port", type=_positive, default=8080)
+    dashboard.add_argument("--port", type=_positive, default=8080, help="port to listen on (default 8080)")
     dashboard.add_argument("--open", action="store_true", help="open the page in a web browser")
     return parser
 
@@ -154,7 +160,8 @@ def _run(args: argparse.Namespace) -> int:
                  "backend": args.backend}
     config = load_config(args.config, overrides)
     select_backend(config.backend)  # before Keras is imported here or in the worker server
-    console = Console(highlight=False)
+    # Soft wrap: a line piped to a file stays one line rather than breaking at 80 columns mid-phrase.
+    console = Console(highlight=False, soft_wrap=True)
     if config.workers > 1:
         from kerashpo.pipelines.workers import start_worker_server
 
@@ -200,12 +207,12 @@ def _run(args: argparse.Namespace) -> int:
         console.print(f"registered: {report.experiment} version {report.export.registered_version}"
                       + (" (alias champion)" if report.export.champion_moved else " (champion unchanged)"))
     if report.review is not None:
-        console.print(f"report: {report.review}", soft_wrap=True)  # one line, to copy or to parse
+        console.print(f"report: {report.review}")
     # The dashboard reads the config's storage; one given on the command line would need repeating there.
     on_own_storage = config.driver is Driver.OPTUNA and not args.storage
     dashboard = f"   |   kerashpo dashboard {args.config}" if on_own_storage else ""
     console.print(f"review: kerashpo leaderboard --experiment {report.experiment}   |   "
-                  f"kerashpo ui --experiment {report.experiment}{dashboard}", soft_wrap=True)
+                  f"kerashpo ui --experiment {report.experiment}{dashboard}")
     return 0
 
 
@@ -262,7 +269,7 @@ def _ablate(args: argparse.Namespace) -> int:
     report = run_ablation(config, tracking_uri=args.tracking_uri, from_run=args.from_run, variants=args.variants,
                           seeds=args.seeds, test=args.test, on_run_end=progress)
     print()
-    print(report.text("table"))
+    print(report.text())
     print(f"\nwritten: {', '.join(str(f) for f in report.files)}")
     if report.parent_run_id:
         print(f"MLflow: ablation run {report.parent_run_id}")

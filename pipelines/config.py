@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -19,6 +19,7 @@ from pydantic import (
 
 from kerashpo.spaces import UserError
 from kerashpo.spaces.choices import (
+    AblationVariant,
     Backend,
     Direction,
     Driver,
@@ -284,10 +285,8 @@ class AblationConfig(_Section):
     @field_validator("variants")
     @classmethod
     def _named_and_setting_something(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        from kerashpo.pipelines.ablation_variants import BUILT_IN
-
         for name, params in value.items():
-            if name in BUILT_IN:
+            if name in AblationVariant.values():
                 raise ValueError(f"{name!r} is a built-in variant; give yours another name")
             if not name.replace("_", "").replace("-", "").isalnum():
                 raise ValueError(f"{name!r}: a variant's name takes letters, digits, '_' and '-'")
@@ -490,8 +489,11 @@ def _first_problem(exc: ValidationError) -> str:
     loc = ".".join(str(part) for part in error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
+        # A required key the document lacks is the likeliest meaning, then any key the section takes.
         missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == error["loc"][:-1]]
-        meant = difflib.get_close_matches(str(error["loc"][-1]), missing, n=1, cutoff=0.5)
+        written = str(error["loc"][-1])
+        meant = (difflib.get_close_matches(written, missing, n=1, cutoff=0.5)
+                 or difflib.get_close_matches(written, _keys_at(error["loc"][:-1]), n=1, cutoff=0.6))
         hint = f"did you mean '{meant[0]}'?" if meant else "remove it or check its spelling"
         return f"unknown key '{loc}'; {hint}"
     if kind == "missing":
@@ -502,3 +504,22 @@ def _first_problem(exc: ValidationError) -> str:
     elif "input" in error and kind not in ("value_error",):
         message = f"{message} (got {error['input']!r})"
     return f"{loc}: {message}" if loc else message
+
+
+def _keys_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the config section at ``loc`` takes (``("budget",)`` -> ``trials``, ``max_epochs``, ...)."""
+    section: type[BaseModel] | None = PipelineConfig
+    for part in loc:
+        if section is None:
+            return []
+        if isinstance(part, int) or part not in section.model_fields:
+            continue  # a list index or a dict key: the section is the one the field's items hold
+        section = _section_in(section.model_fields[part].annotation)
+    return list(section.model_fields) if section is not None else []
+
+
+def _section_in(annotation: Any) -> type[BaseModel] | None:
+    """The config section a field holds, also inside ``X | None``, ``list[X]`` or ``dict[str, X]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((found for arg in get_args(annotation) if (found := _section_in(arg)) is not None), None)

@@ -40,7 +40,6 @@ _EXPORTS = {
     "leaderboard": "kerashpo.search.ranking",
     "format_leaderboard": "kerashpo.search.ranking",
     "find_search_run": "kerashpo.search.ranking",
-    "FORMATS": "kerashpo.search.ranking",
 }
 
 __all__ = sorted(_EXPORTS)

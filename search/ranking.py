@@ -18,9 +18,8 @@ from kerashpo.search.tracking import (
     using_tracking_uri,
 )
 from kerashpo.spaces import UserError
-from kerashpo.spaces.choices import Direction
+from kerashpo.spaces.choices import Direction, TableFormat, chosen
 
-FORMATS = ("table", "csv", "markdown")
 _FIXED_COLUMNS = ("trial", "state", "objective", "best_epoch", "epochs_run", "seconds")
 
 
@@ -141,13 +140,12 @@ def _numeric_if_possible(values: Any) -> Any:
         return values
 
 
-def format_leaderboard(board: Any, fmt: str = "table") -> str:
-    if fmt not in FORMATS:
-        raise UserError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+def format_leaderboard(board: Any, fmt: TableFormat | str = TableFormat.TABLE) -> str:
+    fmt = chosen(TableFormat, fmt, "format")
     shown = board.rename(columns={"objective": board.attrs.get("objective", "objective")})
-    if fmt == "csv":
+    if fmt is TableFormat.CSV:
         return shown.to_csv(index=False)
-    if fmt == "markdown":
+    if fmt is TableFormat.MARKDOWN:
         return _markdown(shown)
     return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
 

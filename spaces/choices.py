@@ -119,6 +119,28 @@ class ExportFormat(Choice):
     MLFLOW = "mlflow"  # the MLflow model logged on the search run (and registered, with export.register_model)
 
 
+class TableFormat(Choice):
+    """How ``kerashpo leaderboard``, ``compare`` and ``ablate`` print a table (``--format``)."""
+
+    TABLE = "table"
+    CSV = "csv"
+    MARKDOWN = "markdown"
+
+
+class AblationVariant(Choice):
+    """The built-in variants of ``kerashpo ablate`` (``--variants``); a config's ``ablation.variants`` adds more."""
+
+    CHAMPION = "champion"  # the champion as found: the row every other is compared with
+    NONE = "none"  # every regularizer off
+    L1 = "l1"
+    L2 = "l2"
+    ELASTIC_NET = "elastic_net"
+    DROPOUT = "dropout"
+    BATCH_NORM = "batch_norm"
+    EARLY_STOPPING = "early_stopping"  # switched off: the whole epoch budget, the last epoch's weights
+    AUGMENTATION = "augmentation"  # switched off (image data trained with augmentation)
+
+
 ChoiceT = TypeVar("ChoiceT", bound=Choice)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import textwrap
@@ -36,7 +37,12 @@ CASES = {
                                   "unknown key 'data'; did you mean 'dataset'?"),
     "unknown dataset": (GOOD.replace("iris", "mnist"), None, "unknown dataset 'mnist'"),
     "unknown sampler": (GOOD + "optuna: {sampler: annealing}\n", None, "optuna.sampler: unknown value 'annealing'"),
-    "unknown sampler flag": (GOOD, ["--sampler", "annealing"], "optuna.sampler: unknown value 'annealing'"),
+    "misspelled nested key": (GOOD.replace("max_epochs: 2", "max_epoch: 2"), None,
+                              "unknown key 'budget.max_epoch'; did you mean 'max_epochs'?"),
+    "misspelled key in a list": (GOOD + "objectives: [{metric: val_log_loss, directon: minimize}]\n", None,
+                                 "unknown key 'objectives.0.directon'; did you mean 'direction'?"),
+    "unknown sampler flag": (GOOD, ["--sampler", "annealing"],
+                             "argument --sampler: invalid choice: 'annealing' (choose from 'tpe', 'random', 'cmaes',"),
     "unknown pruner": (GOOD + "optuna: {pruner: patient}\n", None, "optuna.pruner: unknown value 'patient'"),
     "unknown activation": (GOOD + space_file("extends: mlp\nparams:\n  activation: [relu, swish2]\n"), None,
                            "activation: unknown value 'swish2'"),
@@ -137,6 +143,23 @@ def test_help_answers_without_importing_tensorflow():
     assert out.strip().splitlines()[-1] == "[]"
     console = subprocess.run(["kerashpo", "--help"], capture_output=True, text=True)
     assert console.returncode == 0 and "run" in console.stdout
+
+
+def test_every_option_has_help_and_named_choices_come_from_the_vocabulary():
+    from kerashpo.pipelines.cli import build_parser
+    from kerashpo.spaces.choices import Backend, Driver, Pruner, Sampler, TableFormat, Tuner
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    vocabulary = {"--driver": Driver, "--tuner": Tuner, "--sampler": Sampler, "--pruner": Pruner,
+                  "--backend": Backend, "--format": TableFormat}
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            assert action.help, f"kerashpo {name} {'/'.join(action.option_strings) or action.dest}: no help"
+            flag = next((f for f in action.option_strings if f in vocabulary), None)
+            if flag:
+                assert tuple(action.choices) == vocabulary[flag].values(), (name, flag)
+    sampler = next(a for a in commands.choices["run"]._actions if "--sampler" in a.option_strings)
+    assert "nsga2" in sampler.choices
 
 
 def test_leaderboard_without_a_store_says_how_to_make_one(in_tmp, capsys):

@@ -247,8 +247,12 @@ def test_a_run_ships_the_ensemble_it_selected_and_its_card_lists_the_members(in_
     _circles(in_run_dir / "circles.csv")
     (in_run_dir / "ens.yaml").write_text(_config("ens", "{path: circles.csv, target: label}", epochs=8))
     assert main(["run", "ens.yaml"]) == 0  # the default: the average of up to 5 of the best trials
-    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
-    assert "shipped: ensemble of" in out
+    out = capsys.readouterr().out
+    # Captured, as when piped to a file: each statement of the summary stays on one line.
+    lines = out.splitlines()
+    assert any(line.startswith("shipped: ensemble of") and line.rstrip().endswith(")") for line in lines), out
+    (test_line,) = [line for line in lines if line.startswith("test (evaluated once): ")]
+    assert "test_accuracy = " in test_line and "test_log_loss = " in test_line, test_line
     card = (in_run_dir / "mlruns" / "exports" / "ens" / "model_card.md").read_text()
     weights_line = next(line for line in card.splitlines() if line.startswith("- Weights:"))
     members = {name: float(w) for name, w in re.findall(r"(trial \d+|linear) x([0-9.]+)", weights_line)}
