@@ -57,20 +57,30 @@ class _Section(BaseModel):
 class DatasetConfig(_Section):
     """A built-in set (``name``) or a file or folder (``path``, relative to the config)."""
 
-    name: str | None = None
-    path: str | None = None
+    name: str | None = Field(None, description=(
+        "A built-in dataset (scikit-learn's bundled sets, no download): " + ", ".join(BUILTIN_DATASETS)
+        + " (digits_images: the digits as 8x8 images). Give name or path, not both."))
+    path: str | None = Field(None, description=(
+        "A .csv, .parquet or .npz file, or a folder of images with one sub-folder per class; relative to the "
+        "config file."))
     # csv, parquet, npz or images (a folder with one sub-folder per class); default: from the path.
-    format: Literal["csv", "parquet", "npz", "images"] | None = None
+    format: Literal["csv", "parquet", "npz", "images"] | None = Field(None, description=(
+        "The format of path. Default: from its suffix (.csv, .parquet or .pq, .npz; no suffix: images)."))
     # CSV / Parquet
-    target: str | None = None
-    drop: list[str] = []
-    categorical: list[str] = []  # columns to encode as categories even though they hold numbers
+    target: str | None = Field(None, description="CSV and Parquet: the column to predict (required).")
+    drop: list[str] = Field([], description="CSV and Parquet: columns that are not features (identifiers).")
+    categorical: list[str] = Field([], description=(  # columns to encode as categories even though they hold numbers
+        "CSV and Parquet: numeric columns to encode as categories (codes, zip codes); text and boolean columns "
+        "are categories anyway."))
     # NPZ
-    x_key: str = "x"
-    y_key: str = "y"
+    x_key: str = Field("x", description=(
+        "NPZ: the array of inputs (2-D: a table of numbers; 3-D or 4-D: images)."))
+    y_key: str = Field("y", description="NPZ: the array of targets.")
     # image folders
-    image_size: tuple[int, int] | None = None  # (height, width) every image is resized to
-    color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"
+    image_size: tuple[int, int] | None = Field(None, description=(  # (height, width) every image is resized to
+        "Image folders: [height, width] every image is resized to; needed when the images' sizes differ."))
+    color_mode: Literal["grayscale", "rgb", "rgba"] = Field(
+        "rgb", description="Image folders: the channels each image is read with.")
 
     @field_validator("name")
     @classmethod
@@ -114,10 +124,15 @@ class SplitConfig(_Section):
     """One validation split, or ``folds``: every trial trains on K folds of the non-test rows (``repeats``
     times, reshuffled) and its objective is the mean over them."""
 
-    validation: float = Field(0.2, gt=0, lt=1)
-    test: float = Field(0.2, gt=0, lt=1)
-    folds: int | None = Field(None, ge=2, le=20)
-    repeats: int = Field(1, ge=1, le=10)
+    validation: float = Field(0.2, gt=0, lt=1, description=(
+        "Share of the rows the trials are scored and selected on (seeded; stratified for classes)."))
+    test: float = Field(0.2, gt=0, lt=1, description=(
+        "Share of the rows held out for the one evaluation of what ships, after the search."))
+    folds: int | None = Field(None, ge=2, le=20, description=(
+        "Cross-validate: every trial trains on these K folds of the non-test rows and its objective is the mean "
+        "over them; leave out validation. The champion is refit on every non-test row."))
+    repeats: int = Field(1, ge=1, le=10, description=(
+        "With folds: run the K folds this many times, reshuffled (K x repeats models a trial)."))
 
     @model_validator(mode="after")
     def _room_to_train(self) -> SplitConfig:
@@ -135,21 +150,28 @@ class SplitConfig(_Section):
 
 
 class OptunaConfig(_Section):
-    sampler: Sampler = Sampler.TPE
-    pruner: Pruner = Pruner.HYPERBAND
+    sampler: Sampler = Field(Sampler.TPE, description=(
+        "How Optuna chooses each trial's values: tpe (multivariate), random, cmaes, gp (needs the gp extra), "
+        "grid (every parameter a finite list), nsga2 (several objectives)."))
+    pruner: Pruner = Field(Pruner.HYPERBAND, description=(
+        "What stops unpromising trials early; it counts training examples seen, not epochs."))
     # With several objectives: off, or primary (the pruner judges the first objective alone).
-    pruning: ObjectivesPruning = ObjectivesPruning.OFF
+    pruning: ObjectivesPruning = Field(ObjectivesPruning.OFF, description=(
+        "With several objectives: off (every trial trains to its early stop) or primary (the pruner judges the "
+        "first objective alone)."))
 
 
 class KerasTunerConfig(_Section):
-    tuner: Tuner = Tuner.RANDOM
-    executions_per_trial: int = Field(1, ge=1)
+    tuner: Tuner = Field(Tuner.RANDOM, description="The Keras Tuner oracle that chooses each trial's values.")
+    executions_per_trial: int = Field(1, ge=1, description="Models trained per trial (Keras Tuner's own setting).")
     # hyperband: the most epochs a configuration trains (default: budget.max_epochs when the file sets it)
-    max_epochs: int | None = Field(None, ge=1)
-    factor: int = Field(3, ge=2)
-    hyperband_iterations: int = Field(1, ge=1)
+    max_epochs: int | None = Field(None, ge=1, description=(
+        "hyperband: the most epochs a configuration trains. Default: budget.max_epochs when the file sets it."))
+    factor: int = Field(3, ge=2, description="hyperband: the reduction factor from one round to the next.")
+    hyperband_iterations: int = Field(1, ge=1, description="hyperband: how many times Hyperband runs whole.")
     # bayesian: random trials before the Gaussian process takes over
-    num_initial_points: int | None = Field(None, ge=1)
+    num_initial_points: int | None = Field(None, ge=1, description=(
+        "bayesian: random trials before the Gaussian process takes over."))
 
 
 # Trials of a search given no trial count and no time budget.
@@ -160,13 +182,21 @@ TIME_BOUND_TRIALS = 100_000
 
 
 class BudgetConfig(_Section):
-    trials: int | None = Field(None, ge=1)  # default: 30, or as many as budget.timeout allows
-    max_epochs: int = Field(40, ge=1)
-    patience: int = Field(8, ge=1)
-    timeout: float | None = Field(None, gt=0)
+    trials: int | None = Field(None, ge=1, description=(  # default: 30, or as many as budget.timeout allows
+        f"Trials in the study, all workers and runs together: running the same command again adds trials up "
+        f"to it. Default: {DEFAULT_TRIALS}, or with budget.timeout alone as many as the time allows."))
+    max_epochs: int = Field(40, ge=1, description="The most epochs a trial trains.")
+    patience: int = Field(8, ge=1, description=(
+        "Early stopping: epochs without a better objective before a trial stops; the best epoch's weights are "
+        "kept."))
+    timeout: float | None = Field(None, gt=0, description=(
+        "Seconds of search: no trial starts after it, and the trial in flight stops at its next batch, keeping "
+        "the best epoch it reached."))
     # A fresh process takes over after this many trials (null: one process). Memory stays flat without it
     # (benchmarks/memory.py); it is there for builders that leak what kerashpo cannot give back.
-    trials_per_process: int | None = Field(None, ge=1)
+    trials_per_process: int | None = Field(None, ge=1, description=(
+        "A fresh process takes over the search after this many trials (default: one process); for model "
+        "builders that leak memory."))
 
     @property
     def time_decides(self) -> bool:
@@ -182,23 +212,32 @@ class BudgetConfig(_Section):
 
 
 class ObjectiveConfig(_Section):
-    metric: str | None = None
-    direction: Direction | None = None
+    metric: str | None = Field(None, description=(
+        "The metric the trials are selected on, as the model reports it on validation. Default: val_log_loss "
+        "for classes, val_rmse for regression."))
+    direction: Direction | None = Field(None, description=(
+        "Default: the metric's own (accuracy and AUC are maximized, the rest minimized)."))
 
 
 class ObjectivesItem(_Section):
     """One of ``objectives``: any metric the trials record (n_params, latency_ms, val_accuracy, ...)."""
 
-    metric: str
-    direction: Direction | None = None  # default: the metric's own (accuracy and AUC up, the rest down)
+    metric: str = Field(description=(
+        "The first: a metric the model reports (trained and stopped early on); the others: any metric the "
+        "trials record (n_params, model_bytes, latency_ms, val_accuracy, ...)."))
+    direction: Direction | None = Field(None, description=(
+        "Default: the metric's own (accuracy and AUC are maximized, the rest minimized)."))
 
 
 class PickConfig(_Section):
     """``export.pick``: which model of a Pareto front ships (several objectives only)."""
 
-    rule: Pick = Pick.SMALLEST_WITHIN
-    tolerance: float = Field(0.01, ge=0)  # of the best first objective, relative
-    trial: int | None = Field(None, ge=0)
+    rule: Pick = Field(Pick.SMALLEST_WITHIN, description=(
+        "smallest_within: of the front's trials within tolerance of the best first objective, the best on the "
+        "second (then the third); best_first: the best first objective; trial: the trial numbered trial."))
+    tolerance: float = Field(0.01, ge=0, description=(  # of the best first objective, relative
+        "smallest_within: how far from the best first objective, relative to it."))
+    trial: int | None = Field(None, ge=0, description="rule trial: the number of the trial that ships.")
 
     @model_validator(mode="after")
     def _trial_named(self) -> PickConfig:
@@ -210,8 +249,8 @@ class PickConfig(_Section):
 class BoundConfig(_Section):
     """``constraints.<metric>``: the model must keep the metric at most ``max`` and/or at least ``min``."""
 
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(None, description="The least value the metric may take.")
+    max: float | None = Field(None, description="The largest value the metric may take.")
 
     @model_validator(mode="after")
     def _a_bound(self) -> BoundConfig:
@@ -223,20 +262,33 @@ class BoundConfig(_Section):
 
 
 class TrackingConfig(_Section):
-    uri: str | None = None
+    uri: str | None = Field(None, description=(
+        "MLflow tracking URI (http://host:5000, sqlite:///path). Order: --tracking-uri, then "
+        "MLFLOW_TRACKING_URI, then this, then SQLite under ./mlruns."))
 
 
 class ExportConfig(_Section):
-    keep_best: int = Field(3, ge=1)
-    formats: list[ExportFormat] = list(ExportFormat)
-    register_model: bool = True  # with the mlflow format only
-    dir: str | None = None
+    keep_best: int = Field(3, ge=1, description=(
+        "How many of the best trials' models stay on disk (at least the ensemble's size)."))
+    formats: list[ExportFormat] = Field(list(ExportFormat), description=(
+        "What is written: keras (always: kerashpo predict and the MLflow model read it), saved_model (a "
+        "TensorFlow SavedModel with a serve signature), mlflow (an MLflow model on the search run)."))
+    register_model: bool = Field(True, description=(  # with the mlflow format only
+        "Register the MLflow model under the pipeline's name; the alias champion moves to it unless the "
+        "current champion is better on validation. Needs mlflow in formats."))
+    dir: str | None = Field(None, description="The export folder. Default: mlruns/exports/<name>.")
     # Retrain the best configuration on train + validation for its best epoch count before the test.
-    refit: bool = False
+    refit: bool = Field(False, description=(
+        "Retrain the best configuration on train + validation for its best epoch count before the test "
+        "(implied by split.folds)."))
     # Ship a weighted average of up to this many of the best trials, chosen on validation (0: the champion alone;
     # unset: DEFAULT_ENSEMBLE where the run keeps its trials' models, see PipelineConfig.ensemble_size).
-    ensemble: int | None = Field(None, ge=0)
-    pick: PickConfig = PickConfig()
+    ensemble: int | None = Field(None, ge=0, description=(
+        f"Ship the equal-weight average of up to this many of the best trials, those the validation rows "
+        f"cannot tell from the best (0: the best alone). Default: {DEFAULT_ENSEMBLE} where the trials' own "
+        f"models ship (mlp and cnn spaces), 0 otherwise."))
+    pick: PickConfig = Field(PickConfig(), description=(
+        "Which model of the Pareto front ships (several objectives only)."))
 
     @field_validator("formats")
     @classmethod
@@ -279,8 +331,11 @@ class AblationConfig(_Section):
 
     # name -> the parameters it sets on the champion, e.g. {strong_l2: {l2_enabled: true, l2: 0.01}}; checked
     # against the space before anything trains.
-    variants: dict[str, dict[str, Any]] = {}
-    seeds: int = Field(3, ge=1)
+    variants: dict[str, dict[str, Any]] = Field({}, description=(
+        "Variants of your own beside the built-in ones: a name and the parameters it sets on the champion, "
+        "e.g. {strong_l2: {l2_enabled: true, l2: 0.01}}."))
+    seeds: int = Field(3, ge=1, description=(
+        "Seeds each variant trains with (initialisation and data order change, the splits do not)."))
 
     @field_validator("variants")
     @classmethod
@@ -296,36 +351,54 @@ class AblationConfig(_Section):
 
 
 class PipelineConfig(_Section):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    dataset: DatasetConfig
-    task: str = "auto"  # auto, or a Task word
-    split: SplitConfig = SplitConfig()
-    space: str = "mlp"
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description=(
+        "The name of the MLflow experiment, the study and the registered model."))
+    dataset: DatasetConfig = Field(description="The data: a built-in set (name) or a file or folder (path).")
+    task: str = Field("auto", description=(  # auto, or a Task word
+        "One of " + ", ".join(TASK_SETTINGS) + ". auto infers it from the target (text, or few integer "
+        "values, are classes); the loss, metrics and default objective follow it."))
+    split: SplitConfig = Field(SplitConfig(), description="How the rows are split (seeded).")
+    space: str = Field("mlp", description=(
+        "A preset (mlp, cnn, transfer) or a space file, looked up beside the config."))
     # A Keras Tuner style build function ("module:function"), instead of a declared space.
-    build_model: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-    driver: Driver = Driver.OPTUNA
-    optuna: OptunaConfig = OptunaConfig()
-    keras_tuner: KerasTunerConfig = KerasTunerConfig()
-    budget: BudgetConfig = BudgetConfig()
-    objective: ObjectiveConfig = ObjectiveConfig()
+    build_model: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description=(
+        "module:function, a Keras Tuner style build_model(hp) or HyperModel to search instead of space (the "
+        "module beside the config or on PYTHONPATH)."))
+    driver: Driver = Field(Driver.OPTUNA, description="What chooses the trials' values: Optuna or Keras Tuner.")
+    optuna: OptunaConfig = Field(OptunaConfig(), description="Sampler and pruner (driver optuna).")
+    keras_tuner: KerasTunerConfig = Field(KerasTunerConfig(), description="The tuner (driver keras_tuner).")
+    budget: BudgetConfig = Field(BudgetConfig(), description="How many trials, how long each trains.")
+    objective: ObjectiveConfig = Field(ObjectiveConfig(), description="The metric the trials are selected on.")
     # Two or three objectives, the first one trained on (early stopping) and refit for; a Pareto front results.
-    objectives: list[ObjectivesItem] = []
+    objectives: list[ObjectivesItem] = Field([], description=(
+        "Two or three objectives instead of one: the first is trained on (early stopping) and refit for; the "
+        "search finds a Pareto front."))
     # Bounds every chosen model must meet: n_params, model_bytes, latency_ms, or a metric the trials report.
-    constraints: dict[str, BoundConfig] = {}
-    seed: int = 42
-    tracking: TrackingConfig = TrackingConfig()
-    storage: str | None = None
-    export: ExportConfig = ExportConfig()
+    constraints: dict[str, BoundConfig] = Field({}, description=(
+        "Bounds every chosen model must meet, by metric: n_params, model_bytes, latency_ms, or a metric the "
+        "trials report."))
+    seed: int = Field(42, description=(
+        "Seeds the split, the baseline and the trials (each trial's initialisation and data order)."))
+    tracking: TrackingConfig = Field(TrackingConfig(), description="Where MLflow records the runs.")
+    storage: str | None = Field(None, description=(
+        "The Optuna storage: a database URL (postgresql://..., sqlite:///...) or a journal file. Default: "
+        "./mlruns/optuna.journal."))
+    export: ExportConfig = Field(ExportConfig(), description="What ships, in which formats, and where.")
     # Worker processes on one study (Optuna); with GPUs, one GPU each.
-    workers: int = Field(1, ge=1)
-    mixed_precision: bool = False
+    workers: int = Field(1, ge=1, description=(
+        "Worker processes on one study (driver optuna); with GPUs, one GPU each."))
+    mixed_precision: bool = Field(False, description=(
+        "Train in mixed_float16 (for GPUs); the output layer stays float32."))
     # The Keras backend the trials train on (pipelines/backend.py); the exported files load on either.
-    backend: Backend = Backend.TENSORFLOW
+    backend: Backend = Field(Backend.TENSORFLOW, description=(
+        "The Keras backend the trials train on; the exported files load on either."))
     # Also fit scikit-learn's linear model on the same splits, as the reference the search must beat.
-    baseline: bool = True
+    baseline: bool = Field(True, description=(
+        "Also fit scikit-learn's linear model (LogisticRegression or RidgeCV) on the same splits, as the "
+        "reference the search must beat."))
     # Draw the search's figures and report.html at the end (about 3 s of a digits run).
-    report: bool = True
-    ablation: AblationConfig = AblationConfig()
+    report: bool = Field(True, description="Draw the search's figures and report.html at the end.")
+    ablation: AblationConfig = Field(AblationConfig(), description="kerashpo ablate: your variants, seeds.")
 
     # Where the config came from: space files are looked up beside it.
     source: Path | None = Field(None, exclude=True)
