@@ -35,6 +35,10 @@ from kerashpo.spaces.inputs import reserved_input_name
 
 # Input names longer than this are cut (a column name can be a sentence); the schema keeps the whole name.
 INPUT_NAME_LENGTH = 64
+# TensorFlow passes a SavedModel signature's arguments as keywords to its function objects' methods
+# (``get_concrete_function(self, *args, **kwargs)``): an argument named like one of those methods' own
+# parameters would reach them twice.
+TF_FUNCTION_PARAMETERS = frozenset({"self"})
 
 
 def load_builtin(name: str, task: str) -> Dataset:
@@ -157,8 +161,9 @@ def input_name(column: str, taken: Any) -> str:
     """A model input name for a column: ASCII letters, digits and _, starting with a letter, unique.
 
     TensorFlow refuses other characters in layer scopes and SavedModel signatures
-    (``é``, spaces, ``$``) and Python keywords as signature arguments (``True``),
-    and Keras refuses an input named like one of the builders' layers. The
+    (``é``, spaces, ``$``) and names a signature cannot take as arguments
+    (``signature_argument_clash``: ``True``, ``self``), and Keras refuses an input
+    named like one of the builders' layers. The
     column's own name stays what clients send; the schema maps one to the other.
     Accents are dropped (``é col`` -> ``e_col``), long names cut short, and names
     that meet after that get ``_2``, ``_3``... (compared ignoring case, so no two
@@ -168,7 +173,7 @@ def input_name(column: str, taken: Any) -> str:
     base = re.sub(r"[^A-Za-z0-9_]+", "_", ascii_text).strip("_")[:INPUT_NAME_LENGTH].rstrip("_") or "column"
     if not base[0].isalpha():
         base = f"c_{base}"
-    if reserved_input_name(base) or keyword.iskeyword(base):
+    if reserved_input_name(base) or signature_argument_clash(base):
         base = f"{base}_input"
     used = {name.lower() for name in taken}
     candidate, n = base, 1
@@ -176,6 +181,12 @@ def input_name(column: str, taken: Any) -> str:
         n += 1
         candidate = f"{base}_{n}"
     return candidate
+
+
+def signature_argument_clash(name: str) -> bool:
+    """Whether a SavedModel signature cannot take an argument of this name: a Python keyword, or a parameter
+    of the TensorFlow methods the signature's arguments are passed to by keyword."""
+    return keyword.iskeyword(name) or name in TF_FUNCTION_PARAMETERS
 
 
 def _listing(names: list[str], limit: int = 12) -> str:

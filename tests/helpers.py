@@ -46,6 +46,10 @@ def write_pipeline(directory: Path, name: str = "tiny", dataset: str = "digits",
     return path
 
 
+# Column names a SavedModel signature's arguments could collide with: the parameters of the functions they pass
+# through by keyword (TensorFlow's methods: self, *args, **kwargs; the serving function: feed).
+SIGNATURE_PARAMETERS = ["self", "Self", "args", "kwargs", "feed"]
+
 # What TensorFlow, CUDA and absl print at start-up unless kerashpo quiets them.
 TF_NOISE = ("I0000", "E0000", "cuda drivers", "cuInit", "Successfully registered", "oneDNN")
 

@@ -2,8 +2,9 @@
 
 One tiny search (2 trials, 2 epochs) on a CSV written here whose columns have spaces, accents, punctuation,
 leading digits, no ASCII at all, 300 characters, names that meet once cleaned up (``a b`` and ``a_b``, ``Q`` and
-``q``) and names of the builder's own layers (``dense``, ``normalize``, ``kind_one_hot`` beside a category
-``kind``). Every way of scoring the champion then takes those original names.
+``q``), names of the builder's own layers (``dense``, ``normalize``, ``kind_one_hot`` beside a category
+``kind``) and names of the parameters of the functions a SavedModel signature's arguments pass through (``self``,
+``args``, ``kwargs``, ``feed``). Every way of scoring the champion then takes those original names.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import copy_store
+from helpers import SIGNATURE_PARAMETERS, copy_store
 from mlflow import MlflowClient
 
 from kerashpo.pipelines.cli import main
@@ -25,7 +26,7 @@ from kerashpo.pipelines.loaders import input_name
 
 LONG = ("a column name written as a whole sentence, as some exports do, " * 6)[:300]
 NUMERIC = ["é col", "price ($)", "a/b", "x.y", "2nd", "a b", "a_b", LONG, "kind_one_hot", "dense", "normalize",
-           "价格", "Q", "q"]
+           "价格", "Q", "q", *SIGNATURE_PARAMETERS]
 TEXT = ["ville/città", "kind"]
 NAME = "odd_columns"
 # The tests reading the module's one search run in one xdist worker, so it runs once.
@@ -96,6 +97,7 @@ def test_the_schema_and_signature_keep_the_original_names_and_the_inputs_are_saf
     assert {"dense", "normalize", "kind_one_hot"}.isdisjoint(names)  # the builder's own layers keep theirs
     by_column = {item["column"]: item["name"] for item in schema["inputs"]}
     assert by_column["é col"] == "e_col" and by_column["2nd"].startswith("c_2nd")
+    assert by_column["self"] != "self"
 
     client = MlflowClient(uri(searched))
     (parent,) = client.search_runs([client.get_experiment_by_name(NAME).experiment_id],
@@ -147,6 +149,9 @@ def test_the_saved_model_takes_the_original_names(searched):
     schema = json.loads((searched / "mlruns" / "exports" / NAME / "schema.json").read_text())
     flat = loaded.signatures["serve"].structured_input_signature[1]
     assert set(flat) == {item["name"] for item in schema["inputs"]}
+    by_column = {item["column"]: item["name"] for item in schema["inputs"]}
+    (scores,) = loaded.signatures["serve"](**{by_column[c]: tensor for c, tensor in feed.items()}).values()
+    np.testing.assert_allclose(scores.numpy()[:, 0], expected, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -168,6 +173,7 @@ def test_the_mlflow_model_takes_the_original_names(searched):
     ["价格", "数量", "_", "", "2", "2nd", "é", "e"],
     [LONG, LONG[:-1] + "!", LONG[:64] + "other"],
     ["True", "None", "class", "false", "False"],  # Python keywords cannot name a SavedModel argument
+    ["self", "Self", "self_input", "args", "kwargs"],  # nor the parameters of the methods it is passed to
 ])
 def test_input_names_are_unique_safe_and_clear_of_the_builders_layers(columns):
     from kerashpo.spaces.inputs import reserved_input_name
@@ -178,4 +184,20 @@ def test_input_names_are_unique_safe_and_clear_of_the_builders_layers(columns):
     assert len({n.lower() for n in names}) == len(names), names
     for name in names:
         assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) and len(name) <= 80, name
-        assert not reserved_input_name(name) and not keyword.iskeyword(name), name
+        assert not reserved_input_name(name) and not keyword.iskeyword(name) and name != "self", name
+
+
+def test_input_names_clear_the_parameters_of_tensorflows_function_methods():
+    """A SavedModel signature's arguments reach these methods as keywords, beside the methods' own parameters."""
+    import inspect
+
+    import tensorflow as tf
+
+    methods = (tf.types.experimental.PolymorphicFunction.__call__,
+               tf.types.experimental.PolymorphicFunction.get_concrete_function,
+               tf.types.experimental.ConcreteFunction.__call__)
+    parameters = {p.name for method in methods for p in inspect.signature(method).parameters.values()
+                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    assert parameters
+    for parameter in parameters:
+        assert input_name(parameter, []) != parameter
