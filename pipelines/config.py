@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -400,8 +401,12 @@ class PipelineConfig(_Section):
     report: bool = Field(True, description="Draw the search's figures and report.html at the end.")
     ablation: AblationConfig = Field(AblationConfig(), description="kerashpo ablate: your variants, seeds.")
 
-    # Where the config came from: space files are looked up beside it.
-    source: Path | None = Field(None, exclude=True)
+    # Where the config came from (space files are looked up beside it): set by the loader, never a key.
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
 
     @field_validator("task")
     @classmethod
@@ -488,14 +493,14 @@ class PipelineConfig(_Section):
         return self
 
     def fingerprint(self) -> str:
-        text = yaml.safe_dump(self.model_dump(mode="json", exclude={"source"}), sort_keys=True)
+        text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def to_yaml(self) -> str:
         """The resolved config as logged with the search: passwords in URLs are redacted."""
         from kerashpo.search.tracking import redact_url
 
-        document = self.model_dump(mode="json", exclude={"source"})
+        document = self.model_dump(mode="json")
         document["storage"] = redact_url(document["storage"])
         document["tracking"]["uri"] = redact_url(document["tracking"]["uri"])
         return yaml.safe_dump(document, sort_keys=False)
@@ -551,7 +556,7 @@ def parse_config(document: dict[str, Any], source: Path | None = None) -> Pipeli
         config = PipelineConfig.model_validate(document)
     except ValidationError as exc:
         raise ConfigError(where + _first_problem(exc)) from None
-    config.source = source
+    config._source = source
     return config
 
 

@@ -37,6 +37,7 @@ CASES = {
                                   "unknown key 'data'; did you mean 'dataset'?"),
     "unknown dataset": (GOOD.replace("iris", "mnist"), None, "unknown dataset 'mnist'"),
     "unknown sampler": (GOOD + "optuna: {sampler: annealing}\n", None, "optuna.sampler: unknown value 'annealing'"),
+    "where the file is, written as a key": (GOOD + "source: elsewhere.yaml\n", None, "unknown key 'source'"),
     "misspelled nested key": (GOOD.replace("max_epochs: 2", "max_epoch: 2"), None,
                               "unknown key 'budget.max_epoch'; did you mean 'max_epochs'?"),
     "misspelled key in a list": (GOOD + "objectives: [{metric: val_log_loss, directon: minimize}]\n", None,
