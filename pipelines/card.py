@@ -28,17 +28,20 @@ class ModelCard:
     run_id: str = "-"
     registered: str = "-"
     baseline: str = "-"  # the linear reference's scores on the same splits
+    ensemble: str | None = None  # what shipped instead of the champion alone (``Ensemble.summary``)
 
     def markdown(self) -> str:
         splits = ", ".join(f"{k} {v}" for k, v in self.split_sizes.items())
+        trial = f"trial {self.trial} of study `{self.study}`, rank 1 of {self.n_complete} complete trials"
+        validation = f"{_fmt(self.val_value)} (best epoch {_fmt(self.best_epoch)})"
+        shipped = [f"- Shipped: {self.ensemble}", f"- Best single trial: {trial}",
+                   f"- Its validation {self.objective}: {validation}"] if self.ensemble else \
+            [f"- Champion: {trial}", f"- Validation {self.objective}: {validation}", f"- Weights: {self.weights}"]
         lines = [f"# Model card: {self.name}", "",
                  f"- Dataset: `{self.dataset}` (fingerprint `{self.fingerprint}`), task {self.task}",
                  f"- Split sizes: {splits} (seed {self.seed})",
                  f"- Search: {self.search}",
-                 f"- Champion: trial {self.trial} of study `{self.study}`, "
-                 f"rank 1 of {self.n_complete} complete trials",
-                 f"- Validation {self.objective}: {_fmt(self.val_value)} (best epoch {_fmt(self.best_epoch)})",
-                 f"- Weights: {self.weights}",
+                 *shipped,
                  f"- Baseline: {self.baseline}",
                  f"- MLflow: run `{self.run_id}`, registered `{self.registered}`",
                  "", "## Test metrics (evaluated once, after the search)", "", *_table(self.test_metrics),

@@ -25,6 +25,7 @@ TOP_PARAMS = 6  # parallel coordinates and slices show the parameters that matte
 TOP_CURVES = 5  # learning curves in colour; the other trials in grey
 _SIZE = (8.0, 4.8)  # inches, at matplotlib's 100 dpi
 _BEST, _MUTED = "#1f77b4", "#7f7f7f"
+_TICK_GAP = 0.06  # the least distance between two labels of a parallel-coordinates axis, as a share of its length
 
 
 class Skip(Exception):
@@ -60,20 +61,27 @@ class _Sources:
 
     @cached_property
     def importances(self) -> dict[str, float]:
+        """The ranked parameters, the most important first: those every complete trial has and that vary. Optuna
+        would judge a parameter only some trials have (a second layer's width) on the trials having all of them."""
         import optuna
 
         if len(self.complete) < 2:
             raise Skip(f"needs two complete trials or more; the search has {len(self.complete)}")
-        varying = [name for name in _param_names(self.complete)
-                   if len({t.params.get(name) for t in self.complete}) > 1]
+        varying = [name for name in _param_names(self.complete) if name not in self.conditional
+                   and len({t.params[name] for t in self.complete}) > 1]
         if len(varying) < 2:
-            raise Skip(f"needs two parameters or more that vary across complete trials; "
+            raise Skip(f"needs two parameters or more that every complete trial has and that vary; "
                        f"{len(varying)} {'does' if len(varying) == 1 else 'do'}")
         return dict(optuna.importance.get_param_importances(self.study, params=varying))
 
     @property
+    def conditional(self) -> list[str]:
+        """The parameters only some complete trials have (they exist where another parameter enables them)."""
+        return [name for name in _param_names(self.complete) if any(name not in t.params for t in self.complete)]
+
+    @property
     def important(self) -> list[str]:
-        """The parameters that matter most, first."""
+        """The parameters the importance chart ranks first, in its order."""
         return list(self.importances)[:TOP_PARAMS]
 
 
@@ -188,8 +196,10 @@ def param_importance(sources: _Sources) -> Drawn:
     static, axes = _canvas(left=min(0.5, 0.04 + 0.009 * max(map(len, names))))  # room for the names
     axes.barh(names, values, color=_BEST)
     axes.set(xlabel="importance (sums to 1)", title="Hyperparameter importance")
+    unranked = f" Not ranked: {', '.join(sources.conditional)}, which only some trials have." \
+        if sources.conditional else ""
     caption = (f"How much each parameter explains of {sources.record.objective} over the "
-               f"{len(sources.complete)} complete trials (Optuna's default importance evaluator).")
+               f"{len(sources.complete)} complete trials (Optuna's default importance evaluator).{unranked}")
     return caption, interactive, static
 
 
@@ -199,12 +209,14 @@ def parallel_coordinates(sources: _Sources) -> Drawn:
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    # Only parameters every complete trial has: Optuna leaves out a trial missing one.
-    params = [p for p in sources.important if all(p in t.params for t in sources.complete)]
-    if len(params) < 2:
-        raise Skip("needs two important parameters that every complete trial has")
-    objective = sources.record.objective
+    params, objective = sources.important, sources.record.objective
     interactive = plots.plot_parallel_coordinate(sources.study, params=params, target_name=objective)
+    # Optuna writes each axis' labels as annotations at (axis, height between 0 and 1).
+    labels: dict[float, list[tuple[float, Any]]] = {}
+    for note in interactive.layout.annotations:
+        labels.setdefault(note.x, []).append((note.y, note))
+    interactive.layout.annotations = [note for ticks in labels.values()
+                                      for _, note in _spaced(sorted(ticks, key=lambda tick: tick[0]))]
     # Drawn here rather than by Optuna's matplotlib module, which goes through pyplot and restyles the process.
     trials = _complete_trials(sources.study)
     values = [float(t.value) for t in trials]
@@ -223,8 +235,26 @@ def parallel_coordinates(sources: _Sources) -> Drawn:
     axes.set_xticks(range(len(axes_of)), [objective, *params], rotation=20, ha="right")
     axes.set(yticks=[], ylim=(-0.05, 1.05), xlim=(-0.1, len(axes_of) - 0.6), title="Parallel coordinates")
     static.colorbar(ScalarMappable(norm, colours), ax=axes, label=objective)
-    caption = f"Complete trials across the {len(params)} most important parameters, coloured by {objective}."
+    caption = f"Complete trials across {_ranked_first(params)}, coloured by {objective}."
     return caption, interactive, static
+
+
+def _ranked_first(params: list[str]) -> str:
+    return f"the {len(params)} parameters the importance chart ranks first ({', '.join(params)})"
+
+
+def _spaced(ticks: list[tuple[float, Any]]) -> list[tuple[float, Any]]:
+    """Ascending ticks of a vertical axis, those closer than ``_TICK_GAP`` to a kept one left out (the ends stay):
+    Optuna labels a log axis at its ends and at each decade, and a decade near an end would print over it."""
+    if len(ticks) < 3:
+        return ticks
+    first, last = ticks[0], ticks[-1]
+    gap = _TICK_GAP * (last[0] - first[0])
+    kept = [first]
+    for tick in ticks[1:-1]:
+        if tick[0] - kept[-1][0] >= gap and last[0] - tick[0] >= gap:
+            kept.append(tick)
+    return [*kept, last]
 
 
 def _unit_axis(values: list[Any], distribution: Any) -> tuple[list[float], list[tuple[float, str]]]:
@@ -236,7 +266,7 @@ def _unit_axis(values: list[Any], distribution: Any) -> tuple[list[float], list[
     if isinstance(distribution, CategoricalDistribution):
         choices = [str(c) for c in distribution.choices]
         step = 1 / max(len(choices) - 1, 1)
-        return [choices.index(str(v)) * step for v in values], [(i * step, c) for i, c in enumerate(choices)]
+        return [choices.index(str(v)) * step for v in values], _spaced([(i * step, c) for i, c in enumerate(choices)])
     log = bool(getattr(distribution, "log", False))
     scaled = [math.log10(v) if log else float(v) for v in values]
     low, high = min(scaled), max(scaled)
@@ -259,6 +289,7 @@ def slices(sources: _Sources) -> Drawn:
 
     params, objective = sources.important, sources.record.objective
     interactive = plots.plot_slice(sources.study, params=params, target_name=objective)
+    _readable_log_axes(interactive)
     # Optuna's static slices put every parameter in one row; a grid keeps each panel legible.
     cols = min(3, len(params))
     rows = -(-len(params) // cols)
@@ -278,6 +309,8 @@ def slices(sources: _Sources) -> Drawn:
             # Plain 1e-03 labels and no minor ticks: typeset powers made this the slowest PNG by far.
             axes.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=True))
             axes.xaxis.set_minor_locator(NullLocator())
+        else:  # small or large numbers as a few digits times a power of ten, written once at the axis' end
+            axes.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         axes.scatter(x, [t.value for t in having], c=[t.user_attrs[NUMBER_ATTR] for t in having], cmap="Blues",
                      edgecolors=_MUTED)
         axes.set_xlabel(name)
@@ -286,8 +319,14 @@ def slices(sources: _Sources) -> Drawn:
     for axes in panels[::cols]:
         axes.set_ylabel(objective)
     static.suptitle("Slices (darker: later trials)")
-    caption = f"{objective} against each of the {len(params)} most important parameters (complete trials)."
+    caption = f"{objective} against each of {_ranked_first(params)} (complete trials)."
     return caption, interactive, static
+
+
+def _readable_log_axes(figure: Any) -> None:
+    """Few labels on plotly's log axes, written as powers of ten: in a narrow panel its default labels (1-2-5 steps,
+    SI prefixes) run into each other."""
+    figure.update_xaxes(selector={"type": "log"}, nticks=4, exponentformat="power")
 
 
 def learning_curves(sources: _Sources) -> Drawn:
@@ -353,7 +392,7 @@ def _confusion_matrix(predictions: dict[str, Any]) -> Drawn:
         for (row, col), count in np.ndenumerate(counts):
             axes.text(col, row, str(count), ha="center", va="center", fontsize="small",
                       color="white" if count > counts.max() / 2 else "black")
-    caption = f"The champion's predictions on the {int(counts.sum())} test rows (accuracy {accuracy:.4f})."
+    caption = f"The shipped model's predictions on the {int(counts.sum())} test rows (accuracy {accuracy:.4f})."
     return caption, interactive, static
 
 
@@ -386,7 +425,7 @@ def _residuals(predictions: dict[str, Any]) -> Drawn:
     right.set(xlabel="predicted", ylabel="actual - predicted", title="Residuals (test)")
     rmse = float(np.sqrt(np.mean(residuals ** 2)))
     shown = f"{len(actual)} of the {predictions.get('rows', len(actual))}"
-    caption = f"The champion's predictions on {shown} test rows (RMSE on those shown {rmse:.4g})."
+    caption = f"The shipped model's predictions on {shown} test rows (RMSE on those shown {rmse:.4g})."
     return caption, interactive, static
 
 
@@ -400,18 +439,22 @@ def champion_vs_baseline(sources: _Sources) -> Drawn:
     if record.champion is None:
         raise Skip("the search has no champion yet")
     base, test = record.baseline.data.metrics, record.run.data.metrics
+    ensemble = record.ensemble
+    # What shipped: on validation an average's own scores (its members' predictions averaged), else the champion's.
+    shipped, validation = (ensemble.kind, ensemble.validation) if ensemble is not None \
+        else (f"trial {record.champion.number}", record.champion_validation)
+    reference = record.baseline.data.tags.get("model", "baseline")
     series = {
-        "champion, validation": {k.removeprefix("val_"): v for k, v in record.champion_validation.items()},
-        f"{record.baseline.data.tags.get('model', 'baseline')}, validation":
-            {k.removeprefix("val_"): v for k, v in base.items() if k.startswith("val_")},
-        "champion, test": {k.removeprefix("test_"): v for k, v in test.items() if k.startswith("test_")},
-        f"{record.baseline.data.tags.get('model', 'baseline')}, test":
-            {k.removeprefix("test_"): v for k, v in base.items() if k.startswith("test_")},
+        f"shipped: {shipped}, validation": {k.removeprefix("val_"): v for k, v in validation.items()},
+        f"baseline: {reference}, validation": {k.removeprefix("val_"): v for k, v in base.items()
+                                               if k.startswith("val_")},
+        f"shipped: {shipped}, test": {k.removeprefix("test_"): v for k, v in test.items() if k.startswith("test_")},
+        f"baseline: {reference}, test": {k.removeprefix("test_"): v for k, v in base.items() if k.startswith("test_")},
     }
-    champion, baseline = list(series.values())[0::2], list(series.values())[1::2]
-    names = sorted(set().union(*champion) & set().union(*baseline))
+    ours, theirs = list(series.values())[0::2], list(series.values())[1::2]
+    names = sorted(set().union(*ours) & set().union(*theirs))
     if not names:
-        raise Skip("the champion and the baseline share no metric")
+        raise Skip("the shipped model and the baseline share no metric")
     colours = ("#1f77b4", "#7f7f7f", "#aec7e8", "#c7c7c7")
     interactive, (static, axes) = go.Figure(), _canvas()
     width = 0.8 / len(series)
@@ -422,10 +465,13 @@ def champion_vs_baseline(sources: _Sources) -> Drawn:
         axes.bar(np.arange(len(names)) + (index - 1.5) * width, [np.nan if v is None else v for v in values],
                  width, label=label, color=colour)
     interactive.update_layout(barmode="group", yaxis_title="score")
-    axes.set(xticks=range(len(names)), xticklabels=names, ylabel="score", title="Champion vs baseline")
-    axes.legend(fontsize="small")
-    caption = ("The champion (its best epoch on validation; the shipped model on test, evaluated once) beside "
-               "the linear baseline fitted on the same splits.")
+    axes.set(xticks=range(len(names)), xticklabels=names, ylabel="score", title="Shipped model vs baseline")
+    # Below the axes: inside, it would hide the tallest bars.
+    static.subplots_adjust(bottom=0.26)
+    axes.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, frameon=False)
+    validated = "its own scores" if ensemble is not None else f"trial {record.champion.number} at its best epoch"
+    caption = (f"The shipped model beside the linear baseline fitted on the same splits, on validation ({validated}) "
+               f"and on test (evaluated once). Shipped: {record.shipped}.")
     return caption, interactive, static
 
 
@@ -486,5 +532,5 @@ _DRAWERS: tuple[tuple[str, str, Callable[[_Sources], Drawn]], ...] = (
     ("slices", "Slices", slices),
     ("learning_curves", "Learning curves", learning_curves),
     ("test_evaluation", "Test evaluation", final_evaluation),
-    ("champion_vs_baseline", "Champion vs baseline", champion_vs_baseline),
+    ("champion_vs_baseline", "Shipped model vs baseline", champion_vs_baseline),
 )

@@ -114,6 +114,7 @@ def summary(record: SearchRecord) -> list[tuple[str, str]]:
         ("Trials", f"{len(record.trials)}: {trials}"),
         ("Best trial", f"{tags['best_trial']}: {record.objective} {best:.4f}"
          if "best_trial" in tags and best is not None else "-"),
+        ("Shipped", record.shipped),
         ("Test (evaluated once)", tested or "-"),
         ("Started", f"{started:%Y-%m-%d %H:%M:%S} UTC, status {record.run.info.status}"),
         ("Code version", tags.get("code_version", "-")),

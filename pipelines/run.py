@@ -409,6 +409,8 @@ def _baseline(run: PreparedRun, tracker: MLflowTracker) -> Baseline | None:
 def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, command: str,
             baseline: Baseline | None) -> ExportReport:
     """Evaluate the champion once on test, log and register it, write the export folder and its card."""
+    from kerashpo.search.ensemble import ENSEMBLE_TAG
+
     config = run.config
     model, spec, weights, ensemble = _champion(run, outcome)
     # The shipped ensemble's validation value, where it scored the run's own objective (not the task's default).
@@ -419,14 +421,17 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
         tracker.log_baseline(baseline.name, {**baseline.validation,
                                              **baseline.evaluate_test(run.splits.x_test, run.splits.y_test)})
     best = {f"best_{run.objective}": outcome.best_value} if outcome.best_value is not None else {}
+    tags = {"best_trial": str(outcome.best_number), "weights": weights}
     if ensemble is not None:
         best[f"ensemble_{ensemble.objective}"] = ensemble.value
-    tracker.log_search_results({**test_metrics, **best, WALL_TIME: outcome.seconds},
-                               {"best_trial": str(outcome.best_number), "weights": weights})
+        tags[ENSEMBLE_TAG] = ensemble.to_json()  # read back by the report
+    # The sentence `kerashpo run` prints; the card and the report (from the tag) say the same.
+    shipped = None if ensemble is None else ensemble.summary()
+    tracker.log_search_results({**test_metrics, **best, WALL_TIME: outcome.seconds}, tags)
     tracker.describe_search(search_note(
         study=run.study, objective=run.objective, direction=run.direction, outcome=outcome, test_metrics=test_metrics,
-        baseline=baseline, shipped=weights, experiment_id=tracker.experiment_id, run_id=tracker.parent_run_id,
-        report=config.report))
+        baseline=baseline, shipped=shipped or weights, experiment_id=tracker.experiment_id,
+        run_id=tracker.parent_run_id, report=config.report))
     version, moved = None, False
     if tracker.parent_run_id is not None and config.export.logs_mlflow_model:
         shipped_value = outcome.best_value if ensemble_value is None else ensemble_value
@@ -448,7 +453,7 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
                f"{outcome.n_failed} failed trials",
         n_complete=outcome.n_complete, objective=run.objective, val_value=outcome.best_value,
         best_epoch=outcome.best_epoch, weights=weights, test_metrics=test_metrics, params=outcome.best_params,
-        command=command, run_id=tracker.parent_run_id or "-",
+        command=command, run_id=tracker.parent_run_id or "-", ensemble=shipped,
         baseline=_baseline_line(baseline, run.objective, test_metrics),
         registered=f"{config.name} version {version}" + (" (champion)" if moved else "") if version else "-",
     ).markdown()
@@ -457,8 +462,6 @@ def _finish(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, co
     tracker.log_text(card, CARD)
     directory = export_directory(config, run.stores)
     write_bundle(directory, model, run.schema, card, saved_model=config.export.writes_saved_model)
-    shipped = None if ensemble is None else (f"{weights} ({ensemble.value:.4f}; the best single trial "
-                                             f"{ensemble.single_value:.4f})")
     return ExportReport(directory, test_metrics, version, moved, shipped, ensemble_value,
                         with_linear=ensemble is not None and bool(ensemble.linear))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kerashpo.pipelines.export import CARD
+from kerashpo.search.ensemble import ENSEMBLE_TAG, Ensemble
 from kerashpo.search.tracking import BASELINE, INFEASIBLE_TAG, OBJECTIVES_TAG, ROLE_TAG, STATE_TAG, TRIAL_TAG
 from kerashpo.spaces.choices import Direction
 
@@ -68,6 +69,19 @@ class SearchRecord:
     def champion(self) -> TrialRecord | None:
         number = self.tags.get("best_trial", "")
         return next((t for t in self.trials if str(t.number) == number), None)
+
+    @property
+    def ensemble(self) -> Ensemble | None:
+        """What shipped instead of the champion alone (``export.ensemble``), as the run recorded it."""
+        text = self.tags.get(ENSEMBLE_TAG)
+        return None if text is None else Ensemble.from_json(text)
+
+    @property
+    def shipped(self) -> str:
+        """The model the search shipped: for an average (or the linear model) the sentence `kerashpo run` printed,
+        else how the champion's weights came about."""
+        ensemble = self.ensemble
+        return ensemble.summary() if ensemble is not None else self.tags.get("weights", "-")
 
     def count(self, state: str) -> int:
         return sum(t.state == state for t in self.trials)

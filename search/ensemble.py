@@ -22,8 +22,9 @@ mode, exports as a SavedModel and serves like a single champion.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ RowLoss = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 LINEAR = "linear"  # the linear model's name among the members (trials are "trial <number>")
+ENSEMBLE_TAG = "shipped_ensemble"  # the parent run's tag holding the shipped ensemble (``Ensemble.to_json``)
 
 
 @dataclass
@@ -50,34 +52,64 @@ class Ensemble:
     value: float  # the ensemble's validation objective
     single_value: float  # the best kept trial's, on the same predictions
     linear: str = ""  # the linear model's estimator, where it is a member
+    validation: dict[str, float] = field(default_factory=dict)  # every score its predictions give (validation_scores)
+
+    @property
+    def kind(self) -> str:
+        """What shipped, in a word or three: the linear model's estimator, or an average of several models."""
+        return self.linear if list(self.weights) == [LINEAR] else f"ensemble of {len(self.weights)}"
+
+    @property
+    def _linear_model(self) -> str:
+        return f"the {self.linear} fitted on the training split"
 
     def describe(self) -> str:
-        linear = f"the {self.linear} fitted on the training split"
         if list(self.weights) == [LINEAR]:
-            return f"{linear} (no trial is tied with it on validation {self.objective})"
+            return f"{self._linear_model} (no trial is tied with it on validation {self.objective})"
         members = ", ".join(f"{member} x{weight:.2f}" for member, weight in self.weights.items())
-        what = f"the models tied with the best on validation {self.objective}; {LINEAR}: {linear}" if self.linear \
-            else f"the trials tied with the best on validation {self.objective}"
-        return f"ensemble of {len(self.weights)} ({members}), {what}"
+        what = f"the models tied with the best on validation {self.objective}; {LINEAR}: {self._linear_model}" \
+            if self.linear else f"the trials tied with the best on validation {self.objective}"
+        return f"{self.kind} ({members}), {what}"
+
+    def summary(self) -> str:
+        """What shipped and its validation score beside the best single trial's: the line ``kerashpo run`` prints,
+        and the report and the model card show."""
+        return f"{self.describe()} ({self.objective} {self.value:.4f}; the best single trial {self.single_value:.4f})"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Ensemble:
+        return cls(**json.loads(text))
 
 
 def prediction_score(task: str, objective: str) -> tuple[str, Score, Direction]:
     """The objective computed from (targets, predictions); an objective that needs more than predictions
     (a user's own metric, ``val_loss`` with its penalty) falls back to the task's default."""
     base = objective.removeprefix("val_")
-    scores: dict[str, tuple[Score, Direction]] = {
-        "log_loss": (lambda y, p: float(np.mean(_row_log_loss(y, p))), Direction.MINIMIZE),
-        "accuracy": (lambda y, p: 1.0 - float(np.mean(_misclassified(y, p))), Direction.MAXIMIZE),
-        "auc": (_auc, Direction.MAXIMIZE),
-    } if task != "regression" else {
-        "rmse": (lambda y, p: float(np.sqrt(np.mean(_squared_error(y, p)))), Direction.MINIMIZE),
-        "mae": (lambda y, p: float(np.mean(_absolute_error(y, p))), Direction.MINIMIZE),
-    }
+    scores = _scores(task)
     if base not in scores:
         objective = DEFAULT_OBJECTIVE[task]
         base = objective.removeprefix("val_")
     score, direction = scores[base]
     return objective, score, direction
+
+
+def validation_scores(task: str, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Every score predictions give, named as the trials and the baseline report them on validation
+    (``val_log_loss``, ``val_accuracy``...); AUC only where both classes are present."""
+    return {f"val_{name}": score(y, p) for name, (score, _) in _scores(task).items()
+            if name != "auc" or len(np.unique(y)) == 2}
+
+
+def _scores(task: str) -> dict[str, tuple[Score, Direction]]:
+    if task == "regression":
+        return {"rmse": (lambda y, p: float(np.sqrt(np.mean(_squared_error(y, p)))), Direction.MINIMIZE),
+                "mae": (lambda y, p: float(np.mean(_absolute_error(y, p))), Direction.MINIMIZE)}
+    return {"log_loss": (lambda y, p: float(np.mean(_row_log_loss(y, p))), Direction.MINIMIZE),
+            "accuracy": (lambda y, p: 1.0 - float(np.mean(_misclassified(y, p))), Direction.MAXIMIZE),
+            "auc": (_auc, Direction.MAXIMIZE)}
 
 
 def row_loss(task: str, objective: str) -> RowLoss:
@@ -191,10 +223,11 @@ def select_ensemble(kept: Sequence[tuple[int, Any]], x_val: Any, y_val: np.ndarr
     loss = row_loss(task, scored)
     members = tied_with_best(predictions, y_val, loss, margins)
     weights = {names[i]: 1 / len(members) for i in members}
-    value = score(y_val, np.mean([predictions[i] for i in members], axis=0))
+    averaged = np.mean([predictions[i] for i in members], axis=0)
     best_trial = min(range(len(kept)), key=lambda i: float(np.mean(loss(y_val, predictions[i]))))
-    ensemble = Ensemble(weights, scored, value, single_value=score(y_val, predictions[best_trial]),
-                        linear=linear[0] if linear is not None and LINEAR in weights else "")
+    ensemble = Ensemble(weights, scored, score(y_val, averaged), single_value=score(y_val, predictions[best_trial]),
+                        linear=linear[0] if linear is not None and LINEAR in weights else "",
+                        validation=validation_scores(task, y_val, averaged))
     if len(members) == 1:
         return ensemble, models[members[0]]
     model = averaging_model([models[i] for i in members], list(weights.values()),

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import html
+import io
 import re
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import tracking_uri
+from helpers import chdir, copy_store, tracking_uri
 from mlflow import MlflowClient
 
 from kerashpo.pipelines.cli import main
@@ -233,8 +237,25 @@ def _config(name: str, dataset: str, epochs: int) -> str:
     """)
 
 
+@pytest.fixture(scope="module")
+def ensemble_run(tmp_path_factory, empty_mlflow_db) -> tuple[Path, str]:
+    """A run on two rings that ships the average of its tied trials (the default), with its report: its folder and
+    what `kerashpo run` printed."""
+    directory = copy_store(empty_mlflow_db, tmp_path_factory.mktemp("ensemble"))
+    # Near-identical short trainings (other seeds, a little dropout): their average beats each of them.
+    (directory / "same.yaml").write_text(SAME_NETWORK.replace("0.003", "0.02"))
+    _circles(directory / "circles.csv")
+    (directory / "ens.yaml").write_text(_config("ens", "{path: circles.csv, target: label}", epochs=8)
+                                        .replace("report: false", "report: true"))
+    printed = io.StringIO()
+    with chdir(directory), contextlib.redirect_stdout(printed):
+        assert main(["run", "ens.yaml"]) == 0  # the default: the average of up to 5 of the best trials
+    return directory, printed.getvalue()
+
+
 @pytest.mark.slow
-def test_a_run_ships_the_ensemble_it_selected_and_its_card_lists_the_members(in_run_dir, capsys):
+@pytest.mark.xdist_group("ensemble_run")
+def test_a_run_ships_the_ensemble_it_selected_and_its_card_lists_the_members(ensemble_run):
     import keras
 
     from kerashpo.pipelines.config import load_config
@@ -242,35 +263,30 @@ def test_a_run_ships_the_ensemble_it_selected_and_its_card_lists_the_members(in_
     from kerashpo.search.linear import fitted_linear_model
     from kerashpo.search.models import model_inputs
 
-    # Near-identical short trainings (other seeds, a little dropout): their average beats each of them.
-    (in_run_dir / "same.yaml").write_text(SAME_NETWORK.replace("0.003", "0.02"))
-    _circles(in_run_dir / "circles.csv")
-    (in_run_dir / "ens.yaml").write_text(_config("ens", "{path: circles.csv, target: label}", epochs=8))
-    assert main(["run", "ens.yaml"]) == 0  # the default: the average of up to 5 of the best trials
-    out = capsys.readouterr().out
+    directory, out = ensemble_run
     # Captured, as when piped to a file: each statement of the summary stays on one line.
     lines = out.splitlines()
     assert any(line.startswith("shipped: ensemble of") and line.rstrip().endswith(")") for line in lines), out
     (test_line,) = [line for line in lines if line.startswith("test (evaluated once): ")]
     assert "test_accuracy = " in test_line and "test_log_loss = " in test_line, test_line
-    card = (in_run_dir / "mlruns" / "exports" / "ens" / "model_card.md").read_text()
-    weights_line = next(line for line in card.splitlines() if line.startswith("- Weights:"))
-    members = {name: float(w) for name, w in re.findall(r"(trial \d+|linear) x([0-9.]+)", weights_line)}
+    card = (directory / "mlruns" / "exports" / "ens" / "model_card.md").read_text()
+    shipped_line = next(line for line in card.splitlines() if line.startswith("- Shipped:"))
+    members = {name: float(w) for name, w in re.findall(r"(trial \d+|linear) x([0-9.]+)", shipped_line)}
     assert len(members) >= 2 and all(w == pytest.approx(1 / len(members), abs=0.01) for w in members.values()), \
-        weights_line
-    assert "tied with the best on validation val_log_loss" in weights_line
+        shipped_line
+    assert "tied with the best on validation val_log_loss" in shipped_line
 
-    client = MlflowClient(tracking_uri(in_run_dir))
+    client = MlflowClient(tracking_uri(directory))
     (parent,) = client.search_runs([client.get_experiment_by_name("ens").experiment_id],
                                    "tags.`kerashpo.role` = 'search'")
     metrics = parent.data.metrics
     # What shipped is what the summary holds against the linear baseline.
     assert f"val_log_loss {metrics['ensemble_val_log_loss']:.4f} vs" in out
-    config = load_config(in_run_dir / "ens.yaml")
-    data = load_dataset(config)
+    config = load_config(directory / "ens.yaml")
+    data = load_dataset(config, directory)
     splits = split_dataset(data, config.split.validation, config.split.test, config.seed)
     x = model_inputs(splits.x_val)
-    checkpoints = in_run_dir / "mlruns" / "checkpoints" / "ens"
+    checkpoints = directory / "mlruns" / "checkpoints" / "ens"
     predictions = {f"trial {int(path.stem.removeprefix('trial-'))}":
                    keras.saving.load_model(path).predict(x, verbose=0) for path in checkpoints.glob("trial-*.keras")}
     _, linear = fitted_linear_model(data_spec(data, splits), splits.x_train, splits.y_train, config.seed)
@@ -283,7 +299,7 @@ def test_a_run_ships_the_ensemble_it_selected_and_its_card_lists_the_members(in_
     assert set(members) == {names[i] for i in tied} and "linear" not in members  # no linear model fits two rings
     # The shipped model is the average of the members' own checkpoints, and scores what the run logged.
     expected = sum(weight * predictions[name] for name, weight in members.items())
-    shipped = keras.saving.load_model(in_run_dir / "mlruns" / "exports" / "ens" / "model.keras", safe_mode=True)
+    shipped = keras.saving.load_model(directory / "mlruns" / "exports" / "ens" / "model.keras", safe_mode=True)
     np.testing.assert_allclose(shipped.predict(x, verbose=0), expected, atol=0.01)
     _, score, _ = prediction_score("binary", "val_log_loss")
     assert score(splits.y_val, expected) == pytest.approx(metrics["ensemble_val_log_loss"], abs=0.01)
@@ -306,4 +322,40 @@ def test_trials_the_linear_model_beats_on_validation_ship_it_and_it_scores_as_th
         assert parent.data.metrics[metric] == pytest.approx(baseline.data.metrics[metric], abs=2e-3)
     assert parent.data.metrics["ensemble_val_log_loss"] < parent.data.metrics["best_val_log_loss"]
     card = (in_run_dir / "mlruns" / "exports" / "lin" / "model_card.md").read_text()
-    assert "- Weights: the LogisticRegression fitted on the training split" in card
+    assert "- Shipped: the LogisticRegression fitted on the training split" in card
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ensemble_run")
+def test_the_report_and_the_card_name_the_shipped_ensemble_as_the_cli_does(ensemble_run):
+    from kerashpo.pipelines.figures import draw_figures
+    from kerashpo.pipelines.search_record import load_search
+
+    directory, out = ensemble_run
+    (shipped,) = [line.removeprefix("shipped: ") for line in out.splitlines() if line.startswith("shipped: ")]
+    # Its kind, its members and its validation score, beside the best single trial's.
+    assert re.fullmatch(r"ensemble of \d+ \((trial \d+ x0\.\d+, )+trial \d+ x0\.\d+\), .+ \(val_log_loss "
+                        r"0\.\d{4}; the best single trial 0\.\d{4}\)", shipped), shipped
+    value = float(re.search(r"\(val_log_loss (0\.\d{4});", shipped).group(1))
+
+    report = (directory / "mlruns" / "exports" / "ens" / "report.html").read_text()
+    rows = dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td></tr>", report))
+    assert html.unescape(rows["Shipped"]) == shipped
+    card = (directory / "mlruns" / "exports" / "ens" / "model_card.md").read_text()
+    assert f"- Shipped: {shipped}\n" in card and "- Champion:" not in card
+    assert shipped in html.unescape(report.split('id="model-card"')[1])
+
+    # The chart holds what shipped against the baseline: the average's own validation scores, named as the CLI does.
+    client = MlflowClient(tracking_uri(directory))
+    (parent,) = client.search_runs([client.get_experiment_by_name("ens").experiment_id],
+                                   "tags.`kerashpo.role` = 'search'")
+    (chart,) = [figure for figure in draw_figures(load_search(client, parent.info.run_id)).drawn
+                if figure.name == "champion_vs_baseline"]
+    bars = {trace.name: dict(zip(trace.x, trace.y)) for trace in chart.interactive.data}
+    kind = shipped.split(" (")[0]
+    assert bars[f"shipped: {kind}, validation"]["log_loss"] == pytest.approx(value, abs=5e-5)
+    assert bars[f"shipped: {kind}, validation"]["log_loss"] == pytest.approx(
+        parent.data.metrics["ensemble_val_log_loss"])
+    assert bars[f"shipped: {kind}, test"]["log_loss"] == pytest.approx(parent.data.metrics["test_log_loss"])
+    assert shipped in chart.caption
+    assert shipped in html.unescape(report.split('id="figure-champion_vs_baseline"')[1])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from browser import console_errors, headless_chromium
@@ -14,9 +16,9 @@ from mlflow import MlflowClient
 from PIL import Image
 
 from kerashpo.pipelines.cli import main
-from kerashpo.pipelines.figures import FIGURES_DIR
+from kerashpo.pipelines.figures import _TICK_GAP, FIGURES_DIR, TOP_PARAMS, draw_figures
 from kerashpo.pipelines.report import REPORT
-from kerashpo.pipelines.search_record import TrialRecord
+from kerashpo.pipelines.search_record import SearchRecord, TrialRecord
 from kerashpo.pipelines.trial_study import infer_distributions
 from kerashpo.search.ranking import find_search_run
 
@@ -184,3 +186,70 @@ def test_distributions_are_inferred_from_the_logged_text_of_params():
     assert found["batch_norm"] == CategoricalDistribution(["False", "True"])
     assert found["optimizer"] == CategoricalDistribution(["adam", "sgd"])
     assert found["momentum"] == FloatDistribution(0.9, 0.9)  # conditional: only where the optimizer is sgd
+
+
+def conditional_search() -> SearchRecord:
+    """A search's record as the figures read it: the loss follows dropout (from 0.0008, a log range) and the learning
+    rate; l2's values are small but within one decade (a linear axis); a second layer's width and l1 exist on some
+    trials only, as in the mlp preset."""
+    trials = []
+    for number in range(16):
+        params = {"n_layers": str(1 + number % 2), "units_1": str(16 * 2 ** (number % 3)),
+                  "dropout": repr(0.0008 * 1.5 ** number), "learning_rate": repr(10 ** (-4 + 0.6 * (number % 5))),
+                  "l1_enabled": str(number % 4 < 2), "l2": repr(2e-5 * (1 + number % 6))}
+        if params["n_layers"] == "2":
+            params["units_2"] = str(16 * 2 ** (number % 4))
+        if params["l1_enabled"] == "True":
+            params["l1"] = repr(10 ** (-6 + number % 4))
+        value = 0.05 + 0.2 * float(params["dropout"]) + 0.01 * abs(number % 5 - 2) + 0.001 * (number % 3)
+        trials.append(TrialRecord(number, "COMPLETE", value, params, {1: value + 0.1, 2: value}))
+    run = SimpleNamespace(info=SimpleNamespace(run_id="parent", start_time=0, end_time=1000, status="FINISHED"),
+                          data=SimpleNamespace(tags={"objective": "val_log_loss", "direction": "minimize"}, params={},
+                                               metrics={}))
+    return SearchRecord(run, "conditional", trials)
+
+
+def test_parallel_coordinates_and_slices_show_the_parameters_the_importance_chart_ranks_first():
+    figures = {figure.name: figure for figure in draw_figures(conditional_search()).drawn}
+    importance = figures["param_importance"]
+    ranking = list(reversed(importance.interactive.data[0].y))  # drawn bottom up
+    # Optuna would judge a parameter only some trials have on the few trials having all such parameters.
+    assert {"units_2", "l1"}.isdisjoint(ranking) and len(ranking) == 6, ranking
+    assert "Not ranked: l1, units_2, which only some trials have." in importance.caption
+    first = ranking[:TOP_PARAMS]
+    parallel = figures["parallel_coordinates"]
+    assert set(parallel.interactive.layout.xaxis.ticktext) == {"val_log_loss", *first}
+    assert f"the {len(first)} parameters the importance chart ranks first ({', '.join(first)})" in parallel.caption
+    slices = figures["slices"]
+    assert {axis.title.text for axis in slices.interactive.select_xaxes()} == set(first)
+    assert f"each of the {len(first)} parameters the importance chart ranks first ({', '.join(first)})" \
+        in slices.caption
+
+
+def test_no_two_tick_labels_of_a_figure_overlap():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figures = draw_figures(conditional_search()).drawn
+    for figure in figures:
+        canvas = FigureCanvasAgg(figure.static)  # as the PNG is drawn
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        for axes in figure.static.axes:
+            for ticks in (axes.get_xticklabels(), axes.get_yticklabels()):
+                # Slanted labels (names) pass each other where their upright boxes would not: level ones only.
+                boxes = [label.get_window_extent(renderer) for label in ticks if label.get_visible()
+                         and label.get_text() and axes.get_visible() and label.get_rotation() == 0]
+                for one, other in itertools.combinations(boxes, 2):
+                    assert not one.overlaps(other), f"{figure.name}: {one} and {other}"
+    parallel = next(figure for figure in figures if figure.name == "parallel_coordinates")
+    heights: dict[float, list[float]] = {}
+    for note in parallel.interactive.layout.annotations:  # each axis' labels, at heights between 0 and 1
+        heights.setdefault(note.x, []).append(note.y)
+    for axis, ys in heights.items():
+        ys.sort()
+        assert all(high - low >= _TICK_GAP * (ys[-1] - ys[0]) for low, high in itertools.pairwise(ys)), (axis, ys)
+    # Plotly's log axes: a few labels, powers of ten, rather than 1-2-5 steps with SI prefixes (100μ).
+    slices = next(figure for figure in figures if figure.name == "slices")
+    logs = [axis for axis in slices.interactive.select_xaxes() if axis.type == "log"]
+    assert {axis.title.text for axis in logs} >= {"dropout", "learning_rate"}
+    assert all(axis.nticks <= 4 and axis.exponentformat == "power" for axis in logs)
