@@ -46,8 +46,10 @@ class Champion:
         import keras
 
         model_path, schema_path = find_model_files(Path(directory))
-        # safe_mode: a model file may carry no code of its own; only built-in layers load.
-        return cls(keras.saving.load_model(model_path, safe_mode=True), json.loads(schema_path.read_text()))
+        # safe_mode: a model file may carry no code of its own; only built-in layers load. Scoring needs no
+        # optimizer, and restoring a trained one's state is what Keras warns about when it cannot.
+        model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
+        return cls(model, json.loads(schema_path.read_text()))
 
     @property
     def kind(self) -> str:

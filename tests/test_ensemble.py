@@ -7,6 +7,7 @@ import html
 import io
 import re
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from mlflow import MlflowClient
 
 from kerashpo.pipelines.cli import main
 from kerashpo.pipelines.config import DEFAULT_ENSEMBLE
+from kerashpo.pipelines.serving import Champion
 from kerashpo.search.ensemble import (
     TIE_STANDARD_ERRORS,
     averaging_model,
@@ -323,6 +325,10 @@ def test_trials_the_linear_model_beats_on_validation_ship_it_and_it_scores_as_th
     assert parent.data.metrics["ensemble_val_log_loss"] < parent.data.metrics["best_val_log_loss"]
     card = (in_run_dir / "mlruns" / "exports" / "lin" / "model_card.md").read_text()
     assert "- Shipped: the LogisticRegression fitted on the training split" in card
+    with warnings.catch_warnings(record=True) as caught:  # what `kerashpo predict` loads, without a word
+        warnings.simplefilter("always")
+        Champion.load(in_run_dir / "mlruns" / "exports" / "lin")
+    assert not [w.message for w in caught if "Skipping variable loading" in str(w.message)]
 
 
 @pytest.mark.slow
