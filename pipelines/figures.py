@@ -323,10 +323,19 @@ def slices(sources: _Sources) -> Drawn:
     return caption, interactive, static
 
 
+_LOG_LABELS = 3  # labels a narrow panel's log axis holds without running into each other
+
+
 def _readable_log_axes(figure: Any) -> None:
-    """Few labels on plotly's log axes, written as powers of ten: in a narrow panel its default labels (1-2-5 steps,
-    SI prefixes) run into each other."""
-    figure.update_xaxes(selector={"type": "log"}, nticks=4, exponentformat="power")
+    """Plotly's log axes labelled at powers of ten only, a decade or every few decades: in a narrow panel any
+    labels between (plotly's 2 and 5, SI prefixes), or one per decade over many decades, run into each other."""
+    import math
+
+    for axis in figure.select_xaxes(selector={"type": "log"}):
+        anchor = axis.plotly_name.replace("axis", "")  # xaxis2 -> x2, as its traces name it
+        values = [v for trace in figure.data if trace.xaxis == anchor for v in (trace.x or ()) if v and v > 0]
+        decades = math.log10(max(values) / min(values)) if values else 1.0
+        axis.update(dtick=max(1, math.ceil(decades / _LOG_LABELS)), exponentformat="power")
 
 
 def learning_curves(sources: _Sources) -> Drawn:
