@@ -25,8 +25,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     # The job: run a pipeline config (path, dict or PipelineConfig) end to end.
-    "run": ("kerashpo.pipelines.run", "run_pipeline"),
-    "RunReport": ("kerashpo.pipelines.run", "RunReport"),
+    "run": ("kerashpo.pipelines.run.pipeline", "run_pipeline"),
+    "RunReport": ("kerashpo.pipelines.run.pipeline", "RunReport"),
     "PipelineConfig": ("kerashpo.pipelines.config", "PipelineConfig"),
     "load_config": ("kerashpo.pipelines.config", "load_config"),
     "parse_config": ("kerashpo.pipelines.config", "parse_config"),
@@ -39,19 +39,19 @@ _EXPORTS = {
     "Fixed": ("kerashpo.spaces.params", "Fixed"),
     "Preset": ("kerashpo.spaces.preset", "Preset"),
     "DataSpec": ("kerashpo.spaces.data_spec", "DataSpec"),
-    "get_preset": ("kerashpo.spaces.presets", "get_preset"),
+    "get_preset": ("kerashpo.spaces.presets.registry", "get_preset"),
     "load_space_file": ("kerashpo.spaces.space", "load_space_file"),
     # How it is searched.
-    "OptunaDriver": ("kerashpo.search.optuna_driver", "OptunaDriver"),
-    "KerasTunerDriver": ("kerashpo.search.keras_tuner_driver", "KerasTunerDriver"),
+    "OptunaDriver": ("kerashpo.search.drivers.optuna", "OptunaDriver"),
+    "KerasTunerDriver": ("kerashpo.search.drivers.keras_tuner", "KerasTunerDriver"),
     "MLflowTracker": ("kerashpo.search.tracking", "MLflowTracker"),
-    "leaderboard": ("kerashpo.search.ranking", "leaderboard"),
-    "Constraint": ("kerashpo.search.constraints", "Constraint"),
-    "Objective": ("kerashpo.search.pareto", "Objective"),
-    "PickRule": ("kerashpo.search.pareto", "PickRule"),
-    "format_leaderboard": ("kerashpo.search.ranking", "format_leaderboard"),
+    "leaderboard": ("kerashpo.search.leaderboard", "leaderboard"),
+    "Constraint": ("kerashpo.search.selection.constraints", "Constraint"),
+    "Objective": ("kerashpo.search.selection.pareto", "Objective"),
+    "PickRule": ("kerashpo.search.selection.pareto", "PickRule"),
+    "format_leaderboard": ("kerashpo.search.leaderboard", "format_leaderboard"),
     # Shipping the champion.
-    "export_model": ("kerashpo.pipelines.export", "export_model"),
+    "export_model": ("kerashpo.pipelines.ship.export", "export_model"),
     "Champion": ("kerashpo.pipelines.serving", "Champion"),
     "UserError": ("kerashpo.spaces.errors", "UserError"),
 }

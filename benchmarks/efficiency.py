@@ -109,7 +109,7 @@ def pipeline_config(arm: str, dataset: str, seed: int, seconds: float) -> Any:
 
 def split_of(dataset: str, seed: int) -> tuple[Any, Any, Any]:
     """The dataset, its split and its data spec, exactly as a kerashpo run with this seed makes them."""
-    from kerashpo.pipelines.data import data_spec, load_dataset, split_dataset
+    from kerashpo.pipelines.data.splits import data_spec, load_dataset, split_dataset
 
     config = pipeline_config("kerashpo", dataset, seed, 1.0)
     data = load_dataset(config)
@@ -124,14 +124,14 @@ def targets(y: Any, spec: Any) -> Any:
 
 
 def tested(model: Any, splits: Any, spec: Any, dataset: str) -> dict[str, float]:
-    from kerashpo.pipelines.export import evaluate_once
+    from kerashpo.pipelines.ship.export import evaluate_once
 
     scores = evaluate_once(model, splits.x_test, splits.y_test, spec)
     return {name: scores[name] for name in scores_of(dataset)[1:]}
 
 
 def run_kerashpo(arm: str, dataset: str, seed: int, seconds: float, workdir: Path) -> dict[str, Any]:
-    from kerashpo.pipelines.backend import select_backend
+    from kerashpo.pipelines.runtime.backend import select_backend
 
     config = pipeline_config(arm, dataset, seed, seconds)
     select_backend(config.backend)
@@ -142,8 +142,8 @@ def run_kerashpo(arm: str, dataset: str, seed: int, seconds: float, workdir: Pat
     import optuna  # noqa: F401
     from mlflow import MlflowClient
 
-    import kerashpo.search.trials  # noqa: F401
-    from kerashpo.pipelines.run import run_pipeline
+    import kerashpo.search.executor  # noqa: F401
+    from kerashpo.pipelines.run.pipeline import run_pipeline
 
     objective = scores_of(dataset)[0]
     started = time.time()
@@ -197,9 +197,9 @@ class Timeline:
 def run_keras_tuner(arm: str, dataset: str, seed: int, seconds: float, workdir: Path) -> dict[str, Any]:
     import keras_tuner as kt
 
-    from kerashpo.search.sources import KerasTunerSampling
+    from kerashpo.search.training.sources import KerasTunerSampling
     from kerashpo.spaces import MLP
-    from kerashpo.spaces.mlp import mlp_space_for_rows
+    from kerashpo.spaces.presets.mlp import mlp_space_for_rows
 
     _, splits, spec = split_of(dataset, seed)
     space = mlp_space_for_rows(len(splits.y_train))
@@ -242,9 +242,9 @@ def run_optuna_tpe(dataset: str, seed: int, seconds: float, workdir: Path) -> di
     import keras
     import optuna
 
-    from kerashpo.search.sources import OptunaSampling
+    from kerashpo.search.training.sources import OptunaSampling
     from kerashpo.spaces import MLP
-    from kerashpo.spaces.mlp import mlp_space_for_rows
+    from kerashpo.spaces.presets.mlp import mlp_space_for_rows
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _, splits, spec = split_of(dataset, seed)
@@ -278,7 +278,7 @@ def run_optuna_tpe(dataset: str, seed: int, seconds: float, workdir: Path) -> di
 
 
 def run_linear(dataset: str, seed: int) -> dict[str, Any]:
-    from kerashpo.pipelines.baseline import fit_baseline
+    from kerashpo.pipelines.run.baseline import fit_baseline
 
     data, splits, _ = split_of(dataset, seed)
     baseline = fit_baseline(data, splits, seed)
@@ -290,7 +290,7 @@ def run_linear(dataset: str, seed: int) -> dict[str, Any]:
 
 
 def run_arm(arm: str, dataset: str, seed: int, seconds: float) -> dict[str, Any]:
-    from kerashpo.pipelines.quiet import quiet_libraries
+    from kerashpo.pipelines.runtime.quiet import quiet_libraries
 
     quiet_libraries()
     if arm == "linear":

@@ -8,7 +8,7 @@ test rows, and each rule picks what to ship from the validation predictions alon
 - ``greedy``: greedy ensemble selection over the 5 best (Caruana et al. 2004; 20 rounds with replacement, the
   best round), kerashpo's default before 2026-11-29;
 - ``tied``: the equal-weight average of those of the 5 best that the validation rows cannot tell from the best
-  (``kerashpo.search.ensemble.tied_with_best``), the default from 2026-11-29 to 2026-11-30;
+  (``kerashpo.search.selection.ensemble.tied_with_best``), the default from 2026-11-29 to 2026-11-30;
 - ``tied_linear``: the same with the linear model fitted exactly as a sixth candidate, held to the margin the best
   of the run's complete trials reaches by chance (``linear_margin``), the default since 2026-11-30 (runs saved
   before it stand in scikit-learn's predictions for the Keras model's, which agree within 0.002 in probability);
@@ -54,10 +54,10 @@ def run(dataset: str, seconds: float, seed: int, predictions: Path) -> Path:
         import keras
         from mlflow import MlflowClient
 
-        from kerashpo.pipelines.baseline import _frame, fit_baseline
-        from kerashpo.pipelines.data import data_spec
-        from kerashpo.search.linear import fitted_linear_model
+        from kerashpo.pipelines.data.splits import data_spec
+        from kerashpo.pipelines.run.baseline import _frame, fit_baseline
         from kerashpo.search.models import model_inputs
+        from kerashpo.search.selection.linear import fitted_linear_model
 
         data, splits = run_splits(work)
         client = MlflowClient(f"sqlite:///{work / 'mlruns' / 'mlflow.db'}")
@@ -108,7 +108,13 @@ def greedy(val: list[np.ndarray], y: np.ndarray, score: Callable[[np.ndarray, np
 
 
 def score_rules(path: Path) -> dict:
-    from kerashpo.search.ensemble import TIE_STANDARD_ERRORS, linear_margin, prediction_score, row_loss, tied_with_best
+    from kerashpo.search.selection.ensemble import (
+        TIE_STANDARD_ERRORS,
+        linear_margin,
+        prediction_score,
+        row_loss,
+        tied_with_best,
+    )
 
     z = np.load(path, allow_pickle=True)
     task = str(z["task"])

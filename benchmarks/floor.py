@@ -55,7 +55,7 @@ def default_run(work: Path, dataset: str, seconds: float, seed: int, extra: str)
 def run_splits(work: Path) -> tuple[Any, Any]:
     """The dataset and splits of the run in ``work``, as the run made them."""
     from kerashpo.pipelines.config import load_config
-    from kerashpo.pipelines.data import load_dataset, split_dataset
+    from kerashpo.pipelines.data.splits import load_dataset, split_dataset
 
     config = load_config(work / "floor.yaml")
     data = load_dataset(config)
@@ -97,8 +97,8 @@ def champion_test(work: Path, dataset: str, trial: int) -> dict[str, float]:
     """The best trial's own checkpoint on the run's test rows (the same split, evaluated as the run does)."""
     import keras
 
-    from kerashpo.pipelines.data import data_spec
-    from kerashpo.pipelines.export import evaluate_once
+    from kerashpo.pipelines.data.splits import data_spec
+    from kerashpo.pipelines.ship.export import evaluate_once
 
     data, splits = run_splits(work)
     model = keras.saving.load_model(work / "mlruns" / "checkpoints" / f"floor-{dataset}" / f"trial-{trial:05d}.keras")

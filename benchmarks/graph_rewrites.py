@@ -36,9 +36,9 @@ def main() -> None:
     import numpy as np
     import tensorflow as tf
 
-    from kerashpo.pipelines.compute import set_graph_rewrites
-    from kerashpo.search.sources import build_training_state
-    from kerashpo.spaces.mlp import STEPS_PER_EXECUTION, loss_and_metrics
+    from kerashpo.pipelines.runtime.compute import set_graph_rewrites
+    from kerashpo.search.training.sources import build_training_state
+    from kerashpo.spaces.presets.mlp import STEPS_PER_EXECUTION, loss_and_metrics
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 10, 3600).astype("int32")

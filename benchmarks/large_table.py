@@ -91,7 +91,7 @@ def gradient_boosting(config: Path, work: Path) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
     from kerashpo.pipelines.config import load_config
-    from kerashpo.pipelines.data import load_dataset, split_dataset
+    from kerashpo.pipelines.data.splits import load_dataset, split_dataset
 
     settings = load_config(config)
     dataset = load_dataset(settings, work)

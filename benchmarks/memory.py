@@ -57,7 +57,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from kerashpo.pipelines.config import parse_config
-    from kerashpo.pipelines.run import run_pipeline
+    from kerashpo.pipelines.run.pipeline import run_pipeline
     from kerashpo.spaces import MLP, Categorical, Int, Preset
 
     small = MLP.space.override([Int("n_layers", low=1, high=2), Int("units_1", low=8, high=32),

@@ -13,10 +13,10 @@ Five ways to train one fixed configuration (two hidden layers of 128 and 64, Ada
 - ``kerashpo, MLflow on``: the same with a real MLflow tracker on a SQLite store (a child run per trial,
   its parameters, every epoch's metrics, its final figures);
 - ``kerashpo, MLflow on, validation as before``: the same, validating as the code did before
-  ``search/validation.py`` (as ``fit(validation_data=...)`` does: training-size batches, through the model's
+  ``search/training/validation.py`` (as ``fit(validation_data=...)`` does: training-size batches, through the model's
   own evaluation step, traced in the first epoch);
 - ``kerashpo, MLflow on, graph rewrites on``: the same with Grappler's rewrites, which a search on CPU switches
-  off (``pipelines/compute.py``) and the bare ways keep, as Keras does;
+  off (``pipelines/runtime/compute.py``) and the bare ways keep, as Keras does;
 - ``kerashpo, MLflow on, before all three``: also with Keras's own validation, graph rewrites on, and the loss,
   metric and optimizer variables created inside the first trace as before ``build_training_state`` (so the
   training step is traced twice): the trial as it was when issue 15 was filed. Each change is measured against
@@ -103,15 +103,15 @@ def main() -> None:
     parser.add_argument("--steps-per-execution", type=int, help="instead of the presets' value, for every way")
     args = parser.parse_args()
 
-    from kerashpo.pipelines.quiet import quiet_libraries
+    from kerashpo.pipelines.runtime.quiet import quiet_libraries
 
     quiet_libraries()
     import keras
     import tensorflow as tf
 
-    from kerashpo.pipelines.compute import set_graph_rewrites
     from kerashpo.pipelines.config import parse_config
-    from kerashpo.pipelines.data import data_spec, load_dataset, split_dataset
+    from kerashpo.pipelines.data.splits import data_spec, load_dataset, split_dataset
+    from kerashpo.pipelines.runtime.compute import set_graph_rewrites
     from kerashpo.search import (
         MLflowTracker,
         NullTracker,
@@ -121,8 +121,8 @@ def main() -> None:
         TrialData,
         sources,
     )
-    from kerashpo.search.sources import FixedSampling
-    from kerashpo.search.trials import TrialExecutor
+    from kerashpo.search.executor import TrialExecutor
+    from kerashpo.search.training.sources import FixedSampling
     from kerashpo.spaces import MLP, mlp
 
     if args.steps_per_execution:

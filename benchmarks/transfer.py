@@ -65,7 +65,7 @@ def pretrain(source: Path, weights: Path) -> dict:
     """The base trained from scratch on the source task; its weights saved without the top."""
     import keras
 
-    from kerashpo.spaces.transfer import build_base
+    from kerashpo.spaces.presets.transfer import build_base
 
     keras.utils.set_random_seed(0)
     data = keras.utils.image_dataset_from_directory(source, image_size=(16, 16), batch_size=32, seed=0,

@@ -3,11 +3,11 @@
     python benchmarks/validation_cost.py    # prints the table, writes results/validation_cost/validation_cost.json
 
 For dense networks of 1, 3 and 6 hidden layers (batch norm and dropout) and a small CNN on digits, with 360 and
-3600 validation rows in batches of 2048 (as ``search/validation.py`` batches them), each model new and
+3600 validation rows in batches of 2048 (as ``search/training/validation.py`` batches them), each model new and
 evaluated 6 times: the first evaluation (tracing included, or not when eager) and the median of the later ones,
 medians of 3 fresh models per way; one batch per step, the
 metrics' state made before, as a trial does. Break-even: the epochs after which tracing would have been cheaper. It is
-what ``search/validation.py`` chose its rule from: the break-even ranges too widely for a fixed epoch count.
+what ``search/training/validation.py`` chose its rule from: the break-even ranges too widely for a fixed epoch count.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def main() -> None:
     import tensorflow as tf
     from sklearn.datasets import load_digits
 
-    from kerashpo.search.sources import build_training_state
+    from kerashpo.search.training.sources import build_training_state
 
     x, y = load_digits(return_X_y=True)
     x = (x / 16).astype("float32")

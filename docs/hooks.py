@@ -213,7 +213,7 @@ def _anchor(key: str) -> str:
 
 def python_api() -> str:
     """One mkdocstrings block per public name, in the order kerashpo's table lists them, under the name users
-    write (``kerashpo.run``) rather than where it is defined (``kerashpo.pipelines.run.run_pipeline``)."""
+    write (``kerashpo.run``) rather than where it is defined (``kerashpo.pipelines.run.pipeline.run_pipeline``)."""
     import kerashpo
 
     blocks = []

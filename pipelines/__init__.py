@@ -13,13 +13,13 @@ _EXPORTS = {
     "ConfigError": "kerashpo.pipelines.config",
     "load_config": "kerashpo.pipelines.config",
     "parse_config": "kerashpo.pipelines.config",
-    "run_pipeline": "kerashpo.pipelines.run",
-    "RunReport": "kerashpo.pipelines.run",
-    "load_dataset": "kerashpo.pipelines.data",
-    "split_dataset": "kerashpo.pipelines.data",
-    "split_folds": "kerashpo.pipelines.data",
-    "DataError": "kerashpo.pipelines.data",
-    "export_registered": "kerashpo.pipelines.export",
+    "run_pipeline": "kerashpo.pipelines.run.pipeline",
+    "RunReport": "kerashpo.pipelines.run.pipeline",
+    "load_dataset": "kerashpo.pipelines.data.splits",
+    "split_dataset": "kerashpo.pipelines.data.splits",
+    "split_folds": "kerashpo.pipelines.data.splits",
+    "DataError": "kerashpo.pipelines.data.splits",
+    "export_registered": "kerashpo.pipelines.ship.export",
 }
 
 __all__ = sorted(_EXPORTS)

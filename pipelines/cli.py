@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from kerashpo.pipelines.quiet import quiet_libraries
+    from kerashpo.pipelines.runtime.quiet import quiet_libraries
 
     quiet_libraries()
     from kerashpo.spaces import UserError
@@ -147,10 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from kerashpo.pipelines.backend import select_backend
     from kerashpo.pipelines.config import load_config
     from kerashpo.pipelines.progress import ProgressDisplay
-    from kerashpo.pipelines.run import run_pipeline
+    from kerashpo.pipelines.run.pipeline import run_pipeline
+    from kerashpo.pipelines.runtime.backend import select_backend
     from kerashpo.spaces.choices import Driver
 
     overrides = {"driver": args.driver, "keras_tuner.tuner": args.tuner, "budget.trials": args.trials,
@@ -163,10 +163,10 @@ def _run(args: argparse.Namespace) -> int:
     # Soft wrap: a line piped to a file stays one line rather than breaking at 80 columns mid-phrase.
     console = Console(highlight=False, soft_wrap=True)
     if config.workers > 1:
-        from kerashpo.pipelines.workers import start_worker_server
+        from kerashpo.pipelines.runtime.workers import start_worker_server
 
         start_worker_server()
-    from kerashpo.pipelines.quiet import import_tensorflow_quietly
+    from kerashpo.pipelines.runtime.quiet import import_tensorflow_quietly
 
     gpus = import_tensorflow_quietly()
     if gpus:
@@ -217,7 +217,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tracking_uri(args: argparse.Namespace) -> str:
-    from kerashpo.pipelines.stores import resolve_tracking_uri
+    from kerashpo.pipelines.runtime.stores import resolve_tracking_uri
 
     return resolve_tracking_uri(args.tracking_uri, None, Path.cwd())
 
@@ -231,7 +231,7 @@ def _require_store(uri: str) -> None:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from kerashpo.search.ranking import format_leaderboard, leaderboard
+    from kerashpo.search.leaderboard import format_leaderboard, leaderboard
 
     uri = _tracking_uri(args)
     _require_store(uri)
@@ -240,8 +240,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from kerashpo.pipelines.compare import compare_runs
-    from kerashpo.search.ranking import format_leaderboard
+    from kerashpo.pipelines.review.compare import compare_runs
+    from kerashpo.search.leaderboard import format_leaderboard
     from kerashpo.spaces import UserError
 
     if len(args.runs) < 2:
@@ -256,7 +256,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _ablate(args: argparse.Namespace) -> int:
-    from kerashpo.pipelines.ablation import run_ablation
+    from kerashpo.pipelines.ablation.run import run_ablation
     from kerashpo.pipelines.config import load_config
 
     config = load_config(args.config)
@@ -279,8 +279,8 @@ def _ablate(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
-    from kerashpo.pipelines.report import review_search
-    from kerashpo.search.ranking import find_search_run, search_run
+    from kerashpo.pipelines.review.report import review_search
+    from kerashpo.search.leaderboard import find_search_run, search_run
 
     uri = _tracking_uri(args)
     _require_store(uri)
@@ -293,9 +293,9 @@ def _report(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
-    from kerashpo.pipelines.export import ALIAS, MLFLOW_MODEL, export_model
-    from kerashpo.pipelines.quiet import import_tensorflow_quietly
-    from kerashpo.search.ranking import find_search_run
+    from kerashpo.pipelines.runtime.quiet import import_tensorflow_quietly
+    from kerashpo.pipelines.ship.export import ALIAS, MLFLOW_MODEL, export_model
+    from kerashpo.search.leaderboard import find_search_run
     from kerashpo.search.tracking import redact_url
     from kerashpo.spaces import UserError
 
@@ -326,7 +326,7 @@ def _export(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import tempfile
 
-    from kerashpo.pipelines.quiet import import_tensorflow_quietly
+    from kerashpo.pipelines.runtime.quiet import import_tensorflow_quietly
     from kerashpo.pipelines.serving import Champion, InputError
     from kerashpo.spaces import UserError
 
@@ -336,7 +336,7 @@ def _predict(args: argparse.Namespace) -> int:
             if Path(args.model).exists():
                 champion = Champion.load(args.model)
             elif ":/" in args.model:
-                from kerashpo.pipelines.export import download_model
+                from kerashpo.pipelines.ship.export import download_model
 
                 uri = _tracking_uri(args)
                 try:  # MLflow would create an empty store here rather than say there is none
@@ -365,7 +365,7 @@ def _read_input(path: Path, champion: Champion, x_key: str) -> tuple[object, lis
     import numpy as np
 
     from kerashpo.pipelines.config import FILE_SUFFIXES
-    from kerashpo.pipelines.loaders import read_table
+    from kerashpo.pipelines.data.loaders import read_table
     from kerashpo.pipelines.serving import image_files, read_images
     from kerashpo.spaces import UserError
 
@@ -390,7 +390,7 @@ def _read_input(path: Path, champion: Champion, x_key: str) -> tuple[object, lis
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from kerashpo.pipelines.mlflow_ui import serve
+    from kerashpo.pipelines.web.mlflow_ui import serve
 
     uri = _tracking_uri(args)
     _require_store(uri)
@@ -398,8 +398,8 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    from kerashpo.pipelines.dashboard import serve
-    from kerashpo.pipelines.stores import resolve_stores
+    from kerashpo.pipelines.runtime.stores import resolve_stores
+    from kerashpo.pipelines.web.dashboard import serve
     from kerashpo.spaces import UserError
 
     study, storage = None, args.storage

@@ -390,7 +390,7 @@ class PipelineConfig(_Section):
         "Worker processes on one study (driver optuna); with GPUs, one GPU each."))
     mixed_precision: bool = Field(False, description=(
         "Train in mixed_float16 (for GPUs); the output layer stays float32."))
-    # The Keras backend the trials train on (pipelines/backend.py); the exported files load on either.
+    # The Keras backend the trials train on (pipelines/runtime/backend.py); the exported files load on either.
     backend: Backend = Field(Backend.TENSORFLOW, description=(
         "The Keras backend the trials train on; the exported files load on either."))
     # Also fit scikit-learn's linear model on the same splits, as the reference the search must beat.
@@ -546,7 +546,7 @@ def bundled_config(path: Path) -> Path:
     ``digits.yaml``) does not exist here: the README's commands then work from any directory."""
     if path.exists() or path.is_absolute() or len(path.parts) > 2 or path.parts[:-1] not in ((), ("pipelines",)):
         return path
-    installed = Path(__file__).parent / path.name
+    installed = Path(__file__).parent / "examples" / path.name
     return installed if installed.suffix in (".yaml", ".yml") and installed.is_file() else path
 
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from kerashpo.spaces import DataSpec, FitOptions, Space
 
 if TYPE_CHECKING:
+    from kerashpo.search.executor import FinishedTrial, SearchJob, SearchOutcome, TrialEvent
     from kerashpo.search.results import TrialResult
-    from kerashpo.search.trials import FinishedTrial, SearchJob, SearchOutcome, TrialEvent
 
 
 class Sampling(Protocol):

@@ -5,7 +5,6 @@ model is built.
 """
 
 from kerashpo.spaces.choices import Backend, Direction, Driver, Pruner, Sampler, Task, Tuner
-from kerashpo.spaces.cnn import CNN, build_cnn, cnn_space
 from kerashpo.spaces.data_spec import (
     TASKS,
     CategoricalInput,
@@ -14,7 +13,6 @@ from kerashpo.spaces.data_spec import (
     NumericInput,
 )
 from kerashpo.spaces.errors import SpaceError, UserError
-from kerashpo.spaces.mlp import MLP, build_mlp, mlp_space
 from kerashpo.spaces.params import (
     Bool,
     Categorical,
@@ -25,10 +23,12 @@ from kerashpo.spaces.params import (
     Suggester,
 )
 from kerashpo.spaces.preset import FitOptions, Preset
-from kerashpo.spaces.presets import PRESETS, get_preset, resolve_space
+from kerashpo.spaces.presets.cnn import CNN, build_cnn, cnn_space
+from kerashpo.spaces.presets.mlp import MLP, build_mlp, mlp_space
+from kerashpo.spaces.presets.registry import PRESETS, get_preset, resolve_space
+from kerashpo.spaces.presets.transfer import TRANSFER, build_transfer, transfer_space
 from kerashpo.spaces.space import Space, load_space_file, space_from_dict
 from kerashpo.spaces.tasks import DEFAULT_OBJECTIVE, METRIC_NAMES, objective_direction
-from kerashpo.spaces.transfer import TRANSFER, build_transfer, transfer_space
 
 __all__ = [
     "CNN", "DEFAULT_OBJECTIVE", "METRIC_NAMES", "MLP", "PRESETS", "TASKS", "TRANSFER",

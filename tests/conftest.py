@@ -98,8 +98,8 @@ def real_searches(tmp_path_factory, empty_mlflow_db) -> Path:
         budget: {trials: 2, max_epochs: 4, patience: 2}
         seed: 5
     """))
-    configs = [REPO / "pipelines" / "churn.yaml", REPO / "pipelines" / "houses.yaml",
-               REPO / "pipelines" / "shapes.yaml", directory / "digits_npz.yaml"]
+    configs = [REPO / "pipelines" / "examples" / "churn.yaml", REPO / "pipelines" / "examples" / "houses.yaml",
+               REPO / "pipelines" / "examples" / "shapes.yaml", directory / "digits_npz.yaml"]
     with chdir(directory):
         for config in configs:
             assert main(["run", str(config), "--trials", "1", "--max-epochs", "3", "--no-report"]) == 0, config

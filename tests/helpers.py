@@ -31,7 +31,7 @@ def write_pipeline(directory: Path, name: str = "tiny", dataset: str = "digits",
     """A pipeline config on a small space. It ships only the ``.keras`` file unless ``formats`` asks for more
     (``None``: the default formats, the MLflow model and its registration included), and the champion alone (the
     default ensemble is tested in test_ensemble.py); it draws the figures and report only with ``report``
-    (tests/test_report.py and the UI's tests read them)."""
+    (tests/pipelines/test_report.py and the UI's tests read them)."""
     (directory / "small_space.yaml").write_text(SMALL_SPACE)
     path = directory / f"{name}.yaml"
     path.write_text(textwrap.dedent(f"""\

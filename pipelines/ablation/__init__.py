@@ -1,0 +1,1 @@
+"""``kerashpo ablate``: the champion retrained with one regularizer changed at a time."""

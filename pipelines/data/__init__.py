@@ -1,0 +1,1 @@
+"""Datasets: readers for every source, the loaded dataset, and its seeded splits."""

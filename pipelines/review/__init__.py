@@ -1,0 +1,1 @@
+"""Reviewing a search from its MLflow record: figures, the report, the champion, comparisons."""

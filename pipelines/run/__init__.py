@@ -1,0 +1,1 @@
+"""``kerashpo run``: prepare, search, then evaluate, ship and describe what ships."""

@@ -1,0 +1,1 @@
+"""Where trials run: the Keras backend, compute settings, quiet libraries, stores and workers."""

@@ -1,0 +1,1 @@
+"""The search engines behind one interface: Optuna and Keras Tuner."""

@@ -1,0 +1,1 @@
+"""What a search keeps and ships: constraints, Pareto fronts, checkpoints, ensembles, the linear model."""

@@ -1,0 +1,394 @@
+"""What a trial trains, and how an engine's sampling reaches it.
+
+A *source* is either a declared space with its builder (``SpaceSource``) or a
+user's Keras Tuner style ``build_model(hp)`` / ``keras_tuner.HyperModel``
+(``HyperModelSource``). A *sampling* is one engine's view of one trial: it can
+sample a declared space and it offers a Keras Tuner style ``hp`` object. Every
+source runs under every engine through these two views.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from kerashpo.search.models import check_model
+from kerashpo.search.protocols import Sampling
+from kerashpo.search.training.hyperparameters import RecordingHyperParameters
+from kerashpo.search.training.memory import clear_session
+from kerashpo.search.training.validation import ScoresInsideEpochs, Validation, validation_batch_size
+from kerashpo.spaces import (
+    Bool,
+    Categorical,
+    DataSpec,
+    FitOptions,
+    Fixed,
+    Float,
+    Int,
+    Param,
+    Preset,
+    Space,
+    UserError,
+)
+from kerashpo.spaces.preset import FineTune, default_fit_options
+
+
+def fit_batches(model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
+                augmentation: Any = None, fine_tune: FineTune | None = None, **kwargs: Any) -> Any:
+    """``model.fit`` over the search's cached ``tf.data`` pipelines; shuffling is theirs, seeded. With
+    ``fine_tune``, two calls: the epochs (and the callbacks watching them) run on across both.
+
+    The validation split is scored by a ``Validation`` callback (large batches, eager until tracing pays)."""
+    epochs = kwargs.pop("epochs", 1)
+    callbacks = list(kwargs.pop("callbacks", None) or [])
+    if validate:
+        validation = Validation(data.batches("val", model, validation_batch_size(data.x_val, batch_size)))
+        callbacks.insert(0, validation)
+        for callback in callbacks:
+            if isinstance(callback, ScoresInsideEpochs):
+                callback.score_with(validation)
+
+    def fit(**more: Any) -> Any:
+        return model.fit(data.batches("train", model, batch_size, seed, augmentation), shuffle=False,
+                         callbacks=callbacks, **kwargs, **more)
+
+    build_training_state(model, *data.first_rows(model))
+    if fine_tune is not None and fine_tune.start_epoch < epochs:
+        fit(epochs=fine_tune.start_epoch)
+        if model.stop_training:
+            return None
+        fine_tune.prepare(model)  # recompiled: a new optimizer and new metrics
+        build_training_state(model, *data.first_rows(model))
+        kwargs["initial_epoch"] = fine_tune.start_epoch
+    return fit(epochs=epochs)
+
+
+def build_training_state(model: Any, x: Any, y: Any) -> None:
+    """Create a compiled model's loss, metric and optimizer variables now, eagerly, on a few rows.
+
+    Without a distribution strategy, Keras on TensorFlow creates them inside the first trace of the training
+    step, and ``tf.function`` then traces that step a second time: about 0.6 s of every short trial
+    (``benchmarks/overhead.py``). The rows' metric updates are reset; ``fit`` starts from zero.
+    """
+    predicted = model(x, training=False)
+    model.compute_loss(x, y, predicted)
+    model.compute_metrics(x, y, predicted, sample_weight=None)
+    model.reset_metrics()
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+
+
+def as_source(thing: Any) -> Any:
+    """A Preset, a build function or a HyperModel as a source; a source stays as it is."""
+    if isinstance(thing, (SpaceSource, HyperModelSource)):
+        return thing
+    if isinstance(thing, Preset):
+        return SpaceSource(thing)
+    return HyperModelSource(thing)
+
+
+class SpaceSource:
+    """A declared space and the preset builder that reads its values."""
+
+    def __init__(self, preset: Preset):
+        self.preset = preset
+        self.name = preset.name
+        self.space: Space | None = preset.space
+
+    def check(self) -> None:
+        """Declared spaces were validated when they were made."""
+
+    @property
+    def first_trials(self) -> list[dict[str, Any]]:
+        """Configurations to try before the sampler starts (the preset's simple models)."""
+        return self.preset.first_trials()
+
+    def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], Any]:
+        params = sampling.sample_space(self.preset.space)
+        model = self.preset.build(dict(params), spec)
+        check_model(model)
+        return params, model
+
+    def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str, direction: str) -> FitOptions:
+        return self.preset.fit_options(dict(params), max_epochs, monitor, direction)
+
+    def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
+            augmentation: Any = None, fine_tune: FineTune | None = None, **kwargs: Any) -> Any:
+        return fit_batches(model, data, batch_size=batch_size, seed=seed, validate=validate,
+                           augmentation=augmentation, fine_tune=fine_tune, **kwargs)
+
+
+class HyperModelSource:
+    """A user's ``build_model(hp)`` or ``keras_tuner.HyperModel``, unchanged, under any engine.
+
+    A HyperModel that overrides ``fit(hp, model, *args, **kwargs)`` gets, as
+    under Keras Tuner, the training arrays, ``validation_data`` and
+    ``callbacks``; what else kerashpo would pass to ``model.fit`` (epochs, batch
+    size, verbosity) is a default that the user's own arguments override, and
+    kerashpo's callbacks are added to the user's. Such a fit may train the model
+    itself (an uncompiled model, its own loop sending ``on_epoch_end`` logs) and
+    return a ``History``, a number (the objective) or a dict of metrics.
+    ``batch_size`` in ``hp`` is applied otherwise.
+    """
+
+    space: Space | None = None  # a build function declares its space as it runs
+    first_trials: list[dict[str, Any]] = []  # it declares no simple model to try first
+
+    def __init__(self, hypermodel: Any, name: str | None = None):
+        if inspect.isclass(hypermodel):
+            hypermodel = hypermodel()
+        if not callable(hypermodel) and not hasattr(hypermodel, "build"):
+            raise UserError(f"{name or hypermodel!r} is neither a function build_model(hp) nor a HyperModel")
+        self.hypermodel = hypermodel
+        self.name: str = name or str(getattr(hypermodel, "__name__", type(hypermodel).__name__))
+        self._build = hypermodel.build if hasattr(hypermodel, "build") else hypermodel
+        self._custom_fit = _overrides_fit(hypermodel)
+        self.origin: tuple[str, Path] | None = None  # (module:attribute, file) when loaded by path
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A module loaded from a file by path is not importable by name in a fresh (spawned) process:
+        # such a source travels as its reference and path and is loaded again there.
+        if self.origin is None:
+            return self.__dict__
+        return {"origin": self.origin}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "hypermodel" in state:
+            self.__dict__.update(state)
+            return
+        reference, path = state["origin"]
+        module_name, _, attribute = reference.partition(":")
+        module = sys.modules.get(module_name)
+        if module is None or getattr(module, "__file__", None) != str(path):
+            module = _load_module(module_name, path)
+        HyperModelSource.__init__(self, getattr(module, attribute), name=reference)
+        self.origin = state["origin"]
+
+    def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], Any]:
+        model = self._build(sampling.hp)
+        check_model(model, compiled=not self._custom_fit)
+        return model_params(sampling.hp.values), model
+
+    @property
+    def trains_itself(self) -> bool:
+        """Its own ``fit`` decides how the model trains and which metrics it reports."""
+        return self._custom_fit
+
+    def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str, direction: str) -> FitOptions:
+        return default_fit_options(params, max_epochs, monitor, direction)
+
+    def check(self) -> None:
+        """Build once with Keras Tuner's defaults: a function that cannot make a compiled model is a user error."""
+        import keras_tuner
+
+        try:
+            try:
+                model = self._build(keras_tuner.HyperParameters())
+            except Exception as exc:
+                raise UserError(f"build_model {self.name}: failed with default values: "
+                                f"{type(exc).__name__}: {exc}") from None
+            try:
+                check_model(model, compiled=not self._custom_fit)
+            except TypeError as exc:
+                raise UserError(f"build_model {self.name}: {exc}") from None
+        finally:
+            clear_session()
+
+    def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
+            augmentation: Any = None, **kwargs: Any) -> Any:
+        if self._custom_fit:
+            # A user's fit(hp, model, x, y, ...) may choose its own batch size: it gets arrays.
+            x, y = data.arrays("train", model)
+            validation = data.arrays("val", model) if validate else None
+            callbacks = kwargs.pop("callbacks", [])
+            defaults = {"batch_size": batch_size, **kwargs}
+            with fit_defaults(model, defaults, callbacks):
+                return self.hypermodel.fit(sampling.hp, model, x, y, validation_data=validation,
+                                           callbacks=callbacks)
+        return fit_batches(model, data, batch_size=batch_size, seed=seed, validate=validate,
+                           augmentation=augmentation, **kwargs)
+
+
+@contextlib.contextmanager
+def fit_defaults(model: Any, defaults: dict[str, Any], callbacks: list[Any]) -> Iterator[None]:
+    """While the block runs, ``model.fit`` takes ``defaults`` for what its caller leaves out, and ``callbacks``.
+
+    A user's ``fit`` that passes ``epochs=`` or ``batch_size=`` itself wins; the
+    search's callbacks (early stopping, pruning, the epoch budget) join the
+    user's own, so the budget holds whatever the user's code sets.
+    """
+    original = model.fit
+
+    def fit(*args: Any, **kwargs: Any) -> Any:
+        inputs = args[0] if args else kwargs.get("x")
+        for name, value in defaults.items():
+            if name != "batch_size" or _is_array_like(inputs):  # datasets and generators batch themselves
+                kwargs.setdefault(name, value)
+        own = list(kwargs.get("callbacks") or [])
+        kwargs["callbacks"] = own + [c for c in callbacks if c not in own]
+        return original(*args, **kwargs)
+
+    model.fit = fit
+    try:
+        yield
+    finally:
+        del model.fit
+
+
+def _is_array_like(x: Any) -> bool:
+    return x is None or isinstance(x, (list, tuple, dict)) or hasattr(x, "shape")
+
+
+def model_params(hp_values: dict[str, Any]) -> dict[str, Any]:
+    """The sampled values, without Keras Tuner's own bookkeeping (Hyperband's ``tuner/epochs``, ...)."""
+    return {k: v for k, v in hp_values.items() if not k.startswith("tuner/")}
+
+
+def _overrides_fit(hypermodel: Any) -> bool:
+    fit = getattr(type(hypermodel), "fit", None)
+    if fit is None:
+        return False
+    try:
+        import keras_tuner
+
+        return fit is not keras_tuner.HyperModel.fit
+    except ImportError:  # pragma: no cover - keras-tuner is a dependency
+        return True
+
+
+def import_hypermodel(reference: str, search_path: Path | None = None) -> HyperModelSource:
+    """``module:function`` (or ``module:HyperModelClass``) as a source.
+
+    A module file beside the config (``search_path``) is loaded by its path and
+    nothing is added to ``sys.path``, so it cannot shadow the user's other
+    modules; otherwise the module is imported from ``sys.path`` (PYTHONPATH).
+    """
+    module_name, _, attribute = reference.partition(":")
+    if not module_name or not attribute:
+        raise UserError(f"build_model: {reference!r} should look like 'module:function'")
+    path = _module_file(module_name, search_path)
+    module = _load_module(module_name, path)
+    if not hasattr(module, attribute):
+        raise UserError(f"build_model: module {module_name!r} has no attribute {attribute!r}")
+    target = getattr(module, attribute)
+    if not (callable(target) or hasattr(target, "build")):
+        raise UserError(f"build_model: {reference} is not callable; give a function build_model(hp) or a HyperModel")
+    source = HyperModelSource(target, name=reference)
+    if path is not None:
+        source.origin = (reference, path)
+    return source
+
+
+def _module_file(module_name: str, search_path: Path | None) -> Path | None:
+    """``module_name``'s file under ``search_path`` (a module or a package), or None."""
+    if search_path is None:
+        return None
+    base = search_path.joinpath(*module_name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def _load_module(module_name: str, path: Path | None) -> ModuleType:
+    try:
+        if path is None:
+            return importlib.import_module(module_name)
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        # Registered under its own name (pickle finds its functions by it), but never put on sys.path.
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        return module
+    except ImportError as exc:
+        raise UserError(f"build_model: cannot import module {module_name!r} ({exc}); "
+                        "put it beside the config or on PYTHONPATH") from None
+    except Exception as exc:
+        raise UserError(f"build_model: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
+
+
+# -- samplings ---------------------------------------------------------------------
+
+
+class FixedSampling:
+    """Given values, for retraining a known configuration."""
+
+    def __init__(self, params: dict[str, Any]):
+        self.params = dict(params)
+        self.hp = RecordingHyperParameters(lambda kind, name, spec: self.params[name])
+
+    def sample_space(self, space: Space) -> dict[str, Any]:
+        return dict(self.params)
+
+
+class OptunaSampling:
+    """An Optuna trial: a suggester for spaces, and a Keras Tuner style ``hp`` for build functions."""
+
+    def __init__(self, trial: Any):
+        self.trial = trial
+        self.hp = RecordingHyperParameters(self._suggest)
+
+    def sample_space(self, space: Space) -> dict[str, Any]:
+        return space.sample(self.trial)
+
+    def _suggest(self, kind: str, name: str, spec: dict[str, Any]) -> Any:
+        trial = self.trial
+        if kind == "int":
+            log = spec.get("sampling") in ("log", "reverse_log")
+            step = 1 if log else (spec.get("step") or 1)
+            return trial.suggest_int(name, spec["min_value"], spec["max_value"], step=step, log=log)
+        if kind == "float":
+            log = spec.get("sampling") in ("log", "reverse_log")
+            step = None if log else spec.get("step")
+            return trial.suggest_float(name, spec["min_value"], spec["max_value"], step=step, log=log)
+        if kind == "choice":
+            return trial.suggest_categorical(name, list(spec["values"]))
+        if kind == "boolean":
+            return trial.suggest_categorical(name, [False, True])
+        return spec["value"]
+
+
+class KerasTunerSampling:
+    """A Keras Tuner ``hp``: declared spaces register through it with conditional scopes."""
+
+    def __init__(self, hp: Any):
+        self.hp = hp
+
+    def sample_space(self, space: Space) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for param in space:
+            with contextlib.ExitStack() as scopes:
+                for parent, allowed in param.when.items():
+                    scopes.enter_context(self.hp.conditional_scope(parent, list(allowed)))
+                value = _register(self.hp, param)
+            if param.is_active(values):
+                values[param.name] = value
+        return values
+
+
+def _register(hp: Any, param: Param) -> Any:
+    if isinstance(param, Int):
+        # Keras Tuner reads a log-scale step as a factor; no step samples the whole range.
+        return hp.Int(param.name, param.low, param.high, step=None if param.log else param.step,
+                      sampling="log" if param.log else "linear")
+    if isinstance(param, Float):
+        if param.grid is not None:
+            return hp.Choice(param.name, list(param.grid))
+        return hp.Float(param.name, param.low, param.high, step=param.step,
+                        sampling="log" if param.log else "linear")
+    if isinstance(param, Categorical):
+        return hp.Choice(param.name, list(param.choices))
+    if isinstance(param, Bool):
+        return hp.Boolean(param.name)
+    if isinstance(param, Fixed):
+        return hp.Fixed(param.name, param.value)
+    raise TypeError(f"unknown parameter kind {type(param).__name__}")

@@ -1,0 +1,1 @@
+"""The built-in networks and their registry: mlp, cnn, transfer, and the raw-input layers they share."""

@@ -1,0 +1,97 @@
+"""Never worse than the simple model: the linear baseline, depth 0, budgets in examples, the default objective."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+from helpers import chdir, tracking_uri
+from mlflow import MlflowClient
+
+from kerashpo.pipelines.cli import main
+from kerashpo.search.leaderboard import leaderboard
+from kerashpo.search.training.budget import MIN_EXAMPLES_JUDGED, Budget
+from kerashpo.spaces import DEFAULT_OBJECTIVE, MLP
+from kerashpo.spaces.data_spec import DataSpec, NumericInput
+
+
+def test_rungs_on_a_100_row_split_count_at_least_the_minimum_examples():
+    small = Budget(examples_per_epoch=100, max_epochs=30, validation_rows=120)
+    assert small.min_examples >= MIN_EXAMPLES_JUDGED and small.min_examples % 100 == 0
+    assert small.examples(3) == 300 and small.can_prune and small.small_validation
+    assert "cross-validation" in small.notes()[0]
+    # Too few epochs to reach the first rung, or too few validation rows to rank: pruning is off, and says so.
+    assert not Budget(100, 4, 120).can_prune and "pruning is off" in Budget(100, 4, 120).notes()[0]
+    assert not Budget(100, 30, 12).can_prune and "12 validation rows" in Budget(100, 30, 12).notes()[0]
+    assert small.rungs_inside_first_epoch() == ()  # judged at epoch ends
+    # On 40,000 rows the first rungs come inside the first epoch: a bad configuration costs seconds.
+    large = Budget(examples_per_epoch=40_000, max_epochs=30, validation_rows=10_000)
+    assert large.min_examples == MIN_EXAMPLES_JUDGED and large.notes() == []
+    assert large.rungs_inside_first_epoch() == (512, 1536, 4608, 13824)
+
+
+def test_depth_zero_builds_a_regularised_linear_model():
+    spec = DataSpec(inputs=(NumericInput("x", np.zeros(4), np.ones(4)),), task="multiclass", n_classes=3)
+    model = MLP.build({"n_layers": 0, "l2_enabled": True, "l2": 1e-3}, spec)
+    dense = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert [layer.name for layer in dense] == ["head"] and dense[0].kernel_regularizer is not None
+    assert model.count_params() == 4 * 3 + 3  # the head's weights and biases: nothing else trains
+    assert 0 in range(MLP.space["n_layers"].low, MLP.space["n_layers"].high + 1)
+
+
+def test_the_default_objective_is_log_loss_without_the_penalty():
+    assert DEFAULT_OBJECTIVE["multiclass"] == DEFAULT_OBJECTIVE["binary"] == "val_log_loss"
+    assert DEFAULT_OBJECTIVE["regression"] == "val_rmse"
+    from kerashpo.pipelines.config import parse_config
+    from kerashpo.pipelines.data.splits import data_spec, load_dataset, split_dataset
+    from kerashpo.search import FixedSampling, TrainingSetup, TrialData, run_trial
+
+    data = load_dataset(parse_config({"name": "t", "dataset": {"name": "iris"}}))
+    splits = split_dataset(data, 0.2, 0.2, seed=0)
+    setup = TrainingSetup(TrialData(splits.x_train, splits.y_train, splits.x_val, splits.y_val,
+                                    data_spec(data, splits)),
+                          objective="val_log_loss", direction="minimize", max_epochs=3, patience=3)
+    params = {"n_layers": 1, "units_1": 16, "l2_enabled": True, "l2": 1e-2, "learning_rate": 1e-2}
+    result = run_trial(setup, MLP, FixedSampling(params), seed=0)
+    # val_loss carries the L2 penalty; the objective does not.
+    assert all(loss > log_loss for loss, log_loss in zip(result.history["val_loss"], result.history["val_log_loss"]))
+    assert result.value == min(result.history["val_log_loss"])
+
+
+def test_a_run_on_a_small_table_records_the_baseline_beside_the_trials(in_run_dir, capsys, caplog):
+    from sklearn.datasets import load_wine
+
+    wine = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})
+    wine.to_csv(in_run_dir / "wine.csv", index=False)
+    (in_run_dir / "wine.yaml").write_text(textwrap.dedent("""\
+        name: wine
+        dataset: {path: wine.csv, target: cultivar}
+        budget: {trials: 3, max_epochs: 6, patience: 3}
+        report: false
+        export: {formats: [keras]}
+        seed: 1
+    """))
+    with chdir(in_run_dir):
+        assert main(["run", "wine.yaml"]) == 0
+    out = capsys.readouterr()
+    assert "space mlp for 106 training rows: n_layers 0-2, units 16-64" in caplog.text
+    assert "vs baseline (LogisticRegression, same splits): val_log_loss" in out.out
+
+    client = MlflowClient(tracking_uri(in_run_dir))
+    experiment = client.get_experiment_by_name("wine").experiment_id
+    [baseline] = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline'")
+    assert baseline.data.tags["state"] == "BASELINE" and baseline.data.tags["model"] == "LogisticRegression"
+    # Scored on the same validation rows, then once on the same test rows as the champion.
+    assert baseline.data.metrics["best_val_log_loss"] == baseline.data.metrics["val_log_loss"] > 0
+    assert {"test_accuracy", "test_log_loss"} <= set(baseline.data.metrics)
+
+    board = leaderboard(tracking_uri(in_run_dir), "wine")
+    assert list(board["state"])[-1] == "BASELINE" and board["trial"].isna().tolist()[-1]
+    assert board["objective"].iloc[-1] == pytest.approx(baseline.data.metrics["val_log_loss"])
+    assert (board["state"].iloc[:-1] != "BASELINE").all() and board.loc[0, "state"] == "COMPLETE"
+    # The first trials were the simple models: the linear one (depth 0) and a small network.
+    trials = board.dropna(subset=["trial"]).sort_values("trial")
+    assert list(trials["n_layers"].head(2)) == [0, 1]
+    card = (in_run_dir / "mlruns" / "exports" / "wine" / "model_card.md").read_text()
+    assert "- Baseline: LogisticRegression on the same splits: validation val_log_loss" in card
