@@ -24,7 +24,7 @@ from kerashpo.pipelines.ablation.table import COMPLETE, SeedRun, render, summari
 from kerashpo.pipelines.ablation.variants import Variant, built_in_variants, knobs_for, select, user_variants
 from kerashpo.pipelines.config import PipelineConfig, load_config
 from kerashpo.pipelines.review.champion import SearchChampion, find_champion, fixed_values
-from kerashpo.pipelines.run.pipeline import PreparedTraining, code_version, prepare_training
+from kerashpo.pipelines.run.prepare import PreparedTraining, code_version, prepare_training
 from kerashpo.pipelines.runtime.backend import select_backend
 from kerashpo.pipelines.runtime.compute import Compute, tensorflow_settings
 from kerashpo.spaces import UserError

@@ -102,16 +102,16 @@ def test_reads(monkeypatch) -> list[str]:
     """The reads of the test rows made by whatever runs in the test (the split is the only one wrapped)."""
     import dataclasses
 
-    import kerashpo.pipelines.run.pipeline as run_module
+    import kerashpo.pipelines.run.prepare as prepare_module
 
     reads: list[str] = []
-    split = run_module.split_for
+    split = prepare_module.split_for
 
     def watched_split(*args, **kwargs):
         splits = split(*args, **kwargs)
         return dataclasses.replace(splits, x_test=Watched(splits.x_test, reads), y_test=Watched(splits.y_test, reads))
 
-    monkeypatch.setattr(run_module, "split_for", watched_split)
+    monkeypatch.setattr(prepare_module, "split_for", watched_split)
     return reads
 
 
@@ -172,7 +172,7 @@ def test_ablate_writes_every_variant_tracks_equal_fingerprints_and_never_reads_t
 def test_variants_switch_the_regularizers_in_the_built_model(searched, monkeypatch):
     from kerashpo.pipelines.ablation.run import plan_ablation
     from kerashpo.pipelines.config import load_config
-    from kerashpo.pipelines.run.pipeline import prepare_training
+    from kerashpo.pipelines.run.prepare import prepare_training
     from kerashpo.search.training.sources import FixedSampling
 
     monkeypatch.chdir(searched)

@@ -23,7 +23,8 @@ from kerashpo.pipelines.config import parse_config
 from kerashpo.pipelines.data.loaders import load_builtin
 from kerashpo.pipelines.data.splits import split_dataset, split_folds
 from kerashpo.pipelines.run.baseline import fit_baseline
-from kerashpo.pipelines.run.pipeline import prepare_training, run_pipeline
+from kerashpo.pipelines.run.pipeline import run_pipeline
+from kerashpo.pipelines.run.prepare import prepare_training
 
 # The export check builds the space at the builder's defaults (no value sampled): "good" then.
 QUALITY_PROBED = dataclasses.replace(

@@ -18,7 +18,7 @@ from helpers import exit_code, tracking_uri
 
 from kerashpo.pipelines.cli import main
 from kerashpo.pipelines.config import parse_config
-from kerashpo.pipelines.run.pipeline import prepare_training
+from kerashpo.pipelines.run.prepare import prepare_training
 from kerashpo.search.leaderboard import leaderboard
 from kerashpo.search.training.sources import fit_batches
 from kerashpo.spaces.presets.transfer import TRANSFER, build_base
