@@ -209,6 +209,9 @@ class MLflowTracker(NullTracker):
                         self._runs[int(number)] = run.info.run_id
                         if run.info.status == "RUNNING":
                             self._open.add(int(number))
+                # The tags describe the latest session (its budget, config, code); MLflow never overwrites a
+                # param, so the params keep the first session's.
+                self._log_batch(self.parent_run_id, tags=info.tags)
             else:
                 tags = {ROLE_TAG: "search", STUDY_TAG: info.study, "objective": info.objective,
                         "direction": info.direction, **info.tags}

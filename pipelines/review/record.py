@@ -19,7 +19,13 @@ from kerashpo.spaces.choices import Direction
 
 # The champion's single test evaluation, summed up for the figures: confusion counts, or (actual, predicted) pairs.
 PREDICTIONS = "evaluation/test_predictions.json"
-WALL_TIME = "search_seconds"  # a parent-run metric: how long the search ran (the last session, if resumed)
+# A parent-run metric logged once by each `kerashpo run` of the search, interrupted ones included: a resumed
+# search's wall time is the sum of its history (the latest value is the last session's alone).
+WALL_TIME = "search_seconds"
+# A parent-run tag: the budget as the latest session configured it, as JSON (trials, timeout, max_epochs,
+# patience). Set again on every session, where the params keep the first session's (MLflow never overwrites
+# a param).
+BUDGET_TAG = "budget"
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class SearchRecord:
     champion_validation: dict[str, float] = field(default_factory=dict)  # the champion's val_* at its best epoch
     predictions: dict[str, Any] | None = None  # the PREDICTIONS artifact
     card: str | None = None
+    session_seconds: list[float] = field(default_factory=list)  # WALL_TIME's history: each session's search time
 
     @property
     def run_id(self) -> str:
@@ -87,7 +94,9 @@ class SearchRecord:
         return sum(t.state == state for t in self.trials)
 
     def wall_seconds(self) -> float | None:
-        """The search's logged time; failing that, the parent run's span."""
+        """The search's logged time, summed over its sessions; failing that, the parent run's span."""
+        if self.session_seconds:
+            return sum(self.session_seconds)
         if WALL_TIME in self.run.data.metrics:
             return float(self.run.data.metrics[WALL_TIME])
         info = self.run.info
@@ -104,6 +113,8 @@ def load_search(client: Any, run_id: str) -> SearchRecord:
     baseline = next((r for r in children if r.data.tags.get(ROLE_TAG) == "baseline"
                      or r.data.tags.get(STATE_TAG) == BASELINE), None)
     record = SearchRecord(parent, client.get_experiment(parent.info.experiment_id).name, trials, baseline)
+    record.session_seconds = [m.value for m in sorted(client.get_metric_history(run_id, WALL_TIME),
+                                                      key=lambda m: m.timestamp)]
     champion = record.champion
     if champion is not None and baseline is not None:
         record.champion_validation = _validation_at_best_epoch(client, children, champion.number, baseline)

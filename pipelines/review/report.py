@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime
 import html
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from kerashpo.pipelines.review.figures import Figures, draw_figures, log_figures
-from kerashpo.pipelines.review.record import SearchRecord, load_search
+from kerashpo.pipelines.review.record import BUDGET_TAG, SearchRecord, load_search
 from kerashpo.search.tracking import BASELINE
 from kerashpo.spaces import UserError
 
@@ -85,10 +86,7 @@ def summary(record: SearchRecord) -> list[tuple[str, str]]:
     splits = ", ".join(f"{k.removeprefix('split_')} {v}" for k, v in params.items() if k.startswith("split_"))
     driver = tags.get("driver", "-")
     search = ", ".join(f"{key} {tags[key]}" for key in ("sampler", "pruner", "tuner") if key in tags)
-    budget = (f"{params.get('trials', '-')} trials of at most {params.get('max_epochs', '-')} epochs "
-              f"(patience {params.get('patience', '-')})")
-    if params.get("timeout", "None") != "None":
-        budget += f", timeout {params['timeout']} s"
+    budget = _budget(params, tags)
     states = ("COMPLETE", "PRUNED", "FAILED")
     trials = ", ".join(f"{record.count(s)} {s.lower()}" for s in states)
     others = len(record.trials) - sum(record.count(s) for s in states)
@@ -96,7 +94,7 @@ def summary(record: SearchRecord) -> list[tuple[str, str]]:
         trials += f", {others} unfinished"
     best = metrics.get(f"best_{record.objective}")
     tested = ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()) if k.startswith("test_"))
-    seconds = record.wall_seconds()
+    seconds, sessions = record.wall_seconds(), record.session_seconds
     started = datetime.datetime.fromtimestamp(record.run.info.start_time / 1000, datetime.timezone.utc)
     return [
         ("Experiment", record.experiment),
@@ -110,7 +108,8 @@ def summary(record: SearchRecord) -> list[tuple[str, str]]:
          if record.objectives else f"{record.objective} ({record.direction})"),
         ("Budget", budget),
         ("Seed", params.get("seed", "-")),
-        ("Wall time", f"{seconds:.1f} s" if seconds is not None else "-"),
+        ("Wall time", "-" if seconds is None else f"{seconds:.1f} s" if len(sessions) < 2 else
+         f"{seconds:.1f} s over {len(sessions)} sessions ({' + '.join(f'{s:.1f}' for s in sessions)} s)"),
         ("Trials", f"{len(record.trials)}: {trials}"),
         ("Best trial", f"{tags['best_trial']}: {record.objective} {best:.4f}"
          if "best_trial" in tags and best is not None else "-"),
@@ -119,6 +118,16 @@ def summary(record: SearchRecord) -> list[tuple[str, str]]:
         ("Started", f"{started:%Y-%m-%d %H:%M:%S} UTC, status {record.run.info.status}"),
         ("Code version", tags.get("code_version", "-")),
     ]
+
+
+def _budget(params: dict[str, str], tags: dict[str, str]) -> str:
+    """The budget as the latest session configured it (its tag); a run recorded before the tag, as its params."""
+    budget = {**params, **{k: str(v) for k, v in json.loads(tags.get(BUDGET_TAG, "{}")).items()}}
+    text = (f"{budget.get('trials', '-')} trials of at most {budget.get('max_epochs', '-')} epochs "
+            f"(patience {budget.get('patience', '-')})")
+    if budget.get("timeout", "None") != "None":
+        text += f", timeout {budget['timeout']} s"
+    return text
 
 
 def _definition_table(rows: list[tuple[str, str]]) -> str:

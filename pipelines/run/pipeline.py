@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kerashpo.pipelines.config import PipelineConfig, load_config
+from kerashpo.pipelines.review.record import WALL_TIME
 from kerashpo.pipelines.run.baseline import Baseline
 from kerashpo.pipelines.run.finish import fit_run_baseline, review_run, ship_champion
 from kerashpo.pipelines.run.prepare import prepare_run
@@ -101,7 +102,10 @@ def run_pipeline(
         with tracker.ending_search():
             baseline = fit_run_baseline(run, tracker)
             run.job.started_at = time.time()  # budget.timeout counts the search, not the checks before it
-            outcome = search_in_processes(run.driver, run.job, tracker, on_trial_end, compute)
+            try:
+                outcome = search_in_processes(run.driver, run.job, tracker, on_trial_end, compute)
+            finally:  # every session's time, an interrupted one's too: a resumed search's wall time is their sum
+                tracker.log_search_results({WALL_TIME: time.time() - run.job.started_at}, {})
             report = None
             # With workers on several hosts the champion's checkpoint may be on another host; a refit needs none.
             if outcome.best_model_path is not None or (config.export.refit and outcome.best_number is not None):

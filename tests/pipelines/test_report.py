@@ -6,6 +6,7 @@ import contextlib
 import io
 import itertools
 import re
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -149,6 +150,31 @@ def test_report_command_redraws_the_same_report_from_the_store_alone(optuna_sear
         assert main(["report", "--run", optuna_search.run_id, "--out", str(out),
                      "--tracking-uri", tracking_uri(optuna_search.directory)]) == 0
     assert out.read_text() == optuna_search.report.read_text()
+
+
+@pytest.mark.slow
+def test_a_resumed_search_reports_its_whole_time_its_budget_as_configured_now_and_every_trial(run_dir):
+    """Issue 38: run again with a larger --trials, the summary is the whole study's, not the last session's."""
+    config = write_pipeline(run_dir, name="resumed", dataset="iris", trials=2, max_epochs=2, patience=2, report=True)
+    commands = []
+    for argv in (["run", str(config)], ["run", str(config), "--trials", "3"]):
+        printed, started = io.StringIO(), time.monotonic()
+        with chdir(run_dir), contextlib.redirect_stdout(printed):
+            assert main(argv) == 0
+        commands.append(time.monotonic() - started)
+    search = Search(run_dir, "resumed", printed.getvalue())
+    trials = {int(run.data.tags["trial_number"]): run.info for run in search.trial_runs()}
+    assert sorted(trials) == [0, 1, 2]
+
+    def span(numbers: list[int]) -> float:  # a session's search lasted at least from its first trial to its last
+        return (max(trials[n].end_time for n in numbers) - min(trials[n].start_time for n in numbers)) / 1000
+
+    rows = dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td></tr>", search.report.read_text()))
+    assert rows["Budget"] == "3 trials of at most 2 epochs (patience 2)"
+    assert rows["Trials"] == "3: 3 complete, 0 pruned, 0 failed"  # iris's 30 validation rows: no pruning
+    assert "over 2 sessions" in rows["Wall time"]
+    seconds = float(rows["Wall time"].split()[0])  # shown to 0.1 s
+    assert span([0, 1]) + span([2]) - 0.05 <= seconds <= sum(commands) + 0.05, (rows["Wall time"], commands)
 
 
 @pytest.mark.slow
