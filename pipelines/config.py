@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from kerashpo.spaces.preset import Preset
 
 # Up to this many of the best trials averaged in the shipped model when export.ensemble is unset (those tied
-# with the best on validation): in the benchmarks the average of 5 beat the champion alone on test in 21 of 25
-# default runs, and the average of 10 was worse on 3 of 5 tables (BENCHMARKS.md, "Which model ships").
+# with the best on validation): averaging them does better on test than the champion alone, and averaging more
+# does not (benchmarks/ensemble_rules.py).
 DEFAULT_ENSEMBLE = 5
 # digits_images: the digits set as 8x8 grayscale images (for the cnn space).
 BUILTIN_DATASETS = ("digits", "digits_images", "breast_cancer", "wine", "iris", "diabetes")
@@ -397,7 +397,7 @@ class PipelineConfig(_Section):
     baseline: bool = Field(True, description=(
         "Also fit scikit-learn's linear model (LogisticRegression or RidgeCV) on the same splits, as the "
         "reference the search must beat."))
-    # Draw the search's figures and report.html at the end (about 3 s of a digits run).
+    # Draw the search's figures and report.html at the end; tests that never read them turn it off for the time.
     report: bool = Field(True, description="Draw the search's figures and report.html at the end.")
     ablation: AblationConfig = Field(AblationConfig(), description="kerashpo ablate: your variants, seeds.")
 

@@ -52,8 +52,7 @@ def fit_baseline(dataset: Dataset, splits: Splits, seed: int) -> Baseline:
     from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
-    # One BLAS thread: on these small matrices OpenBLAS's threads cost more than they save (digits' logistic
-    # regression: 0.04 CPU-s on one thread, 0.6-2.3 on two beside TensorFlow's).
+    # One BLAS thread: on these small matrices OpenBLAS's threads, beside TensorFlow's, cost more than they save.
     with threadpool_limits(limits=1, user_api="blas"):
         if not splits.folds:
             baseline = _fitted(dataset, splits.x_train, splits.y_train, seed)

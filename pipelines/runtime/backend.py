@@ -5,9 +5,10 @@ Keras reads its backend once, when it is first imported, so the choice is made b
 runs, a config that asks for the other backend is refused in one line.
 
 Why TensorFlow is the default: on the short, pruned trials a search is made of, a new model's first epoch costs
-more on JAX (XLA compiles the training and evaluation steps: 3.7-4.4 s on 2 cores against about 1 s of tracing),
-and that first epoch decides how many configurations a budget can try; the later epochs were no faster on JAX
-here, fed from the same ``tf.data`` pipelines (BENCHMARKS.md, "2b. Backends").
+more on JAX (XLA compiles the training and evaluation steps, where TensorFlow traces them), and that first epoch
+decides how many configurations a budget can try; fed from the same ``tf.data`` pipelines, the later epochs are
+no faster on JAX (``benchmarks/overhead.py`` and ``benchmarks/efficiency.py`` on each backend; BENCHMARKS.md,
+"2b. Backends").
 """
 
 from __future__ import annotations

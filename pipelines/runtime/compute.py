@@ -55,10 +55,10 @@ class Compute:
         if self.mixed_precision:
             keras.mixed_precision.set_global_policy("mixed_float16")
         if not self.gpus:
-            # On CPU, Grappler's rewrites cost each new model 40-90 ms when its step first runs and save little in
-            # its later epochs (a small network's ran up to 16% faster with them): without them the default digits
-            # search ran 6-19% more trials in 60 s, its best validation at least as good (benchmarks/
-            # graph_rewrites.py; BENCHMARKS.md). GPUs keep them: layout and fusion rewrites matter there.
+            # On CPU, Grappler's rewrites cost each new model time when its step first runs and save little in
+            # its later epochs: without them a search tries more configurations in the same time, its best
+            # validation at least as good (benchmarks/graph_rewrites.py). GPUs keep them: layout and fusion
+            # rewrites matter there.
             set_graph_rewrites(False)
 
 

@@ -175,8 +175,9 @@ def worker_context() -> Any:
 
 
 def start_worker_server() -> None:
-    """Start the fork server now, so that its TensorFlow import (5-8 s) runs beside this process's own start-up
-    and preparation (the data, the checks, the baseline) instead of after them; workers fork from it later."""
+    """Start the fork server now, so that its TensorFlow import (``benchmarks/startup.py`` times one) runs beside
+    this process's own start-up and preparation (the data, the checks, the baseline) instead of after them; workers
+    fork from it later."""
     import multiprocessing.forkserver
 
     worker_context()

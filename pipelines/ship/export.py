@@ -68,8 +68,8 @@ def evaluate_once(model: Any, x_test: Any, y_test: Any, spec: Any) -> dict[str, 
     if getattr(model, "optimizer", None) is None:
         loss, metrics = loss_and_metrics(spec.task)
         model.compile(loss=loss, metrics=metrics)
-    # Once, eagerly and in large batches: tracing a test step for a single pass cost more than the pass
-    # (digits: about 1 s of tracing against 0.1 s). Means over rows do not depend on the batch size.
+    # Once, eagerly and in large batches: tracing a test step costs more than the single pass it would serve.
+    # Means over rows do not depend on the batch size.
     compiled_eagerly, model.run_eagerly = model.run_eagerly, True
     try:
         results = model.evaluate(model_inputs(x_test), encode_targets(model, y_test, spec), batch_size=1024,

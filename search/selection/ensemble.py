@@ -6,9 +6,9 @@ most ``TIE_STANDARD_ERRORS`` standard errors of the paired per-row difference: o
 the rows the search had, it is as good as the best. The members are averaged with
 equal weights. Picking one winner out of many on a small validation split is
 partly the luck of that split (the winner's curse), and so is fitting weights
-to it: greedy ensemble selection (Caruana et al., 2004), the rule this replaced,
-scored worse on test than the plain average of the tied trials in 21 of 25
-default runs on five tables (``benchmarks/ensemble_rules.py``). On a large validation split the
+to it, as greedy ensemble selection (Caruana et al., 2004) does: it fits the rows
+it is judged on, and on test does worse than the plain average of the tied
+trials (``benchmarks/ensemble_rules.py``). On a large validation split the
 standard errors are small and clearly worse trials stay out.
 The linear model fitted exactly (``search.linear``) is a candidate too. No search
 chose it, so its validation score is honest where the best trial's is the best of

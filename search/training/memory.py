@@ -25,9 +25,10 @@ def released_when_done() -> Iterator[None]:
 
     TensorFlow registers a gradient function for each custom gradient a traced
     training step uses and never removes it (tensorflow/tensorflow#97697); each
-    entry pins its whole graph, about 4 MB per trained model, whatever
-    ``clear_session`` does. The entries the block added are dropped, then the
-    Keras session is cleared and collected.
+    entry pins its whole graph, whatever ``clear_session`` does, so memory
+    grows with every trained model (``benchmarks/memory.py``). The entries
+    the block added are dropped, then the Keras session is cleared and
+    collected.
     """
 
     registry = _gradient_registry()
@@ -40,7 +41,7 @@ def released_when_done() -> Iterator[None]:
                 registry.pop(name, None)
         clear_session()  # also runs gc.collect()
         # What survived lives for the search; frozen, the next collection walks only the next trial's
-        # objects (a full walk of the growing heap cost about 0.2 s a trial).
+        # objects, not the whole heap, which grows with the search (benchmarks/overhead.py).
         gc.freeze()
 
 
@@ -52,8 +53,8 @@ def collecting_new_objects_only() -> Iterator[None]:
     """Inside the block, collections walk only objects made after it began (and after each trial).
 
     A process that imported TensorFlow, MLflow and Optuna holds about half a million objects that live as long
-    as it does; every ``clear_session`` (its ``gc.collect()``) walked them all: 0.3 s in a fresh process, more
-    in a long Python session, several times a run. The blocks nest; the outermost gives normal collection back
+    as it does; every ``clear_session`` (its ``gc.collect()``) would walk them all, several times a run, the
+    longer the more a Python session holds. The blocks nest; the outermost gives normal collection back
     (to a user's own session too).
     """
     global _frozen_depth

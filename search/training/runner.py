@@ -226,7 +226,7 @@ LATENCY_WARMUP, LATENCY_CALLS = 2, 30
 
 def measured(result: TrialResult, data: TrialData) -> TrialResult:
     """A completed trial's size (its weights in bytes, as served) and latency (median wall time of a batch-1
-    ``predict_on_batch`` on one training row, about 0.1 s a trial on a small network)."""
+    ``predict_on_batch`` on one training row; a few dozen calls, cheap beside the trial's training)."""
     model = result.model
     if result.state != COMPLETE or model is None:
         return result

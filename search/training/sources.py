@@ -74,7 +74,7 @@ def build_training_state(model: Any, x: Any, y: Any) -> None:
     """Create a compiled model's loss, metric and optimizer variables now, eagerly, on a few rows.
 
     Without a distribution strategy, Keras on TensorFlow creates them inside the first trace of the training
-    step, and ``tf.function`` then traces that step a second time: about 0.6 s of every short trial
+    step, and ``tf.function`` then traces that step a second time, much of a short trial's fixed cost
     (``benchmarks/overhead.py``). The rows' metric updates are reset; ``fit`` starts from zero.
     """
     predicted = model(x, training=False)

@@ -1,11 +1,11 @@
 """How a trial scores its validation split after each epoch: in large batches, eagerly until tracing pays.
 
 Keras's own validation (``fit(validation_data=...)``) traces an evaluation step in the first epoch, inside the
-loop that runs ``steps_per_execution`` batches per call: 0.3-0.4 s per new model on 2 cores, a quarter of a short
-trial (``benchmarks/overhead.py``), while most trials of a pruned search stop after a few epochs. Here the
-validation split runs in large batches through a one-batch step (half the tracing), and eagerly at first: eager
-evaluation costs nothing up front but more per epoch, so a trial switches to the traced step once its eager time
-reaches an estimate of the tracing cost (rent or buy: never much more than the better choice made in hindsight).
+loop that runs ``steps_per_execution`` batches per call, a large share of a short trial (benchmarks/overhead.py),
+while most trials of a pruned search stop after a few epochs. Here the validation split runs in large batches
+through a one-batch step (less to trace), and eagerly at first: eager evaluation costs nothing up front but more
+per epoch, so a trial switches to the traced step once its eager time reaches an estimate of the tracing cost
+(rent or buy: never much more than the better choice made in hindsight).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 # Rows of inputs per validation batch: large batches cost a fraction of many small ones in either mode.
 VALIDATION_BATCH_BYTES = 4 * 2**20
 MAX_VALIDATION_BATCH = 2048
-# Tracing the one-batch evaluation step costs about a quarter of tracing the training step (measured on dense
-# and convolutional presets): 0.15-0.2 s against 0.6-0.8 s for a digits MLP.
+# What tracing the one-batch evaluation step costs, as a share of tracing the training step (measured on dense
+# and convolutional presets; BENCHMARKS.md, section 8): the estimate eager validation is held to.
 EVALUATION_TRACE_SHARE = 0.25
 
 

@@ -19,7 +19,7 @@ INITIALIZERS = ("glorot_uniform", "he_normal", "lecun_normal")
 OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "reduce_on_plateau")
 # Batches per call into the compiled training step. Small models on small data spend much of a step in
-# Python; 32 batches per call made a digits trial about a quarter faster (benchmarks/overhead.py).
+# Python; several batches per call pay that once (benchmarks/overhead.py).
 # Epoch-level callbacks (early stopping, pruning, schedules) are unaffected.
 STEPS_PER_EXECUTION = 32
 

@@ -136,8 +136,9 @@ def build_transfer(params: dict[str, Any], spec: DataSpec) -> Any:
     base = build_base(name, size, weights)
     if weights == NO_WEIGHTS:  # from scratch: every layer trains, batch norm learns its statistics
         for layer in base.layers:
-            # The applications' 0.99 needs hundreds of steps before the inference statistics mean anything: on a
-            # small folder (6 steps an epoch) validation stayed at chance while training reached 100%.
+            # The applications' 0.99 needs hundreds of steps before the inference statistics mean anything, more
+            # than a small folder's epochs give: validation would stay at chance while training fits
+            # (benchmarks/transfer.py).
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = 0.9
         x = base(x)
