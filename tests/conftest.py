@@ -30,7 +30,7 @@ from helpers import REPO, chdir, copy_store  # noqa: E402  (after the environmen
 
 # Fixtures that train once and are read by many tests. Under xdist every worker process would build its own copy,
 # so the tests using one (directly or through another fixture) share an xdist group: one worker builds it once.
-SHARED_FIXTURES = ("real_searches", "digits_run", "review_search", "servers")
+SHARED_FIXTURES = ("real_searches", "digits_run", "review_search", "servers", "contract_search")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (--dist loadgroup)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from helpers import chdir, copy_store, kill_during_second_trial, tracking_uri, write_pipeline
+from helpers import chdir, copy_store, tracking_uri, write_pipeline
 from mlflow import MlflowClient
 
 from kerashpo.pipelines.cli import main
@@ -193,47 +192,3 @@ def test_running_the_same_command_again_resumes_the_study(digits_run):
     assert sorted(numbers) == list(range(TRIALS + 3))
     assert len(study(directory, "tiny").trials) == TRIALS + 3
     assert all(run.info.status != "RUNNING" for run in kids)
-
-
-@pytest.mark.slow
-def test_a_killed_run_resumes_without_lost_or_duplicate_trials(run_dir):
-    # Long trials (no pruning, no early stop) so the kill lands inside the second one.
-    config = write_pipeline(run_dir, name="killed", trials=3, max_epochs=25, patience=25, pruner="none")
-    kill_during_second_trial(config, run_dir, "killed", total=3)
-    killed_number = 1
-
-    with chdir(run_dir):  # short trials from here on: the resume is what is tested
-        assert main(["run", str(config), "--max-epochs", "3"]) == 0
-    the_study = study(run_dir, "killed")
-    lost = [t for t in the_study.trials if t.user_attrs.get("kerashpo_lost")]
-    assert [t.number for t in lost] == [killed_number]
-    counted = [t for t in the_study.trials if not t.user_attrs.get("kerashpo_lost")]
-    assert len(counted) == 3 and all(t.state.is_finished() for t in counted)
-    # the lost configuration was tried again
-    assert any(t.params == lost[0].params for t in counted)
-    _, kids = children(MlflowClient(tracking_uri(run_dir)), "killed")
-    assert sorted(int(r.data.tags["trial_number"]) for r in kids) == sorted(t.number for t in the_study.trials)
-    killed_run = next(r for r in kids if int(r.data.tags["trial_number"]) == killed_number)
-    assert killed_run.info.status == "FAILED" and killed_run.data.tags["state"] == "FAILED"
-    assert all(r.info.status != "RUNNING" for r in kids)
-    assert json.loads(json.dumps(the_study.best_params))
-
-
-# One trial per process: the first share runs here; Optuna's then passes through two fresh processes (the second
-# replacing the first when it hands over), Keras Tuner's through one (each fresh process costs a TensorFlow start).
-@pytest.mark.slow
-@pytest.mark.parametrize("driver, trials", [("optuna", 3), ("keras_tuner", 2)])
-def test_a_long_search_hands_over_to_fresh_processes(driver, trials, in_run_dir):
-    config = write_pipeline(in_run_dir, name="relay", dataset="iris", trials=trials, max_epochs=3)
-    config.write_text(config.read_text().replace("patience: 3}", "patience: 3, trials_per_process: 1}"))
-    assert main(["run", str(config), "--driver", driver]) == 0
-    client = MlflowClient(tracking_uri(in_run_dir))
-    exp = client.get_experiment_by_name("relay")
-    kids = client.search_runs([exp.experiment_id], "tags.`kerashpo.role` = 'trial'")
-    assert sorted(int(r.data.tags["trial_number"]) for r in kids) == list(range(trials))
-    workers = {int(r.data.tags["trial_number"]): r.data.tags["worker"] for r in kids}
-    # trial 0 ran here, each later one in a fresh process of its own
-    assert workers[0].endswith(f":{os.getpid()}")
-    assert len(set(workers.values())) == trials
-    assert len(client.search_runs([exp.experiment_id], "tags.`kerashpo.role` = 'search'")) == 1
-    assert (in_run_dir / "mlruns" / "exports" / "relay" / "model.keras").exists()

@@ -122,21 +122,6 @@ def test_a_three_fold_search_logs_each_fold_prunes_between_folds_and_refits_the_
     assert baseline.data.tags["split_fingerprint"] == parent.data.tags["split_fingerprint"]
 
 
-@pytest.mark.slow
-def test_the_keras_tuner_driver_trains_the_same_folds_through_the_shared_runner(in_run_dir):
-    config = parse_config(_config("kt-folds", dataset="iris", driver="keras_tuner", folds=2))
-    config.budget.trials = 1
-    run_pipeline(config, workdir=in_run_dir)
-
-    client = MlflowClient(tracking_uri(in_run_dir))
-    (trial,) = client.search_runs([client.get_experiment_by_name("kt-folds").experiment_id],
-                                  "tags.`kerashpo.role` = 'trial'")
-    metrics = trial.data.metrics
-    assert trial.data.tags["state"] == "COMPLETE"
-    assert metrics["best_val_log_loss"] == pytest.approx(
-        (metrics["fold_0_val_log_loss"] + metrics["fold_1_val_log_loss"]) / 2)
-
-
 def test_ablate_refuses_to_read_the_test_rows_when_no_variant_keeps_a_model(in_run_dir, capsys):
     (in_run_dir / "cv.yaml").write_text("name: cv\ndataset: {name: iris}\nsplit: {folds: 3}\n")
     assert main(["ablate", "cv.yaml", "--test"]) == 2

@@ -1,13 +1,13 @@
-"""The Keras Tuner driver, and a user's build_model(hp) under both drivers."""
+"""The Keras Tuner driver: each tuner tracked as Optuna's trials are, and its refusals. What every driver must do
+(budgets, kill -9 and resume, failing user code, export) is in test_driver_contract.py."""
 
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
-from helpers import chdir, kill_during_second_trial, tracking_uri, write_pipeline
+from helpers import tracking_uri, write_pipeline
 from mlflow import MlflowClient
 
 from kerashpo.pipelines.cli import main
@@ -110,33 +110,6 @@ def test_each_tuner_tracks_like_optuna(tuner, in_run_dir):
     assert sorted(kt_board["trial"].dropna()) == sorted(numbers)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
-def test_the_guide_build_model_runs_unchanged_under_both_drivers(driver, in_run_dir):
-    (in_run_dir / "guide_models.py").write_text(GUIDE)
-    config = write_pipeline(in_run_dir, name="guide", trials=3, max_epochs=4, formats=None,
-                            extra="build_model: guide_models:build_model\n")
-    assert main(["run", str(config), "--driver", driver]) == 0
-    study = "guide" if driver == "optuna" else "guide-keras_tuner-random"
-    kids = parents_and_children(in_run_dir, "guide")[study]
-    assert len(kids) == 3 and all(r.data.tags["state"] == "COMPLETE" for r in kids)
-    for run in kids:
-        params = run.data.params
-        assert {"num_layers", "units_0", "activation", "dropout", "lr"} <= set(params)
-        assert all(f"units_{i}" in params for i in range(int(params["num_layers"])))
-    assert main(["export", "--to", str(in_run_dir / "shipped")]) == 0
-    # What `kerashpo export` ships is the run's champion: both files give the same probabilities for digits.
-    import keras
-    from sklearn.datasets import load_digits
-
-    rows = load_digits().data[:8].astype("float32")
-    exported, shipped = (keras.saving.load_model(in_run_dir / folder / "model.keras").predict(rows, verbose=0)
-                         for folder in ("mlruns/exports/guide", "shipped"))
-    assert exported.shape == (8, 10)
-    np.testing.assert_allclose(exported.sum(axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(shipped, exported, rtol=1e-6)
-
-
 @pytest.mark.parametrize("extra, message", [
     ("build_model: nowhere_module:build_model\n", "cannot import module 'nowhere_module'"),
     ("build_model: guide_models:missing\n", "has no attribute 'missing'"),
@@ -162,50 +135,3 @@ def test_hyperband_needs_max_epochs(in_tmp, capsys):
     err = capsys.readouterr().err.strip()
     assert "hyperband needs max_epochs" in err and len(err.splitlines()) == 1
     assert not (in_tmp / "mlruns").exists()
-
-
-@pytest.mark.slow
-def test_a_killed_keras_tuner_run_finishes_its_budget_without_duplicates(run_dir):
-    config = write_pipeline(run_dir, name="ktkill", trials=3, max_epochs=25, patience=25,
-                            extra="driver: keras_tuner\n")
-    kill_during_second_trial(config, run_dir, "ktkill", total=3)
-    with chdir(run_dir):  # short trials from here on: the resume is what is tested
-        assert main(["run", str(config), "--max-epochs", "3"]) == 0
-    kids = parents_and_children(run_dir, "ktkill")["ktkill-keras_tuner-random"]
-    assert sorted(int(r.data.tags["trial_number"]) for r in kids) == [0, 1, 2]
-    assert all(r.info.status == "FINISHED" and r.data.tags["state"] == "COMPLETE" for r in kids)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("driver", ["optuna", "keras_tuner"])
-def test_budget_timeout_stops_starting_trials_and_the_trial_in_flight_under_both_drivers(driver, in_run_dir, capsys):
-    timeout, max_epochs = 5, 5000
-    # No trial count: the time alone decides. No early stop: a trial would train 5,000 iris epochs (far over
-    # 5 s) unless the deadline stops it.
-    config = write_pipeline(in_run_dir, name="timed", dataset="iris", trials=200, max_epochs=max_epochs,
-                            extra="keras_tuner: {tuner: random}\n")
-    config.write_text(config.read_text().replace("trials: 200, ", "").replace(
-        "patience: 3}", f"patience: {max_epochs}, timeout: {timeout}}}"))
-    assert main(["run", str(config), "--driver", driver]) == 0
-    client = MlflowClient(tracking_uri(in_run_dir))
-    experiment = client.get_experiment_by_name("timed").experiment_id
-    (parent,) = client.search_runs([experiment], "tags.`kerashpo.role` = 'search'")
-    (trials,) = parents_and_children(in_run_dir, "timed").values()
-    assert 1 <= len(trials) < 200
-    assert all(run.info.status == "FINISHED" for run in trials)
-    # No trial started once the time was up (the clock starts before the search run opens; 3 s for the
-    # step from the check to the trial's run).
-    late = [(r.data.tags["trial_number"], r.info.start_time - parent.info.start_time) for r in trials
-            if r.info.start_time - parent.info.start_time > (timeout + 3) * 1000]
-    assert not late, late
-    # The trial in flight at the deadline stopped there, far short of its epochs, and counts with its best epoch.
-    in_flight = max(trials, key=lambda r: r.info.start_time)
-    assert in_flight.data.tags.get("stopped_by") == "budget.timeout", in_flight.data.tags
-    assert in_flight.data.tags["state"] == "COMPLETE"
-    assert 1 <= in_flight.data.metrics["best_epoch"] <= in_flight.data.metrics["epochs_run"] < max_epochs
-    assert [r for r in trials if r.data.tags.get("stopped_by")] == [in_flight]
-    # The progress display says so under that trial's line, and under no other.
-    out = capsys.readouterr().out
-    assert out.count("stopped in flight by budget.timeout") == 1
-    trial_line = out.split("stopped in flight by budget.timeout")[0].rstrip().splitlines()[-1]
-    assert f"trial {in_flight.data.tags['trial_number']} " in trial_line
