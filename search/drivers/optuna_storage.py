@@ -43,7 +43,11 @@ def open_existing_storage(storage: str) -> Any:
     try:
         return optuna.storages.RDBStorage(storage, skip_table_creation=True)
     except Exception as exc:  # a driver's own error types: connection refused, bad credentials, no such database
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # Optuna wraps the driver's error in its own ("An exception is raised during the commit..."): say the cause.
+        cause: BaseException = exc
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         password = urlsplit(storage).password
         if password:
             reason = reason.replace(password, "***")
