@@ -171,7 +171,7 @@ def _run(args: argparse.Namespace) -> int:
     gpus = import_tensorflow_quietly()
     if gpus:
         console.print(f"GPUs: {', '.join(gpus)}")
-    from kerashpo.search.tracking import redact_url
+    from kerashpo.search.redaction import redact_url
 
     # The model card shows it: a password in --storage or --tracking-uri is redacted.
     command = "kerashpo run " + " ".join(shlex.quote(redact_url(a)) for a in sys.argv[2:]) \
@@ -296,7 +296,7 @@ def _export(args: argparse.Namespace) -> int:
     from kerashpo.pipelines.runtime.quiet import import_tensorflow_quietly
     from kerashpo.pipelines.ship.export import ALIAS, MLFLOW_MODEL, export_model
     from kerashpo.search.leaderboard import find_search_run
-    from kerashpo.search.tracking import redact_url
+    from kerashpo.search.redaction import redact_url
     from kerashpo.spaces import UserError
 
     import_tensorflow_quietly()

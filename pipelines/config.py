@@ -498,7 +498,7 @@ class PipelineConfig(_Section):
 
     def to_yaml(self) -> str:
         """The resolved config as logged with the search: passwords in URLs are redacted."""
-        from kerashpo.search.tracking import redact_url
+        from kerashpo.search.redaction import redact_url
 
         document = self.model_dump(mode="json")
         document["storage"] = redact_url(document["storage"])

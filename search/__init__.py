@@ -36,7 +36,7 @@ _EXPORTS = {
     "Sampling": "kerashpo.search.protocols",
     "MLflowTracker": "kerashpo.search.tracking",
     "SearchInfo": "kerashpo.search.tracking",
-    "redact_url": "kerashpo.search.tracking",
+    "redact_url": "kerashpo.search.redaction",
     "format_leaderboard": "kerashpo.search.leaderboard",
     "find_search_run": "kerashpo.search.leaderboard",
 }

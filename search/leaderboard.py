@@ -15,7 +15,7 @@ from kerashpo.search.tracking import (
     STARTED_TAG,
     STATE_TAG,
     TRIAL_TAG,
-    using_tracking_uri,
+    child_runs,
 )
 from kerashpo.spaces import UserError
 from kerashpo.spaces.choices import Direction, TableFormat, chosen
@@ -65,7 +65,6 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
     Complete trials first, then pruned, then failed; each group best objective first. The search's
     scikit-learn reference model, scored on the same validation split, is the last row (state BASELINE).
     """
-    import mlflow
     import pandas as pd
     from mlflow import MlflowClient
 
@@ -73,12 +72,7 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
     parent = search_run(client, run_id) if run_id else find_search_run(client, experiment)
     objective = parent.data.tags.get("objective", "objective")
     direction = Direction(parent.data.tags.get("direction", Direction.MAXIMIZE))
-    with using_tracking_uri(tracking_uri):
-        runs = mlflow.search_runs(
-            experiment_ids=[parent.info.experiment_id],
-            filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
-            output_format="pandas", max_results=100000,
-        )
+    runs = _runs_frame(child_runs(client, parent))
     board = pd.DataFrame({
         "trial": pd.to_numeric(runs.get(f"tags.{TRIAL_TAG}", pd.Series(dtype=str)), errors="coerce"),
         "state": runs.get(f"tags.{STATE_TAG}", pd.Series(dtype=str)),
@@ -109,6 +103,18 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
     board.attrs.update(objective=objective, direction=str(direction),
                        parent_run_id=parent.info.run_id, experiment_id=parent.info.experiment_id)
     return board.head(top) if top else board
+
+
+def _runs_frame(runs: list[Any]) -> Any:
+    """The runs as ``mlflow.search_runs`` frames them: a row per run, a column per metric, param and tag
+    (``metrics.<name>``...), a missing metric NaN and a missing param or tag None."""
+    import pandas as pd
+
+    columns: dict[str, list[Any]] = {}
+    for kind, missing in (("metrics", float("nan")), ("params", None), ("tags", None)):
+        for name in sorted({name for run in runs for name in getattr(run.data, kind)}):
+            columns[f"{kind}.{name}"] = [getattr(run.data, kind).get(name, missing) for run in runs]
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(runs)))
 
 
 def _add_front(board: Any, runs: Any, objectives: list[dict[str, str]]) -> None:

@@ -15,8 +15,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, overload
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 from kerashpo.search.results import FAILED, TrialResult
 
@@ -39,31 +38,9 @@ EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_de
 _RUN_NAME_TAG = "mlflow.runName"
 _MAX_PARAM_CHARS = 6000
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
-
-
-@overload
-def redact_url(url: str) -> str: ...
-
-
-@overload
-def redact_url(url: None) -> None: ...
-
-
-def redact_url(url: str | None) -> str | None:
-    """The URL with any password replaced by ``***``, for logs, tags and displays."""
-    if not url or "@" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
+_PAGE = 1000  # runs per search_runs call
+# A resumed search reopens its study's first parent run and, where a trial has two runs, keeps the later one.
+_OLDEST_FIRST = ["attributes.start_time ASC"]
 
 
 @dataclass(frozen=True)
@@ -197,13 +174,12 @@ class MLflowTracker(NullTracker):
         self.info = info
         with self._guarded("open the MLflow experiment"):
             self.experiment_id = ensure_experiment(self.client, info.experiment, self.artifact_location)
-            existing = self._search(
-                f"tags.`{STUDY_TAG}` = '{_quote(info.study)}' and tags.`{ROLE_TAG}` = 'search'"
-            )
+            existing = _runs_where(self.client, self.experiment_id, f"tags.`{STUDY_TAG}` = '{_quote(info.study)}' and "
+                                   f"tags.`{ROLE_TAG}` = 'search'", order_by=_OLDEST_FIRST)
             if existing:
                 self.parent_run_id = existing[0].info.run_id
                 self.client.update_run(self.parent_run_id, status="RUNNING")
-                for run in self._search(f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'"):
+                for run in child_runs(self.client, existing[0], order_by=_OLDEST_FIRST):
                     number = run.data.tags.get(TRIAL_TAG)
                     if number is not None and number.isdigit():
                         self._runs[int(number)] = run.info.run_id
@@ -241,8 +217,7 @@ class MLflowTracker(NullTracker):
             return
         with self._guarded("record the baseline"):
             if self._baseline_run_id is None:
-                found = self._search(f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' and "
-                                     f"tags.`{ROLE_TAG}` = 'baseline'")
+                found = child_runs(self.client, self.parent_run_id, f"tags.`{ROLE_TAG}` = 'baseline'")
                 self._baseline_run_id = found[0].info.run_id if found else self.client.create_run(
                     self.experiment_id, run_name=f"baseline ({name})",
                     tags={ROLE_TAG: "baseline", STATE_TAG: BASELINE, "mlflow.parentRunId": self.parent_run_id,
@@ -383,17 +358,6 @@ class MLflowTracker(NullTracker):
 
     # -- helpers --------------------------------------------------------------
 
-    def _search(self, filter_string: str) -> list[Any]:
-        runs, token = [], None
-        while True:
-            page = self.client.search_runs([self.experiment_id], filter_string=filter_string,
-                                           max_results=1000, page_token=token,
-                                           order_by=["attributes.start_time ASC"])
-            runs.extend(page)
-            token = page.token
-            if not token:
-                return runs
-
     def _log_batch(self, run_id: str, *, metrics: list[tuple] | None = None,
                    params: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
         from mlflow.entities import Metric, Param, RunTag
@@ -426,6 +390,27 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
     finally:
         if previous is not None:
             os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+def child_runs(client: Any, parent: Any, where: str = "", order_by: list[str] | None = None) -> list[Any]:
+    """Every run nested under ``parent`` (a run, or its id): a search's trials and baseline. ``where``, an MLflow
+    filter, narrows them."""
+    if isinstance(parent, str):
+        parent = client.get_run(parent)
+    nested = f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+    return _runs_where(client, parent.info.experiment_id, f"{nested} and {where}" if where else nested, order_by)
+
+
+def _runs_where(client: Any, experiment_id: str, where: str, order_by: list[str] | None = None) -> list[Any]:
+    """Every run of the experiment that ``where`` selects, read page by page (MLflow caps a page)."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=where, max_results=_PAGE, page_token=token,
+                                  order_by=order_by)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
 
 
 def ensure_experiment(client: Any, name: str, artifact_location: str | None) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kerashpo.search.leaderboard import find_search_run, search_run
-from kerashpo.search.tracking import ROLE_TAG, SPLIT_TAG, STATE_TAG, STUDY_TAG, TRIAL_TAG
+from kerashpo.search.tracking import ROLE_TAG, SPLIT_TAG, STATE_TAG, STUDY_TAG, TRIAL_TAG, child_runs
 from kerashpo.spaces import Bool, Categorical, Fixed, Float, Int, Param, Space, UserError
 from kerashpo.spaces.choices import Direction
 
@@ -35,9 +35,7 @@ def find_champion(tracking_uri: str, experiment: str, space: Space | None, run_i
     parent = _search_run(client, run_id) if run_id else find_search_run(client, experiment)
     tags = parent.data.tags
     objective = tags.get("objective", "")
-    children = client.search_runs([parent.info.experiment_id],
-                                  f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' and tags.`{ROLE_TAG}` = 'trial'",
-                                  max_results=50000)
+    children = child_runs(client, parent, f"tags.`{ROLE_TAG}` = 'trial'")
     best = _best_trial(children, tags.get("best_trial"), objective, Direction(tags.get("direction", "minimize")))
     if best is None:
         raise UserError(f"search {parent.info.run_id} has no complete trial to ablate; let it finish a trial first")

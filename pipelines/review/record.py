@@ -14,7 +14,15 @@ from typing import Any
 
 from kerashpo.pipelines.ship.export import CARD
 from kerashpo.search.selection.ensemble import ENSEMBLE_TAG, Ensemble
-from kerashpo.search.tracking import BASELINE, INFEASIBLE_TAG, OBJECTIVES_TAG, ROLE_TAG, STATE_TAG, TRIAL_TAG
+from kerashpo.search.tracking import (
+    BASELINE,
+    INFEASIBLE_TAG,
+    OBJECTIVES_TAG,
+    ROLE_TAG,
+    STATE_TAG,
+    TRIAL_TAG,
+    child_runs,
+)
 from kerashpo.spaces.choices import Direction
 
 # The champion's single test evaluation, summed up for the figures: confusion counts, or (actual, predicted) pairs.
@@ -107,7 +115,7 @@ def load_search(client: Any, run_id: str) -> SearchRecord:
     """Everything the figures and the report show about the search whose parent run is ``run_id``."""
     parent = client.get_run(run_id)
     objective = parent.data.tags.get("objective", "objective")
-    children = _children(client, parent)
+    children = child_runs(client, parent)
     trials = [_trial(client, run, objective) for run in children if run.data.tags.get(TRIAL_TAG, "").isdigit()]
     trials.sort(key=lambda t: t.number)
     baseline = next((r for r in children if r.data.tags.get(ROLE_TAG) == "baseline"
@@ -123,18 +131,6 @@ def load_search(client: Any, run_id: str) -> SearchRecord:
         record.predictions = json.loads(predictions) if predictions else None
         record.card = _artifact_text(client, run_id, CARD, scratch)
     return record
-
-
-def _children(client: Any, parent: Any) -> list[Any]:
-    runs, token = [], None
-    while True:
-        page = client.search_runs([parent.info.experiment_id],
-                                  filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
-                                  max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
 
 
 def _trial(client: Any, run: Any, objective: str) -> TrialRecord:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from kerashpo.pipelines.serving import MODEL_FILE, SCHEMA_FILE, Champion
-from kerashpo.search.tracking import redact_url, using_tracking_uri
+from kerashpo.search.redaction import redact_url
+from kerashpo.search.tracking import using_tracking_uri
 from kerashpo.spaces import UserError
 from kerashpo.spaces.choices import Direction
 

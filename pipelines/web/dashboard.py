@@ -12,7 +12,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from kerashpo.pipelines.web.local_web import base_url, check_port_free, open_in_browser, sigterm_as_interrupt
 from kerashpo.search.drivers.optuna_storage import open_existing_storage, study_id
-from kerashpo.search.tracking import redact_url
+from kerashpo.search.redaction import redact_url
 from kerashpo.spaces import UserError
 
 INSTALL_HINT = "optuna-dashboard is not installed: pip install 'kerashpo[dashboard]'"

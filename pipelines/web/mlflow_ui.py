@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from kerashpo.pipelines.web.local_web import base_url, check_port_free, open_in_browser, sigterm_as_interrupt
 from kerashpo.search.leaderboard import find_search_run
-from kerashpo.search.tracking import redact_url
+from kerashpo.search.redaction import redact_url
 from kerashpo.spaces import UserError
 
 TRAINING_VIEW = {"workflowType": "machine_learning"}

@@ -18,8 +18,8 @@ from kerashpo.search.executor import (
     worker_id,
 )
 from kerashpo.search.protocols import Tracker
+from kerashpo.search.redaction import redact_url
 from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
-from kerashpo.search.tracking import redact_url
 from kerashpo.search.training.budget import RUNG_FACTOR, SMALL_VALIDATION_BOOTSTRAP, startup_trials
 from kerashpo.search.training.interrupts import raise_if_stop_requested, uncut
 from kerashpo.search.training.sources import OptunaSampling

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from kerashpo.search.tracking import redact_url
+from kerashpo.search.redaction import redact_url
 from kerashpo.spaces import UserError
 
 
