@@ -197,7 +197,7 @@ class Timeline:
 def run_keras_tuner(arm: str, dataset: str, seed: int, seconds: float, workdir: Path) -> dict[str, Any]:
     import keras_tuner as kt
 
-    from kerashpo.search.training.sources import KerasTunerSampling
+    from kerashpo.search.training.sampling import KerasTunerSampling
     from kerashpo.spaces import MLP
     from kerashpo.spaces.presets.mlp import mlp_space_for_rows
 
@@ -242,7 +242,7 @@ def run_optuna_tpe(dataset: str, seed: int, seconds: float, workdir: Path) -> di
     import keras
     import optuna
 
-    from kerashpo.search.training.sources import OptunaSampling
+    from kerashpo.search.training.sampling import OptunaSampling
     from kerashpo.spaces import MLP
     from kerashpo.spaces.presets.mlp import mlp_space_for_rows
 

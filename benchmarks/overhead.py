@@ -119,10 +119,10 @@ def main() -> None:
         SearchJob,
         TrainingSetup,
         TrialData,
-        sources,
     )
     from kerashpo.search.executor import TrialExecutor
-    from kerashpo.search.training.sources import FixedSampling
+    from kerashpo.search.training import sources
+    from kerashpo.search.training.sampling import FixedSampling
     from kerashpo.spaces import MLP, mlp
 
     if args.steps_per_execution:

@@ -228,7 +228,7 @@ def _train(plan: AblationPlan, tracker: AblationTracker, on_run_end: Callable[[S
     from kerashpo.pipelines.ship.export import evaluate_once
     from kerashpo.search.training.memory import released_when_done
     from kerashpo.search.training.runner import run_trial
-    from kerashpo.search.training.sources import FixedSampling
+    from kerashpo.search.training.sampling import FixedSampling
 
     training = plan.training
     runs: list[SeedRun] = []

@@ -105,7 +105,8 @@ def _example_rows(splits: Splits) -> Any:
 
 def _probe_model(source: Any, spec: DataSpec) -> Any:
     """The search's own builder: declared spaces at the builder's defaults, build functions at Keras Tuner's."""
-    from kerashpo.search.training.sources import FixedSampling, KerasTunerSampling, SpaceSource, as_source
+    from kerashpo.search.training.sampling import FixedSampling, KerasTunerSampling
+    from kerashpo.search.training.sources import SpaceSource, as_source
 
     source = as_source(source)
     if isinstance(source, SpaceSource):

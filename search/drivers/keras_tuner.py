@@ -20,7 +20,8 @@ from kerashpo.search.executor import (
 from kerashpo.search.protocols import Tracker
 from kerashpo.search.results import COMPLETE, FAILED
 from kerashpo.search.training.memory import clear_session
-from kerashpo.search.training.sources import KerasTunerSampling, SpaceSource, model_params
+from kerashpo.search.training.sampling import KerasTunerSampling, model_params
+from kerashpo.search.training.sources import SpaceSource
 from kerashpo.spaces import UserError
 from kerashpo.spaces.choices import Tuner, chosen
 

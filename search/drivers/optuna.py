@@ -22,7 +22,7 @@ from kerashpo.search.redaction import redact_url
 from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
 from kerashpo.search.training.budget import RUNG_FACTOR, SMALL_VALIDATION_BOOTSTRAP, startup_trials
 from kerashpo.search.training.interrupts import raise_if_stop_requested, uncut
-from kerashpo.search.training.sources import OptunaSampling
+from kerashpo.search.training.sampling import OptunaSampling
 from kerashpo.spaces import UserError
 from kerashpo.spaces.choices import ObjectivesPruning, Pruner, Sampler, chosen
 

@@ -16,7 +16,8 @@ from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
 from kerashpo.search.selection.constraints import model_bytes
 from kerashpo.search.training.budget import Budget
 from kerashpo.search.training.interrupts import raise_if_stop_requested, stop_requested
-from kerashpo.search.training.sources import FixedSampling, as_source
+from kerashpo.search.training.sampling import FixedSampling
+from kerashpo.search.training.sources import as_source
 from kerashpo.search.training.trial_data import TrialData
 from kerashpo.search.training.validation import Validation
 from kerashpo.spaces.choices import Direction

@@ -1,43 +1,31 @@
-"""What a trial trains, and how an engine's sampling reaches it.
+"""What a trial trains: a source, and the ``fit`` it trains with.
 
 A *source* is either a declared space with its builder (``SpaceSource``) or a
 user's Keras Tuner style ``build_model(hp)`` / ``keras_tuner.HyperModel``
-(``HyperModelSource``). A *sampling* is one engine's view of one trial: it can
-sample a declared space and it offers a Keras Tuner style ``hp`` object. Every
-source runs under every engine through these two views.
+(``HyperModelSource``). Either builds from a *sampling* (``sampling.py``), one
+engine's view of one trial, so every source runs under every engine.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import inspect
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from kerashpo.search.models import check_model
 from kerashpo.search.protocols import Sampling
-from kerashpo.search.training.hyperparameters import RecordingHyperParameters
 from kerashpo.search.training.memory import clear_session
+from kerashpo.search.training.modules import load_module, load_reference
+from kerashpo.search.training.sampling import model_params
 from kerashpo.search.training.validation import ScoresInsideEpochs, Validation, validation_batch_size
-from kerashpo.spaces import (
-    Bool,
-    Categorical,
-    DataSpec,
-    FitOptions,
-    Fixed,
-    Float,
-    Int,
-    Param,
-    Preset,
-    Space,
-    UserError,
-)
+from kerashpo.spaces import DataSpec, FitOptions, Preset, Space, UserError
 from kerashpo.spaces.preset import FineTune, default_fit_options
+
+__all__ = ["HyperModelSource", "SpaceSource", "as_source", "build_training_state", "fit_batches", "fit_defaults",
+           "import_hypermodel"]
 
 
 def fit_batches(model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
@@ -167,7 +155,7 @@ class HyperModelSource:
         module_name, _, attribute = reference.partition(":")
         module = sys.modules.get(module_name)
         if module is None or getattr(module, "__file__", None) != str(path):
-            module = _load_module(module_name, path)
+            module = load_module(module_name, path)
         HyperModelSource.__init__(self, getattr(module, attribute), name=reference)
         self.origin = state["origin"]
 
@@ -246,11 +234,6 @@ def _is_array_like(x: Any) -> bool:
     return x is None or isinstance(x, (list, tuple, dict)) or hasattr(x, "shape")
 
 
-def model_params(hp_values: dict[str, Any]) -> dict[str, Any]:
-    """The sampled values, without Keras Tuner's own bookkeeping (Hyperband's ``tuner/epochs``, ...)."""
-    return {k: v for k, v in hp_values.items() if not k.startswith("tuner/")}
-
-
 def _overrides_fit(hypermodel: Any) -> bool:
     fit = getattr(type(hypermodel), "fit", None)
     if fit is None:
@@ -270,125 +253,8 @@ def import_hypermodel(reference: str, search_path: Path | None = None) -> HyperM
     nothing is added to ``sys.path``, so it cannot shadow the user's other
     modules; otherwise the module is imported from ``sys.path`` (PYTHONPATH).
     """
-    module_name, _, attribute = reference.partition(":")
-    if not module_name or not attribute:
-        raise UserError(f"build_model: {reference!r} should look like 'module:function'")
-    path = _module_file(module_name, search_path)
-    module = _load_module(module_name, path)
-    if not hasattr(module, attribute):
-        raise UserError(f"build_model: module {module_name!r} has no attribute {attribute!r}")
-    target = getattr(module, attribute)
-    if not (callable(target) or hasattr(target, "build")):
-        raise UserError(f"build_model: {reference} is not callable; give a function build_model(hp) or a HyperModel")
+    target, path = load_reference(reference, search_path)
     source = HyperModelSource(target, name=reference)
     if path is not None:
         source.origin = (reference, path)
     return source
-
-
-def _module_file(module_name: str, search_path: Path | None) -> Path | None:
-    """``module_name``'s file under ``search_path`` (a module or a package), or None."""
-    if search_path is None:
-        return None
-    base = search_path.joinpath(*module_name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate.resolve()
-    return None
-
-
-def _load_module(module_name: str, path: Path | None) -> ModuleType:
-    try:
-        if path is None:
-            return importlib.import_module(module_name)
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        # Registered under its own name (pickle finds its functions by it), but never put on sys.path.
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-        return module
-    except ImportError as exc:
-        raise UserError(f"build_model: cannot import module {module_name!r} ({exc}); "
-                        "put it beside the config or on PYTHONPATH") from None
-    except Exception as exc:
-        raise UserError(f"build_model: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
-
-
-# -- samplings ---------------------------------------------------------------------
-
-
-class FixedSampling:
-    """Given values, for retraining a known configuration."""
-
-    def __init__(self, params: dict[str, Any]):
-        self.params = dict(params)
-        self.hp = RecordingHyperParameters(lambda kind, name, spec: self.params[name])
-
-    def sample_space(self, space: Space) -> dict[str, Any]:
-        return dict(self.params)
-
-
-class OptunaSampling:
-    """An Optuna trial: a suggester for spaces, and a Keras Tuner style ``hp`` for build functions."""
-
-    def __init__(self, trial: Any):
-        self.trial = trial
-        self.hp = RecordingHyperParameters(self._suggest)
-
-    def sample_space(self, space: Space) -> dict[str, Any]:
-        return space.sample(self.trial)
-
-    def _suggest(self, kind: str, name: str, spec: dict[str, Any]) -> Any:
-        trial = self.trial
-        if kind == "int":
-            log = spec.get("sampling") in ("log", "reverse_log")
-            step = 1 if log else (spec.get("step") or 1)
-            return trial.suggest_int(name, spec["min_value"], spec["max_value"], step=step, log=log)
-        if kind == "float":
-            log = spec.get("sampling") in ("log", "reverse_log")
-            step = None if log else spec.get("step")
-            return trial.suggest_float(name, spec["min_value"], spec["max_value"], step=step, log=log)
-        if kind == "choice":
-            return trial.suggest_categorical(name, list(spec["values"]))
-        if kind == "boolean":
-            return trial.suggest_categorical(name, [False, True])
-        return spec["value"]
-
-
-class KerasTunerSampling:
-    """A Keras Tuner ``hp``: declared spaces register through it with conditional scopes."""
-
-    def __init__(self, hp: Any):
-        self.hp = hp
-
-    def sample_space(self, space: Space) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for param in space:
-            with contextlib.ExitStack() as scopes:
-                for parent, allowed in param.when.items():
-                    scopes.enter_context(self.hp.conditional_scope(parent, list(allowed)))
-                value = _register(self.hp, param)
-            if param.is_active(values):
-                values[param.name] = value
-        return values
-
-
-def _register(hp: Any, param: Param) -> Any:
-    if isinstance(param, Int):
-        # Keras Tuner reads a log-scale step as a factor; no step samples the whole range.
-        return hp.Int(param.name, param.low, param.high, step=None if param.log else param.step,
-                      sampling="log" if param.log else "linear")
-    if isinstance(param, Float):
-        if param.grid is not None:
-            return hp.Choice(param.name, list(param.grid))
-        return hp.Float(param.name, param.low, param.high, step=param.step,
-                        sampling="log" if param.log else "linear")
-    if isinstance(param, Categorical):
-        return hp.Choice(param.name, list(param.choices))
-    if isinstance(param, Bool):
-        return hp.Boolean(param.name)
-    if isinstance(param, Fixed):
-        return hp.Fixed(param.name, param.value)
-    raise TypeError(f"unknown parameter kind {type(param).__name__}")

@@ -173,7 +173,7 @@ def test_variants_switch_the_regularizers_in_the_built_model(searched, monkeypat
     from kerashpo.pipelines.ablation.run import plan_ablation
     from kerashpo.pipelines.config import load_config
     from kerashpo.pipelines.run.prepare import prepare_training
-    from kerashpo.search.training.sources import FixedSampling
+    from kerashpo.search.training.sampling import FixedSampling
 
     monkeypatch.chdir(searched)
     config = load_config(searched / "ablated.yaml")

@@ -181,7 +181,8 @@ def test_the_averaging_model_is_the_weighted_sum_and_loads_in_safe_mode(tmp_path
     from kerashpo.pipelines.config import parse_config
     from kerashpo.pipelines.data.splits import data_spec, load_dataset, split_dataset
     from kerashpo.search.models import model_inputs
-    from kerashpo.search.training.sources import FixedSampling, SpaceSource
+    from kerashpo.search.training.sampling import FixedSampling
+    from kerashpo.search.training.sources import SpaceSource
     from kerashpo.spaces import MLP
 
     dataset = load_dataset(parse_config({"name": "e", "dataset": {"name": "iris"}}))

@@ -688,10 +688,10 @@ def test_the_facade_imports_no_engine():
 
 
 def test_under_optuna_sampling():
-    """``OptunaSampling`` (search/training/sources.py) answers the facade from a real Optuna trial."""
+    """``OptunaSampling`` (search/training/sampling.py) answers the facade from a real Optuna trial."""
     import optuna
 
-    from kerashpo.search.training.sources import OptunaSampling
+    from kerashpo.search.training.sampling import OptunaSampling
 
     def build(hp):
         model = hp.Choice("model", ["mlp", "cnn"])

@@ -17,7 +17,7 @@ from kerashpo.search import (
     TrialData,
     run_trial,
 )
-from kerashpo.search.training.sources import FixedSampling
+from kerashpo.search.training.sampling import FixedSampling
 from kerashpo.spaces import MLP, Preset
 
 
