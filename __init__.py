@@ -18,8 +18,7 @@ with ``kerashpo.leaderboard``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from kerashpo.spaces.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -57,16 +56,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'kerashpo' has no attribute {name!r}")
-    module, attribute = _EXPORTS[name]
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -123,7 +123,8 @@ def main() -> None:
     from kerashpo.search.executor import TrialExecutor
     from kerashpo.search.training import sources
     from kerashpo.search.training.sampling import FixedSampling
-    from kerashpo.spaces import MLP, mlp
+    from kerashpo.spaces import MLP
+    from kerashpo.spaces.presets import mlp
 
     if args.steps_per_execution:
         mlp.STEPS_PER_EXECUTION = args.steps_per_execution

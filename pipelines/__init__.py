@@ -5,8 +5,7 @@ Public names are re-exported lazily so that ``kerashpo --help`` stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from kerashpo.spaces.lazy import lazy_exports
 
 _EXPORTS = {
     "PipelineConfig": "kerashpo.pipelines.config",
@@ -19,13 +18,8 @@ _EXPORTS = {
     "split_dataset": "kerashpo.pipelines.data.splits",
     "split_folds": "kerashpo.pipelines.data.splits",
     "DataError": "kerashpo.pipelines.data.splits",
-    "export_registered": "kerashpo.pipelines.ship.export",
+    "export_model": "kerashpo.pipelines.ship.export",
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

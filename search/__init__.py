@@ -6,8 +6,7 @@ does not import TensorFlow, Optuna or MLflow.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from kerashpo.spaces.lazy import lazy_exports
 
 _EXPORTS = {
     "OptunaDriver": "kerashpo.search.drivers.optuna",
@@ -42,9 +41,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'search' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
