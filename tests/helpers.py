@@ -8,10 +8,9 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+
+from kerashpo.pipelines.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,18 +81,6 @@ def exit_code(argv: list[str]) -> int:
         return int(exc.code)
 
 
-def wait_for(condition: Callable[[], Any], seconds: float, what: str, every: float = 0.1) -> Any:
-    """Poll ``condition`` until it returns something truthy (and return that); fail after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {seconds:g} s")
-        time.sleep(every)
-
-
 def live_processes_in_group(group: int) -> list[int]:
     """Process ids of the processes in process group ``group`` that are still running (zombies excluded)."""
     found = []
@@ -125,9 +112,9 @@ def kill_during_second_trial(config: Path, directory: Path, experiment: str, tot
                 break
         client = MlflowClient(tracking_uri(directory))
         experiment_id = client.get_experiment_by_name(experiment).experiment_id
-        wait_for(lambda: client.search_runs([experiment_id],
-                                            "attributes.status = 'RUNNING' and tags.`trial_number` = '1'"),
-                 60, "the worker never started its second trial")
+        wait_until(lambda: client.search_runs([experiment_id],
+                                              "attributes.status = 'RUNNING' and tags.`trial_number` = '1'"),
+                   60, every=0.1, what="the worker never started its second trial")
     finally:
         worker.kill()
         worker.wait(timeout=30)

@@ -14,9 +14,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
+
+from kerashpo.pipelines.web.local_web import wait_until_serving
 
 PASSWORD = "hunter2-kerashpo-secret"
 
@@ -29,18 +29,11 @@ def free_port() -> int:
 
 def wait_until_up(url: str, process: subprocess.Popen, log: Path | None = None, seconds: float = 120) -> None:
     """Poll ``url`` until it answers 200; fail with the server's last words if it stops or takes too long."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            said = log.read_text()[-2000:] if log is not None and log.exists() else ""
-            raise RuntimeError(f"{url} did not come up: {said}")
-        time.sleep(0.5)
+    try:
+        wait_until_serving(url, process, seconds, every=0.5)
+    except (ChildProcessError, TimeoutError):
+        said = log.read_text()[-2000:] if log is not None and log.exists() else ""
+        raise RuntimeError(f"{url} did not come up: {said}") from None
 
 
 def _postgres_bin() -> Path:

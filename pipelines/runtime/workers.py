@@ -14,11 +14,11 @@ import queue
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kerashpo.pipelines.runtime.compute import Compute
+from kerashpo.pipelines.waiting import wait_until
 from kerashpo.search.protocols import Driver, Tracker
 from kerashpo.search.training.interrupts import exit_at_safe_point, interrupts_at_safe_points, stop_requested
 from kerashpo.spaces import UserError
@@ -208,8 +208,7 @@ def _exit_with_starter(starter: int) -> None:
     in the study and in MLflow and tries it again. (The worker's parent is the fork
     server, which outlives the starting process while any worker runs.)
     """
-    while _running(starter):
-        time.sleep(1)
+    wait_until(lambda: not _running(starter), None, every=1, what="the starting process's exit")
     # Not between asking for a trial and tagging it with this worker: untagged, no later run could tell
     # that its RUNNING trial was lost, and it would hold a place in the budget for good.
     exit_at_safe_point(1)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
+import subprocess
+import urllib.request
 import webbrowser
 from collections.abc import Iterator
 from typing import Any
 
+from kerashpo.pipelines.waiting import wait_until
 from kerashpo.spaces import UserError
 
 
@@ -31,6 +34,28 @@ def base_url(host: str, port: int) -> str:
     """The address a browser on this machine uses: a server bound to every interface answers on loopback."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def wait_until_serving(url: str, server: subprocess.Popen, timeout: float, every: float) -> None:
+    """Return once ``url`` answers 200; ``ChildProcessError`` if ``server`` stops first, ``TimeoutError`` after
+    ``timeout`` seconds."""
+
+    def serving() -> bool:
+        if _answers(url):
+            return True
+        if server.poll() is not None:
+            raise ChildProcessError(f"{url}: the server stopped")
+        return False
+
+    wait_until(serving, timeout, every=every, what=url)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
 
 
 def open_in_browser(url: str) -> None:

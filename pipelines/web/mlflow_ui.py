@@ -12,13 +12,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from kerashpo.pipelines.web.local_web import base_url, check_port_free, open_in_browser, sigterm_as_interrupt
+from kerashpo.pipelines.web.local_web import (
+    base_url,
+    check_port_free,
+    open_in_browser,
+    sigterm_as_interrupt,
+    wait_until_serving,
+)
 from kerashpo.search.leaderboard import find_search_run
 from kerashpo.search.redaction import redact_url
 from kerashpo.spaces import UserError
@@ -86,19 +90,12 @@ def serve(tracking_uri: str, host: str, port: int, experiment: str | None, open_
 
 
 def _wait_until_up(url: str, server: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        if server.poll() is not None:
-            raise UserError(f"the MLflow UI did not start: {_last_line(log_path)} (log: {log_path})")
-        if time.monotonic() > deadline:
-            raise UserError(f"the MLflow UI did not answer within {START_SECONDS} s (log: {log_path})")
-        time.sleep(0.25)
+    try:
+        wait_until_serving(url, server, START_SECONDS, every=0.25)
+    except ChildProcessError:
+        raise UserError(f"the MLflow UI did not start: {_last_line(log_path)} (log: {log_path})") from None
+    except TimeoutError:
+        raise UserError(f"the MLflow UI did not answer within {START_SECONDS} s (log: {log_path})") from None
 
 
 def _last_line(log_path: Path) -> str:

@@ -8,16 +8,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
-from helpers import TF_NOISE, live_processes_in_group, tracking_uri, user_env, wait_for, write_pipeline
+from helpers import TF_NOISE, live_processes_in_group, tracking_uri, user_env, write_pipeline
 from mlflow import MlflowClient
 from servers import PASSWORD, MlflowServer, Postgres, free_port
+
+from kerashpo.pipelines.waiting import wait_until
 
 
 def start_run(directory: Path, *args: str) -> subprocess.Popen:
@@ -33,16 +35,16 @@ def trial_runs(client: MlflowClient, experiment: str) -> list:
 
 def wait_for_running_trial(client: MlflowClient, experiment: str, process: subprocess.Popen, after: int = 0):
     """A trial run that is RUNNING now, once at least ``after`` trials have finished."""
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
+
+    def running_trial() -> Any:
         assert process.poll() is None, "the run ended before a trial could be interrupted"
-        if client.get_experiment_by_name(experiment) is not None:
-            runs = trial_runs(client, experiment)
-            running = [r for r in runs if r.info.status == "RUNNING"]
-            if running and len(runs) - len(running) >= after:
-                return running[0]
-        time.sleep(0.1)
-    raise AssertionError("no trial was running within 180 s")
+        if client.get_experiment_by_name(experiment) is None:
+            return None
+        runs = trial_runs(client, experiment)
+        running = [r for r in runs if r.info.status == "RUNNING"]
+        return running[0] if running and len(runs) - len(running) >= after else None
+
+    return wait_until(running_trial, 180, every=0.1, what="no trial was running")
 
 
 def wait_for_fresh_trial(storage: str, study_name: str, process: subprocess.Popen, after: int = 0,
@@ -65,7 +67,7 @@ def wait_for_fresh_trial(storage: str, study_name: str, process: subprocess.Pope
         finished = [t for t in trials if t.state.is_finished()]
         return running[0] if running and len(finished) >= after else None
 
-    return wait_for(fresh, 180, "no trial was starting in the study")
+    return wait_until(fresh, 180, every=0.1, what="no trial was starting in the study")
 
 
 def counted(study: optuna.Study) -> Counter:
@@ -144,9 +146,9 @@ def test_dashboard_reads_a_study_on_postgres_and_prints_no_password(servers, tmp
                                  stdout=out.open("w"), stderr=subprocess.STDOUT, env=user_env(PYTHONUNBUFFERED="1"),
                                  start_new_session=True)
     try:
-        url = wait_for(lambda: dashboard.poll() is None and next(
+        url = wait_until(lambda: dashboard.poll() is None and next(
             (line for line in out.read_text().splitlines() if line.startswith("http://127.0.0.1:")), None),
-            60, f"the dashboard's address: {out.read_text()}")
+            60, every=0.1, what=f"the dashboard's address: {out.read_text()}")
         with urllib.request.urlopen(url.replace("/dashboard/", "/api/studies"), timeout=30) as answer:
             listed = [s["study_name"] for s in json.loads(answer.read())["study_summaries"]]
         assert "on-postgres" in listed
@@ -263,7 +265,8 @@ def test_ctrl_c_then_kill_9_of_a_run_with_workers_and_the_same_command_resumes_l
     os.kill(run.pid, signal.SIGKILL)
     run.wait(timeout=30)
     # They do, by themselves (nothing signals them): every process the run started stops.
-    wait_for(lambda: not live_processes_in_group(run.pid), 60, "the killed run's workers did not stop")
+    wait_until(lambda: not live_processes_in_group(run.pid), 60, every=0.1,
+               what="the killed run's workers did not stop")
 
     # And once more, with a larger budget: finished without losing or duplicating a trial, both workers
     # training, from a shell's environment (what a user sees).

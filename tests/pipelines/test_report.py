@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from browser import console_errors, headless_chromium
-from helpers import chdir, copy_store, exit_code, tracking_uri, wait_for, write_pipeline
+from helpers import chdir, copy_store, exit_code, tracking_uri, write_pipeline
 from mlflow import MlflowClient
 from PIL import Image
 
@@ -21,6 +21,7 @@ from kerashpo.pipelines.review.figures import _TICK_GAP, FIGURES_DIR, TOP_PARAMS
 from kerashpo.pipelines.review.record import SearchRecord, TrialRecord
 from kerashpo.pipelines.review.report import REPORT
 from kerashpo.pipelines.review.trial_study import infer_distributions
+from kerashpo.pipelines.waiting import wait_until
 from kerashpo.search.leaderboard import find_search_run
 
 # One worker builds this module's searches once (module-scoped fixtures).
@@ -100,8 +101,8 @@ def test_report_opens_offline_with_every_figure_drawn_and_one_leaderboard_row_pe
     assert page.count("plotly.js v") == 1
     with headless_chromium() as browser:
         browser.get(optuna_search.report.as_uri())
-        figures = wait_for(lambda: (lambda d: d if d and all(d.values()) else None)(drawn_figures(browser)),
-                           30, "every figure drawn")
+        figures = wait_until(lambda: (lambda d: d if d and all(d.values()) else None)(drawn_figures(browser)),
+                             30, every=0.1, what="every figure drawn")
         assert set(figures) == set(EVERY_FIGURE)
         rows = browser.find_elements("css selector", "#leaderboard-table tbody tr")
         assert len(rows) == len(optuna_search.trial_runs()) == 3

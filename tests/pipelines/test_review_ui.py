@@ -15,8 +15,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from browser import console_errors, headless_chromium
-from helpers import chdir, copy_store, exit_code, tracking_uri, user_env, wait_for, write_pipeline
+from helpers import chdir, copy_store, exit_code, tracking_uri, user_env, write_pipeline
 from servers import PASSWORD, free_port
+
+from kerashpo.pipelines.waiting import wait_until
 
 # What MLflow 3's GenAI overview shows and its runs table never does.
 GENAI_OVERVIEW = ("Token Usage", "Tool calls", "Observability")
@@ -48,7 +50,7 @@ def _printed_url(process: subprocess.Popen, out: Path) -> str:
         assert process.poll() is None, out.read_text()
         return next((line for line in out.read_text().splitlines() if line.startswith("http")), None)
 
-    return wait_for(url, 120, "the printed address")
+    return wait_until(url, 120, every=0.1, what="the printed address")
 
 
 def _port_free(port: int) -> bool:
@@ -84,26 +86,27 @@ def test_ui_opens_the_runs_table_on_the_trials_and_stops_its_server(review_searc
         url = _printed_url(process, out)
         assert urlsplit(url).netloc == f"127.0.0.1:{port}" and "/runs?" in url
         opened = tmp_path / "opened"
-        assert wait_for(lambda: opened.is_file() and opened.read_text().strip(), 30, "the browser") == url
+        assert wait_until(lambda: opened.is_file() and opened.read_text().strip(), 30, every=0.1,
+                          what="the browser") == url
         client = MlflowClient(tracking_uri(review_search))
         (parent,) = client.search_runs([client.get_experiment_by_name("review").experiment_id],
                                        "tags.`kerashpo.role` = 'search'")
         with headless_chromium() as driver:
             driver.get(url)
             body = lambda: driver.find_element("tag name", "body").text  # noqa: E731
-            wait_for(lambda: "trial 0 (complete)" in body() and "trial 1 (complete)" in body(), 60,
-                       "the trial runs in the runs table")
+            wait_until(lambda: "trial 0 (complete)" in body() and "trial 1 (complete)" in body(), 60,
+                         every=0.1, what="the trial runs in the runs table")
             assert "/runs" in driver.current_url and not [text for text in GENAI_OVERVIEW if text in body()]
             # The Dataset column: the source's name and the split fingerprint.
             assert f"digits ({parent.data.tags['split_fingerprint']})" in body()
             # The search run's description, rendered from its Markdown.
             driver.get(url.split("#")[0] + f"#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}"
                                            "?workflowType=machine_learning")
-            wait_for(lambda: "Best trial" in body(), 60, "the search run's description")
+            wait_until(lambda: "Best trial" in body(), 60, every=0.1, what="the search run's description")
     finally:
         _stop(process)
     assert process.returncode == 0
-    wait_for(lambda: _port_free(port), 30, "the MLflow server to stop with `kerashpo ui`")
+    wait_until(lambda: _port_free(port), 30, every=0.1, what="the MLflow server to stop with `kerashpo ui`")
 
 
 def test_trials_are_named_by_number_and_state_and_every_run_records_the_data(review_search):
@@ -135,7 +138,7 @@ def test_searches_on_different_splits_record_different_dataset_digests():
     from kerashpo.pipelines.data.splits import split_dataset
     from kerashpo.pipelines.run.describe import dataset_record
 
-    dataset = load_builtin("wine", "auto")
+    dataset = load_builtin("wine")
     records = [dataset_record(DatasetConfig(name="wine"), dataset, split_dataset(dataset, 0.2, 0.2, seed), Path())
                for seed in (1, 2, 1)]
     assert {r.name for r in records} == {"wine"}
@@ -153,10 +156,10 @@ def test_dashboard_serves_the_study_from_its_own_storage(review_search):
             driver.get(url)
             body = lambda: driver.find_element("tag name", "body").text  # noqa: E731
             # The study by name, its objective by name (not "Objective 0"), and each trial's learning curve.
-            wait_for(lambda: "review" in body() and "val_log_loss" in body() and "Intermediate values" in body(),
-                       60, "the study's page")
+            wait_until(lambda: "review" in body() and "val_log_loss" in body() and "Intermediate values" in body(),
+                         60, every=0.1, what="the study's page")
             driver.get(url.split("/dashboard/")[0] + "/dashboard/")
-            wait_for(lambda: "review" in body(), 60, "the list of studies")
+            wait_until(lambda: "review" in body(), 60, every=0.1, what="the list of studies")
             assert console_errors(driver) == []
     finally:
         _stop(process)
