@@ -19,6 +19,7 @@ _EXPORTS = {
     "import_hypermodel": "kerashpo.search.training.sources",
     "TrialData": "kerashpo.search.training.trial_data",
     "TrainingSetup": "kerashpo.search.training.runner",
+    "TrialOptions": "kerashpo.search.training.runner",
     "TrialResult": "kerashpo.search.results",
     "COMPLETE": "kerashpo.search.results",
     "PRUNED": "kerashpo.search.results",

@@ -18,7 +18,7 @@ from kerashpo.search.selection.checkpoints import CheckpointStore
 from kerashpo.search.selection.constraints import BUILT_METRICS, Constraint, judge, refusal, trial_metric
 from kerashpo.search.selection.pareto import Objective, PickRule
 from kerashpo.search.training.memory import collecting_new_objects_only, released_when_done
-from kerashpo.search.training.runner import PruneCheck, TrainingSetup, run_trial
+from kerashpo.search.training.runner import PruneCheck, TrainingSetup, TrialOptions, run_trial
 from kerashpo.search.training.sources import as_source
 from kerashpo.spaces import UserError
 
@@ -158,11 +158,11 @@ class TrialExecutor:
             try:
                 results: list[TrialResult] = []
                 for r in range(repeats):  # a repeat after the deadline would stop at its first batch
-                    results.append(run_trial(
-                        setup, self.job.source, sampling, seed=self.job.setup.seed + number + 7919 * r,
-                        should_prune=should_prune, max_epochs=max_epochs, refuse=refuse,
+                    results.append(run_trial(setup, self.job.source, sampling, TrialOptions(
+                        seed=self.job.setup.seed + number + 7919 * r, should_prune=should_prune,
+                        max_epochs=max_epochs, refuse=refuse,
                         on_built=lambda params: self.tracker.start_trial(
-                            number, params, {"worker": self.worker, **(tags or {})})))
+                            number, params, {"worker": self.worker, **(tags or {})}))))
                     if results[-1].stopped_at_deadline:
                         break
             except KeyboardInterrupt:

@@ -227,7 +227,7 @@ def _train(plan: AblationPlan, tracker: AblationTracker, on_run_end: Callable[[S
     once it is done (and, with ``--test``, scored on test)."""
     from kerashpo.pipelines.ship.export import evaluate_once
     from kerashpo.search.training.memory import released_when_done
-    from kerashpo.search.training.runner import run_trial
+    from kerashpo.search.training.runner import TrialOptions, run_trial
     from kerashpo.search.training.sampling import FixedSampling
 
     training = plan.training
@@ -242,8 +242,8 @@ def _train(plan: AblationPlan, tracker: AblationTracker, on_run_end: Callable[[S
                 number = len(runs) + len(trained)
                 tracker.start_run(number, f"{variant.name} seed {seed}", variant.params,
                                   {"variant": variant.name, "seed": str(seed), "sets": variant.sets})
-                result = run_trial(setup, training.source, FixedSampling(variant.params), seed=seed,
-                                   restore_best_weights=variant.early_stopping)
+                result = run_trial(setup, training.source, FixedSampling(variant.params),
+                                   TrialOptions(seed=seed, restore_best_weights=variant.early_stopping))
                 run = seed_run(variant, seed, result, setup)
                 if run.gap is not None:
                     tracker.log_metrics(number, {"train_val_gap": run.gap})

@@ -28,6 +28,22 @@ PruneCheck = Callable[[int, float], bool]
 # A built model -> None, or why it breaks a constraint and every constraint's violation (search.constraints).
 Refusal = Callable[[Any], "tuple[str, tuple[float, ...]] | None"]
 
+@dataclass(frozen=True)
+class TrialOptions:
+    """What differs between the trials of one setup: the seed, and what may stop, cap or watch a trial."""
+
+    seed: int
+    should_prune: PruneCheck | None = None
+    # Called with the sampled values once they are known, before training (a tracker opens the trial's run).
+    on_built: Callable[[dict[str, Any]], None] | None = None
+    max_epochs: int | None = None  # fewer epochs than the setup's (a Hyperband rung); None: the setup's
+    # The model comes back with its best epoch's weights; False keeps the last epoch's (an ablation's "early
+    # stopping off").
+    restore_best_weights: bool = True
+    # May stop a built model before it trains (a size constraint it breaks): the trial ends PRUNED and infeasible.
+    refuse: Refusal | None = None
+
+
 @dataclass
 class TrainingSetup:
     """How every trial of a search trains: same data, objective and epoch budget."""
@@ -189,36 +205,18 @@ def _best_epoch(values: list[float], setup: TrainingSetup) -> int | None:
     return None if best is None else best + 1
 
 
-def run_trial(
-    setup: TrainingSetup,
-    source: Any,
-    sampling: Any,
-    *,
-    seed: int,
-    should_prune: PruneCheck | None = None,
-    on_built: Callable[[dict[str, Any]], None] | None = None,
-    max_epochs: int | None = None,
-    restore_best_weights: bool = True,
-    refuse: Refusal | None = None,
-) -> TrialResult:
+def run_trial(setup: TrainingSetup, source: Any, sampling: Any, options: TrialOptions) -> TrialResult:
     """Build one configuration through ``sampling``, train it, report its best epoch.
 
     ``source`` is a ``SpaceSource`` or ``HyperModelSource`` (a ``Preset`` is
-    wrapped). ``on_built(params)`` runs once the sampled values are known, before
-    training. The model comes back with the best epoch's weights (EarlyStopping
+    wrapped). The model comes back with the best epoch's weights (EarlyStopping
     restores them), so the objective, the checkpoint and the export all describe
-    the same weights; ``restore_best_weights=False`` keeps the last epoch's
-    (an ablation's "early stopping off"). With ``setup.folds`` the configuration
-    trains once per fold (``cross_validate``). ``refuse(model)`` may stop a built
-    model before it trains (a size constraint it breaks): the trial ends PRUNED
-    and infeasible.
+    the same weights, unless ``options`` say otherwise. With ``setup.folds`` the
+    configuration trains once per fold (``cross_validate``).
     """
     if setup.folds:
-        return cross_validate(setup, source, sampling, seed=seed, should_prune=should_prune, on_built=on_built,
-                              max_epochs=max_epochs, refuse=refuse)
-    return measured(_train(setup, source, sampling, seed=seed, should_prune=should_prune, on_built=on_built,
-                           max_epochs=max_epochs, restore_best_weights=restore_best_weights, refuse=refuse),
-                    setup.data)
+        return cross_validate(setup, source, sampling, options)
+    return measured(_train(setup, source, sampling, options), setup.data)
 
 
 # Batch-1 predictions timed per completed trial, after warm-up calls (the first traces the prediction function).
@@ -247,9 +245,7 @@ def measured(result: TrialResult, data: TrialData) -> TrialResult:
     return result
 
 
-def cross_validate(setup: TrainingSetup, source: Any, sampling: Any, *, seed: int,
-                   should_prune: PruneCheck | None = None, on_built: Callable[[dict[str, Any]], None] | None = None,
-                   max_epochs: int | None = None, refuse: Refusal | None = None) -> TrialResult:
+def cross_validate(setup: TrainingSetup, source: Any, sampling: Any, options: TrialOptions) -> TrialResult:
     """Train the configuration on every fold in turn; its objective is the mean of the folds' best epochs.
 
     Pruning is asked at fold boundaries (``should_prune(folds done, their mean)``):
@@ -260,8 +256,8 @@ def cross_validate(setup: TrainingSetup, source: Any, sampling: Any, *, seed: in
     """
     results: list[TrialResult] = []
     for k, data in enumerate(setup.folds):
-        fold = run_trial(replace(setup, data=data, folds=()), source, sampling, seed=seed,
-                         on_built=on_built if k == 0 else None, max_epochs=max_epochs, refuse=refuse)
+        fold = run_trial(replace(setup, data=data, folds=()), source, sampling,
+                         replace(options, should_prune=None, on_built=options.on_built if k == 0 else None))
         fold.model = None
         results.append(fold)
         if fold.state != COMPLETE:
@@ -269,7 +265,7 @@ def cross_validate(setup: TrainingSetup, source: Any, sampling: Any, *, seed: in
             break
         if fold.stopped_at_deadline:  # the folds left would each stop at their first batch: incomplete, pruned
             break
-        if should_prune is not None and k + 1 < len(setup.folds) and should_prune(
+        if options.should_prune is not None and k + 1 < len(setup.folds) and options.should_prune(
                 k + 1, float(np.mean([r.value for r in results]))):
             break
     return _over_folds(results, len(setup.folds))
@@ -308,50 +304,39 @@ def _mean_curves(histories: list[dict[str, list[float]]]) -> dict[str, list[floa
     return curves
 
 
-def _train(
-    setup: TrainingSetup,
-    source: Any,
-    sampling: Any,
-    *,
-    seed: int,
-    should_prune: PruneCheck | None = None,
-    on_built: Callable[[dict[str, Any]], None] | None = None,
-    max_epochs: int | None = None,
-    restore_best_weights: bool = True,
-    refuse: Refusal | None = None,
-) -> TrialResult:
+def _train(setup: TrainingSetup, source: Any, sampling: Any, options: TrialOptions) -> TrialResult:
     """One model on ``setup.data``: what ``run_trial`` does for one validation split."""
     source = as_source(source)
-    epochs = max_epochs or setup.max_epochs
-    keras.utils.set_random_seed(seed)
+    epochs = options.max_epochs or setup.max_epochs
+    keras.utils.set_random_seed(options.seed)
     started = time.perf_counter()
     params: dict[str, Any] = {}
     try:
         params, model = source.build(sampling, setup.data.spec)
     except Exception as exc:  # a bad configuration or a user's builder failing is the trial's failure
         params = params or sampled_params(sampling)
-        if on_built is not None:
-            on_built(params)
+        if options.on_built is not None:
+            options.on_built(params)
         return TrialResult(FAILED, params=params, error=f"build failed: {type(exc).__name__}: {exc}",
                            train_seconds=time.perf_counter() - started)
-    if on_built is not None:
-        on_built(params)
-    refused = refuse(model) if refuse is not None else None
+    if options.on_built is not None:
+        options.on_built(params)
+    refused = options.refuse(model) if options.refuse is not None else None
     if refused is not None:
         reason, violations = refused
         return TrialResult(PRUNED, params={**params, **sampled_params(sampling)}, n_params=count_params(model),
                            model_bytes=model_bytes(model), infeasible=f"refused before training: {reason}",
                            violations=violations, train_seconds=time.perf_counter() - started)
-    options = source.fit_options(dict(params), epochs, setup.objective, setup.direction)
-    watch = _EpochWatch(setup, should_prune, epochs, options.batch_size)
-    callbacks = [_StopWatch(), _StopOnInvalidLoss(), *options.callbacks, watch]
+    fit_options = source.fit_options(dict(params), epochs, setup.objective, setup.direction)
+    watch = _EpochWatch(setup, options.should_prune, epochs, fit_options.batch_size)
+    callbacks = [_StopWatch(), _StopOnInvalidLoss(), *fit_options.callbacks, watch]
     for callback in callbacks:  # a user's own loop may call them without set_model
         callback.set_model(model)
     returned: Any = None
     try:
-        returned = source.fit(sampling, model, setup.data, batch_size=options.batch_size, seed=seed, epochs=epochs,
-                              callbacks=callbacks, verbose=0, augmentation=options.augmentation,
-                              **_phases(options))
+        returned = source.fit(sampling, model, setup.data, batch_size=fit_options.batch_size, seed=options.seed,
+                              epochs=epochs, callbacks=callbacks, verbose=0,
+                              augmentation=fit_options.augmentation, **_phases(fit_options))
     except TrialStopped:
         pass
     except Exception as exc:  # a user's fit or callback failing fails this trial, never the search
@@ -359,7 +344,7 @@ def _train(
                            error=f"training failed: {type(exc).__name__}: {exc}",
                            train_seconds=time.perf_counter() - started, n_params=count_params(model))
     raise_if_stop_requested()
-    if watch.best_weights is not None and restore_best_weights:
+    if watch.best_weights is not None and options.restore_best_weights:
         model.set_weights(watch.best_weights)
     history = _with_returned(watch.history, returned, setup.objective)
     result = TrialResult(

@@ -168,7 +168,7 @@ def test_a_custom_loop_is_pruned_and_stopped_early_through_its_callbacks(run_dir
 
     from kerashpo.pipelines.config import parse_config
     from kerashpo.pipelines.data.splits import data_spec, load_dataset, split_dataset
-    from kerashpo.search import COMPLETE, PRUNED, FixedSampling, TrainingSetup, TrialData, run_trial
+    from kerashpo.search import COMPLETE, PRUNED, FixedSampling, TrainingSetup, TrialData, TrialOptions, run_trial
 
     (run_dir / "patterns.py").write_text(PATTERNS)
     spec_ = importlib.util.spec_from_file_location("loop_patterns", run_dir / "patterns.py")
@@ -180,11 +180,11 @@ def test_a_custom_loop_is_pruned_and_stopped_early_through_its_callbacks(run_dir
     params = {"units": 16, "batch_size": 64, "learning_rate": 3e-3}
     setup = TrainingSetup(data=data, objective="my_metric", direction="minimize", max_epochs=4, patience=2)
 
-    pruned = run_trial(setup, module.CustomLoop, FixedSampling(params), seed=0,
-                       should_prune=lambda examples, best: examples >= setup.budget.examples(2))
+    pruned = run_trial(setup, module.CustomLoop, FixedSampling(params), TrialOptions(
+        seed=0, should_prune=lambda examples, best: examples >= setup.budget.examples(2)))
     assert pruned.state == PRUNED and pruned.epochs_run == 2 and len(pruned.history["my_metric"]) == 2
 
-    capped = run_trial(setup, module.CustomLoop, FixedSampling(params), seed=0, max_epochs=3)
+    capped = run_trial(setup, module.CustomLoop, FixedSampling(params), TrialOptions(seed=0, max_epochs=3))
     assert capped.state == COMPLETE and capped.epochs_run == 3
     assert capped.value == min(capped.history["my_metric"])
 
