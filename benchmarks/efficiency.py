@@ -56,6 +56,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kerashpo.spaces.choices import Direction
 from kerashpo.spaces.tasks import DEFAULT_OBJECTIVE
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -212,7 +213,7 @@ def run_keras_tuner(arm: str, dataset: str, seed: int, seconds: float, workdir: 
 
         def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
             params = KerasTunerSampling(hp).sample_space(space)
-            options = MLP.fit_options(params, MAX_EPOCHS, objective, "minimize")
+            options = MLP.fit_options(params, MAX_EPOCHS, objective, Direction.MINIMIZE)
             kwargs["callbacks"] = [*kwargs.get("callbacks", []), *options.callbacks]
             history = model.fit(*args, batch_size=options.batch_size, **kwargs)
             timeline.add(history.history)
@@ -256,7 +257,7 @@ def run_optuna_tpe(dataset: str, seed: int, seconds: float, workdir: Path) -> di
         keras.backend.clear_session()
         params = OptunaSampling(trial).sample_space(space)
         model = MLP.build(params, spec)
-        options = MLP.fit_options(params, MAX_EPOCHS, objective_name, "minimize")
+        options = MLP.fit_options(params, MAX_EPOCHS, objective_name, Direction.MINIMIZE)
         keep_best = keras.callbacks.EarlyStopping(objective_name, patience=MAX_EPOCHS, restore_best_weights=True)
         history = model.fit(splits.x_train, targets(splits.y_train, spec),
                             validation_data=(splits.x_val, targets(splits.y_val, spec)),

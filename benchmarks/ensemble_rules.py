@@ -115,10 +115,11 @@ def score_rules(path: Path) -> dict:
         row_loss,
         tied_with_best,
     )
+    from kerashpo.spaces.choices import Task
 
     z = np.load(path, allow_pickle=True)
-    task = str(z["task"])
-    objective, score, _ = prediction_score(task, "val_rmse" if task == "regression" else "val_log_loss")
+    task = Task(str(z["task"]))
+    objective, score, _ = prediction_score(task, "val_rmse" if task is Task.REGRESSION else "val_log_loss")
     accuracy = prediction_score(task, "val_accuracy")[1]
     y_val, y_test = z["y_val"], z["y_test"]
     loss = row_loss(task, objective)

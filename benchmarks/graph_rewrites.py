@@ -38,11 +38,12 @@ def main() -> None:
 
     from kerashpo.pipelines.runtime.compute import set_graph_rewrites
     from kerashpo.search.training.sources import build_training_state
+    from kerashpo.spaces.choices import Task
     from kerashpo.spaces.presets.mlp import STEPS_PER_EXECUTION, loss_and_metrics
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 10, 3600).astype("int32")
-    loss, metrics = loss_and_metrics("multiclass")
+    loss, metrics = loss_and_metrics(Task.MULTICLASS)
     results = []
     for name, units in MODELS.items():
         x = rng.normal(size=(3600, 8, 8, 1) if units is None else (3600, 64)).astype("float32")

@@ -408,6 +408,11 @@ class PipelineConfig(_Section):
     def source(self) -> Path | None:
         return self._source
 
+    @property
+    def named_task(self) -> Task | None:
+        """The task the config names; None for auto (the target decides)."""
+        return None if self.task == "auto" else Task(self.task)
+
     @field_validator("task")
     @classmethod
     def _known_task(cls, value: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 
 from kerashpo.spaces import DataSpec
+from kerashpo.spaces.choices import Task
 
 
 def wants_one_hot(model: Any, spec: DataSpec) -> bool:
@@ -18,7 +19,7 @@ def wants_one_hot(model: Any, spec: DataSpec) -> bool:
     """
     loss = getattr(model, "loss", None)  # an uncompiled model (a HyperModel that trains it itself) has none
     name = loss if isinstance(loss, str) else getattr(loss, "name", type(loss).__name__)
-    return spec.task == "multiclass" and str(name).lower() in ("categorical_crossentropy", "categoricalcrossentropy")
+    return spec.task is Task.MULTICLASS and str(name).lower() in ("categorical_crossentropy", "categoricalcrossentropy")
 
 
 def encode_targets(model: Any, y: Any, spec: DataSpec) -> Any:
@@ -29,7 +30,7 @@ def encode_targets(model: Any, y: Any, spec: DataSpec) -> Any:
     """
     if wants_one_hot(model, spec):
         return keras.utils.to_categorical(y, spec.output_units)
-    if spec.task == "binary" and getattr(y, "ndim", 0) == 1:
+    if spec.task is Task.BINARY and getattr(y, "ndim", 0) == 1:
         return y.reshape(-1, 1)
     return y
 

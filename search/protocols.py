@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kerashpo.spaces import DataSpec, FitOptions, Space
+from kerashpo.spaces.choices import Direction
 
 if TYPE_CHECKING:
     from kerashpo.search.executor import FinishedTrial, SearchJob, SearchOutcome, TrialEvent
@@ -39,7 +40,8 @@ class ModelSource(Protocol):
 
     def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], Any]: ...
 
-    def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str, direction: str) -> FitOptions: ...
+    def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str,
+                    direction: Direction) -> FitOptions: ...
 
     def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
             augmentation: Any = None, **kwargs: Any) -> Any: ...

@@ -55,7 +55,7 @@ class DataSpec:
     """
 
     inputs: tuple[Input, ...]
-    task: str  # a Task word
+    task: Task
     n_classes: int | None = None
     target_mean: float = 0.0
     target_std: float = 1.0
@@ -66,7 +66,8 @@ class DataSpec:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise SpaceError(f"task {self.task!r} is not one of {', '.join(TASKS)}")
-        if self.task == "multiclass" and (self.n_classes or 0) < 2:
+        object.__setattr__(self, "task", Task(self.task))  # a caller's word, carried as the enum
+        if self.task is Task.MULTICLASS and (self.n_classes or 0) < 2:
             raise SpaceError("a multiclass task needs n_classes >= 2")
         if not self.inputs:
             raise SpaceError("a data spec needs at least one input")
@@ -75,7 +76,7 @@ class DataSpec:
 
     @property
     def output_units(self) -> int:
-        return int(self.n_classes or 1) if self.task == "multiclass" else 1
+        return int(self.n_classes or 1) if self.task is Task.MULTICLASS else 1
 
     @property
     def image(self) -> ImageInput | None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from kerashpo.spaces.choices import Direction
 from kerashpo.spaces.data_spec import DataSpec
 from kerashpo.spaces.errors import SpaceError
 from kerashpo.spaces.space import Space
@@ -35,10 +36,10 @@ class FineTune:
 
 
 BuildFn = Callable[[dict[str, Any], DataSpec], Any]
-FitOptionsFn = Callable[[dict[str, Any], int, str, str], FitOptions]
+FitOptionsFn = Callable[[dict[str, Any], int, str, Direction], FitOptions]
 
 
-def default_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, mode: str) -> FitOptions:
+def default_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, direction: Direction) -> FitOptions:
     return FitOptions(batch_size=int(params.get("batch_size", 32)))
 
 
@@ -46,7 +47,7 @@ def default_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, m
 class Preset:
     """``build(params, data_spec) -> compiled keras.Model`` over ``space``.
 
-    ``fit_options(params, max_epochs, monitor, mode)`` turns the training
+    ``fit_options(params, max_epochs, monitor, direction)`` turns the training
     parameters (batch size, learning-rate schedule) into ``fit`` arguments.
     ``data_kinds`` says which data the builder takes (``DataSpec.kind``).
     """

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from kerashpo.spaces.choices import Direction
+from kerashpo.spaces.choices import Direction, Task
 
 # What a search selects on by default: continuous, and free of the L1/L2 penalty that `val_loss` includes
 # (which favours weak regularization). Accuracy and AUC are reported beside it.
-DEFAULT_OBJECTIVE: dict[str, str] = {
-    "binary": "val_log_loss",
-    "multiclass": "val_log_loss",
-    "regression": "val_rmse",
+DEFAULT_OBJECTIVE: dict[Task, str] = {
+    Task.BINARY: "val_log_loss",
+    Task.MULTICLASS: "val_log_loss",
+    Task.REGRESSION: "val_rmse",
 }
-METRIC_NAMES: dict[str, tuple[str, ...]] = {
-    "binary": ("loss", "log_loss", "accuracy", "auc"),
-    "multiclass": ("loss", "log_loss", "accuracy"),
-    "regression": ("loss", "rmse", "mae"),
+METRIC_NAMES: dict[Task, tuple[str, ...]] = {
+    Task.BINARY: ("loss", "log_loss", "accuracy", "auc"),
+    Task.MULTICLASS: ("loss", "log_loss", "accuracy"),
+    Task.REGRESSION: ("loss", "rmse", "mae"),
 }
 _MAXIMIZED = ("accuracy", "auc")
 
@@ -27,13 +27,13 @@ def objective_direction(objective: str) -> Direction:
     return Direction.MAXIMIZE if base in _MAXIMIZED else Direction.MINIMIZE
 
 
-def loss_and_metrics(task: str) -> tuple[str, list[Any]]:
+def loss_and_metrics(task: Task) -> tuple[str, list[Any]]:
     import keras
 
-    if task == "binary":
+    if task is Task.BINARY:
         return "binary_crossentropy", [keras.metrics.BinaryCrossentropy(name="log_loss"), "accuracy",
                                        keras.metrics.AUC(name="auc")]
-    if task == "multiclass":
+    if task is Task.MULTICLASS:
         return "sparse_categorical_crossentropy", [keras.metrics.SparseCategoricalCrossentropy(name="log_loss"),
                                                    "accuracy"]
     return "mse", [keras.metrics.RootMeanSquaredError(name="rmse"), keras.metrics.MeanAbsoluteError(name="mae")]

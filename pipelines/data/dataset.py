@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from kerashpo.spaces import UserError
+from kerashpo.spaces.choices import Task
 
 
 class DataError(UserError):
@@ -20,7 +21,7 @@ class Dataset:
     name: str
     x: Any  # an array (rows, columns) or (rows, height, width, channels), or a dict of (rows, 1) columns
     y: np.ndarray
-    task: str
+    task: Task
     n_classes: int | None
     feature_names: list[str]
     class_names: list[str] | None = None
@@ -44,7 +45,7 @@ class Dataset:
         return digest.hexdigest()[:16]
 
 
-def dataset_from_arrays(name: str, x: Any, y: Any, task: str = "auto", class_names: list[str] | None = None,
+def dataset_from_arrays(name: str, x: Any, y: Any, task: Task | None = None, class_names: list[str] | None = None,
                         feature_names: list[str] | None = None) -> Dataset:
     """Numeric features (rows, columns), or images (rows, height, width[, channels]), and a target."""
     x = np.asarray(x)
@@ -69,10 +70,10 @@ def dataset_from_arrays(name: str, x: Any, y: Any, task: str = "auto", class_nam
     return with_target(name, x, y, task, features, class_names=class_names)
 
 
-def with_target(name: str, x: Any, y: np.ndarray, task: str, feature_names: list[str],
+def with_target(name: str, x: Any, y: np.ndarray, task: Task | None, feature_names: list[str],
                 columns: dict[str, str] | None = None, class_names: list[str] | None = None,
                 target: str = "the target") -> Dataset:
-    """Check the target, infer the task, and encode classes as 0..k-1 (names kept, sorted)."""
+    """Check the target, infer the task (``task`` None), and encode classes as 0..k-1 (names kept, sorted)."""
     import pandas as pd
 
     if len(y) == 0:
@@ -83,9 +84,9 @@ def with_target(name: str, x: Any, y: np.ndarray, task: str, feature_names: list
     numeric = np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.bool_)
     if numeric and not np.all(np.isfinite(y.astype("float64"))):
         raise DataError(f"dataset {name}: {target} holds infinite values; drop or fill those rows")
-    if task == "auto":
-        task = infer_task(y) if numeric else ("binary" if len(np.unique(y.astype(str))) == 2 else "multiclass")
-    if task == "regression":
+    if task is None:
+        task = infer_task(y) if numeric else Task.BINARY if len(np.unique(y.astype(str))) == 2 else Task.MULTICLASS
+    if task is Task.REGRESSION:
         if not numeric:
             example = next((v for v in y if not _is_number(v)), None)
             if example is not None:
@@ -99,7 +100,7 @@ def with_target(name: str, x: Any, y: np.ndarray, task: str, feature_names: list
     classes, codes = np.unique(y if numeric else y.astype(str), return_inverse=True)
     if len(classes) < 2:
         raise DataError(f"dataset {name}: {target} has a single class ({classes[0].item()!r}); a classifier needs two")
-    if task == "binary" and len(classes) != 2:
+    if task is Task.BINARY and len(classes) != 2:
         raise DataError(f"dataset {name}: task binary needs exactly 2 classes, found {len(classes)}")
     names = class_names if class_names and len(class_names) == len(classes) else [str(c) for c in classes]
     return Dataset(name, x, codes.astype("int64"), task, len(classes), feature_names, names, columns)
@@ -113,10 +114,10 @@ def _is_number(value: Any) -> bool:
     return True
 
 
-def infer_task(y: np.ndarray) -> str:
+def infer_task(y: np.ndarray) -> Task:
     """Integer labels with few distinct values are classes; anything else is regression."""
     values = np.unique(y)
     integral = np.issubdtype(y.dtype, np.integer) or np.all(np.mod(values, 1) == 0)
     if integral and len(values) <= max(20, int(0.05 * len(y))):
-        return "binary" if len(values) == 2 else "multiclass"
-    return "regression"
+        return Task.BINARY if len(values) == 2 else Task.MULTICLASS
+    return Task.REGRESSION

@@ -31,6 +31,7 @@ from kerashpo.pipelines.serving import (
     column_values,
     decode_image,
 )
+from kerashpo.spaces.choices import Task
 from kerashpo.spaces.presets.inputs import reserved_input_name
 
 # Input names longer than this are cut (a column name can be a sentence); the schema keeps the whole name.
@@ -41,7 +42,7 @@ INPUT_NAME_LENGTH = 64
 TF_FUNCTION_PARAMETERS = frozenset({"self"})
 
 
-def load_builtin(name: str, task: str) -> Dataset:
+def load_builtin(name: str, task: Task | None = None) -> Dataset:
     """A scikit-learn bundled dataset (no download); ``digits_images`` is digits as 8x8 images."""
     import sklearn.datasets as datasets
 
@@ -53,7 +54,7 @@ def load_builtin(name: str, task: str) -> Dataset:
     return dataset_from_arrays(name, bunch.data, bunch.target, task, names, features)
 
 
-def load_path(path: Path, spec: DatasetConfig, task: str) -> Dataset:
+def load_path(path: Path, spec: DatasetConfig, task: Task | None) -> Dataset:
     if spec.format == "images":
         return load_image_folder(path, spec.image_size, spec.color_mode, task)
     if spec.format == "npz":
@@ -85,7 +86,7 @@ def read_table(path: Path, file_format: str | None, categorical: Sequence[str] =
 
 
 def dataset_from_frame(name: str, frame: Any, target: str | None, drop: Sequence[str] = (),
-                       categorical: Sequence[str] = (), task: str = "auto") -> Dataset:
+                       categorical: Sequence[str] = (), task: Task | None = None) -> Dataset:
     """A table: one model input per column; text, boolean and listed columns are categories."""
     import pandas as pd
 
@@ -194,7 +195,7 @@ def _listing(names: list[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def load_npz(path: Path, x_key: str, y_key: str, task: str) -> Dataset:
+def load_npz(path: Path, x_key: str, y_key: str, task: Task | None) -> Dataset:
     """Features under ``x_key`` (a table of numbers or images) and the target under ``y_key``."""
     # np.load returns a bare array for a .npy file and tries pickle on anything else; neither is an archive.
     if not zipfile.is_zipfile(path):
@@ -216,7 +217,7 @@ def load_npz(path: Path, x_key: str, y_key: str, task: str) -> Dataset:
     return dataset_from_arrays(path.name, x, y, task)
 
 
-def load_image_folder(path: Path, size: tuple[int, int] | None, color_mode: str, task: str) -> Dataset:
+def load_image_folder(path: Path, size: tuple[int, int] | None, color_mode: str, task: Task | None) -> Dataset:
     """One sub-folder per class; every image decoded once, resized to ``size`` (height, width) if given."""
     if not path.is_dir():
         raise DataError(f"dataset.path: {path} is not a folder; an image dataset is a folder with one "

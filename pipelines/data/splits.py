@@ -25,6 +25,7 @@ from kerashpo.spaces import (
     ImageInput,
     NumericInput,
 )
+from kerashpo.spaces.choices import Task
 
 
 @dataclass
@@ -58,10 +59,11 @@ def load_dataset(config: PipelineConfig, base_dir: Path | None = None, data: Any
     spec = config.dataset
     if data is not None:
         if isinstance(data, tuple) and len(data) == 2:
-            return dataset_from_arrays(spec.label, *data, task=config.task)
-        return loaders.dataset_from_frame(spec.label, data, spec.target, spec.drop, spec.categorical, config.task)
+            return dataset_from_arrays(spec.label, *data, task=config.named_task)
+        return loaders.dataset_from_frame(spec.label, data, spec.target, spec.drop, spec.categorical,
+                                          config.named_task)
     if spec.name:
-        return loaders.load_builtin(spec.name, config.task)
+        return loaders.load_builtin(spec.name, config.named_task)
     if not spec.path:
         raise DataError("dataset: give name (a built-in dataset) or path (a CSV, Parquet or NPZ file, or an "
                         "image folder)")
@@ -70,7 +72,7 @@ def load_dataset(config: PipelineConfig, base_dir: Path | None = None, data: Any
         path = base_dir / path
     if not path.exists():
         raise DataError(f"dataset.path: {path} not found")
-    return loaders.load_path(path, spec, config.task)
+    return loaders.load_path(path, spec, config.named_task)
 
 
 def split_rows(dataset: Dataset, validation: float, test: float, seed: int) -> tuple[np.ndarray, ...]:
@@ -81,7 +83,7 @@ def split_rows(dataset: Dataset, validation: float, test: float, seed: int) -> t
     """
     from sklearn.model_selection import train_test_split
 
-    stratify = dataset.y if dataset.task != "regression" else None
+    stratify = dataset.y if dataset.task is not Task.REGRESSION else None
     rows = np.arange(len(dataset.y))
     _check_classes(dataset, _rows_needed(validation, test), f"with validation {validation} and test {test}")
     if len(rows) * min(validation, test) < 1 or len(rows) * (1 - validation - test) < 1:
@@ -100,7 +102,7 @@ def split_rows(dataset: Dataset, validation: float, test: float, seed: int) -> t
 
 def _check_classes(dataset: Dataset, needed: int, setting: str) -> None:
     """Every class has the rows stratified splitting needs to put one in each part."""
-    if dataset.task == "regression":
+    if dataset.task is Task.REGRESSION:
         return
     counts = np.bincount(dataset.y)
     smallest = int(np.argmin(np.where(counts > 0, counts, counts.max() + 1)))
@@ -118,7 +120,7 @@ def split_folds(dataset: Dataset, folds: int, test: float, seed: int, repeats: i
     """
     from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold, train_test_split
 
-    classify = dataset.task != "regression"
+    classify = dataset.task is not Task.REGRESSION
     rows = np.arange(len(dataset.y))
     _check_classes(dataset, max(3, int(np.ceil(1 / test)), int(np.ceil(folds / (1 - test)))),
                    f"with {folds} folds and test {test}")
@@ -173,7 +175,7 @@ def _rows_needed(validation: float, test: float) -> int:
 def data_spec(dataset: Dataset, splits: Splits) -> DataSpec:
     """The model's inputs, with normalisation, imputation, vocabularies and target scaling fitted on train alone."""
     target_mean, target_std = 0.0, 1.0
-    if dataset.task == "regression":
+    if dataset.task is Task.REGRESSION:
         target_mean = float(np.mean(splits.y_train))
         target_std = float(np.std(splits.y_train)) or 1.0
     x = splits.x_train

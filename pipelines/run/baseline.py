@@ -18,6 +18,7 @@ import numpy as np
 from kerashpo.pipelines.data.dataset import Dataset
 from kerashpo.pipelines.data.splits import Splits, train_and_validation
 from kerashpo.search.selection.linear import linear_estimator
+from kerashpo.spaces.choices import Task
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Baseline:
 
     name: str
     model: Any
-    task: str
+    task: Task
     validation: dict[str, float]
     test: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
@@ -106,10 +107,10 @@ def _preprocessing(x_train: Any) -> Any:
     return ColumnTransformer([("numeric", numeric, numbers), ("categorical", categories, text)])
 
 
-def _scores(model: Any, x: Any, y: np.ndarray, task: str, prefix: str) -> dict[str, float]:
+def _scores(model: Any, x: Any, y: np.ndarray, task: Task, prefix: str) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, roc_auc_score
 
-    if task == "regression":
+    if task is Task.REGRESSION:
         predicted = model.predict(x)
         return {f"{prefix}rmse": float(np.sqrt(np.mean((predicted - y) ** 2))),
                 f"{prefix}mae": float(mean_absolute_error(y, predicted))}
@@ -117,6 +118,6 @@ def _scores(model: Any, x: Any, y: np.ndarray, task: str, prefix: str) -> dict[s
     classes = model.classes_
     scores = {f"{prefix}log_loss": float(log_loss(y, probabilities, labels=classes)),
               f"{prefix}accuracy": float(accuracy_score(y, classes[np.argmax(probabilities, axis=1)]))}
-    if task == "binary" and len(np.unique(y)) == 2:
+    if task is Task.BINARY and len(np.unique(y)) == 2:
         scores[f"{prefix}auc"] = float(roc_auc_score(y, probabilities[:, 1]))
     return scores

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kerashpo.spaces.choices import Task
+
 
 @dataclass
 class ModelCard:
     name: str
     dataset: str
     fingerprint: str
-    task: str
+    task: Task
     split_sizes: dict[str, int]
     seed: int
     study: str

@@ -12,6 +12,7 @@ from kerashpo.pipelines.review.report import REPORT
 from kerashpo.pipelines.ship.export import CARD
 from kerashpo.pipelines.web.mlflow_ui import TRAINING_VIEW
 from kerashpo.search.tracking import DatasetRecord
+from kerashpo.spaces.choices import Direction
 
 if TYPE_CHECKING:
     from kerashpo.pipelines.config import DatasetConfig
@@ -35,9 +36,9 @@ def dataset_record(source: DatasetConfig, dataset: Dataset, splits: Splits, base
                          profile=json.dumps(profile))
 
 
-def search_note(*, study: str, objective: str, direction: str, outcome: SearchOutcome, test_metrics: dict[str, float],
-                baseline: Baseline | None, shipped: str, experiment_id: str | None, run_id: str | None,
-                report: bool = True) -> str:
+def search_note(*, study: str, objective: str, direction: Direction, outcome: SearchOutcome,
+                test_metrics: dict[str, float], baseline: Baseline | None, shipped: str, experiment_id: str | None,
+                run_id: str | None, report: bool = True) -> str:
     """Markdown for the search run's page: best trial, objective, test scores, baseline, links to the report
     and the model card."""
     counts = f"{outcome.n_complete} complete, {outcome.n_pruned} pruned, {outcome.n_failed} failed"

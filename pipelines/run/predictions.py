@@ -12,6 +12,7 @@ import numpy as np
 
 from kerashpo.pipelines.review.record import PREDICTIONS
 from kerashpo.spaces import DataSpec
+from kerashpo.spaces.choices import Task
 
 log = logging.getLogger("kerashpo.predictions")
 
@@ -41,7 +42,7 @@ def summarize_predictions(model: Any, x_test: Any, y_test: np.ndarray, spec: Dat
         model.run_eagerly = compiled_eagerly
     outputs = outputs.reshape(len(outputs), -1)
     y = np.asarray(y_test)
-    if spec.task == "regression":
+    if spec.task is Task.REGRESSION:
         rows = np.sort(np.random.default_rng(0).permutation(len(y))[:MAX_PAIRS])
         return {"task": spec.task, "rows": len(y), "actual": y[rows].astype(float).tolist(),
                 "predicted": outputs[rows, 0].astype(float).tolist()}

@@ -32,7 +32,7 @@ from kerashpo.spaces import (
     objective_direction,
     resolve_space,
 )
-from kerashpo.spaces.choices import Direction, ObjectivesPruning, Pruner
+from kerashpo.spaces.choices import Direction, ObjectivesPruning, Pruner, Task
 from kerashpo.spaces.choices import Driver as DriverName
 
 __all__ = [
@@ -91,7 +91,7 @@ class PreparedRun:
                   "patience": config.budget.patience}
         # The budget is a tag too: a resumed search's tags are set again, its params never (the report reads the tag).
         tags = {**self.driver.describe(), **several, "model": self.job.source.name, "dataset": self.dataset.name,
-                "task": self.dataset.task, "config_hash": config.fingerprint(), "code_version": code_version(),
+                "task": str(self.dataset.task), "config_hash": config.fingerprint(), "code_version": code_version(),
                 SPLIT_TAG: self.splits.fingerprint, BUDGET_TAG: json.dumps(budget)}
         params = {**budget, "seed": config.seed, "space": config.space,
                   "workers": config.workers, "mixed_precision": config.mixed_precision, "backend": config.backend,
@@ -102,7 +102,7 @@ class PreparedRun:
                           dataset=dataset_record(config.dataset, self.dataset, self.splits, base_dir))
 
 
-def resolve_objective(config: PipelineConfig, task: str, trains_itself: bool = False,
+def resolve_objective(config: PipelineConfig, task: Task, trains_itself: bool = False,
                       byo: bool = False) -> tuple[str, Direction]:
     """The metric to select on and its direction; checked now unless the source's own fit reports its metrics
     (then the first trial checks it)."""
@@ -120,19 +120,19 @@ def resolve_objective(config: PipelineConfig, task: str, trains_itself: bool = F
     return metric, Direction(chosen.direction or objective_direction(metric))
 
 
-def reported_metrics(task: str) -> list[str]:
+def reported_metrics(task: Task) -> list[str]:
     """What a trained model reports each epoch, validation metrics first."""
     return [f"val_{m}" for m in METRIC_NAMES[task]] + list(METRIC_NAMES[task])
 
 
-def recorded_metrics(task: str) -> list[str]:
+def recorded_metrics(task: Task) -> list[str]:
     """What every completed trial records: its model's size and latency, and what the model reports."""
     from kerashpo.search.selection.constraints import SIZE_METRICS
 
     return [*SIZE_METRICS, *reported_metrics(task)]
 
 
-def resolve_objectives(config: PipelineConfig, task: str, trains_itself: bool = False) -> tuple[Any, ...]:
+def resolve_objectives(config: PipelineConfig, task: Task, trains_itself: bool = False) -> tuple[Any, ...]:
     """Every objective of a search with several (the first is ``resolve_objective``'s); empty with one."""
     from kerashpo.search.selection.pareto import Objective
 
@@ -145,7 +145,7 @@ def resolve_objectives(config: PipelineConfig, task: str, trains_itself: bool = 
                  for item in config.objectives)
 
 
-def resolve_constraints(config: PipelineConfig, task: str, trains_itself: bool = False) -> tuple[Any, ...]:
+def resolve_constraints(config: PipelineConfig, task: Task, trains_itself: bool = False) -> tuple[Any, ...]:
     """The config's constraints, each on a metric the trials record (checked now unless the source's own fit
     reports its metrics)."""
     from kerashpo.search.selection.constraints import Constraint

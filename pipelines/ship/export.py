@@ -242,7 +242,7 @@ def save_mlflow_model(path: Path, model: Any, schema: dict[str, Any], example: A
 
 def log_and_register(*, tracking_uri: str, run_id: str, model: Any, schema: dict[str, Any], example: Any,
                      name: str, register: bool, version_tags: dict[str, str],
-                     direction: str) -> tuple[str | None, bool]:
+                     direction: Direction) -> tuple[str | None, bool]:
     """Log the MLflow model on the search run and register it; move ``champion`` if it is better.
 
     Returns (registered version, whether the alias moved). Tracking errors are
@@ -269,7 +269,7 @@ def log_and_register(*, tracking_uri: str, run_id: str, model: Any, schema: dict
         return None, False
 
 
-def _maybe_move_alias(client: Any, name: str, version: str, tags: dict[str, str], direction: str) -> bool:
+def _maybe_move_alias(client: Any, name: str, version: str, tags: dict[str, str], direction: Direction) -> bool:
     """Point ``champion`` at the new version unless the current champion is better on the same objective."""
     try:
         current = client.get_model_version_by_alias(name, ALIAS)
@@ -277,7 +277,7 @@ def _maybe_move_alias(client: Any, name: str, version: str, tags: dict[str, str]
         current = None
     if current is not None and current.tags.get("objective") == tags["objective"]:
         old, new = float(current.tags["val_value"]), float(tags["val_value"])
-        if Direction(direction).better(old, new):
+        if direction.better(old, new):
             return False
     client.set_registered_model_alias(name, ALIAS, version)
     return True

@@ -26,6 +26,7 @@ from kerashpo.pipelines.web.local_web import (
 from kerashpo.search.leaderboard import find_search_run
 from kerashpo.search.redaction import redact_url
 from kerashpo.spaces import UserError
+from kerashpo.spaces.choices import Direction
 
 TRAINING_VIEW = {"workflowType": "machine_learning"}
 START_SECONDS = 120  # one worker on a busy machine answers in about ten
@@ -36,8 +37,9 @@ def trials_url(base: str, search_run: Any) -> str:
     tags = search_run.data.tags
     query = {**TRAINING_VIEW, "searchFilter": f"tags.`mlflow.parentRunId` = '{search_run.info.run_id}'"}
     if tags.get("objective"):
+        direction = Direction(tags.get("direction", Direction.MINIMIZE))
         query |= {"orderByKey": f"metrics.`best_{tags['objective']}`",
-                  "orderByAsc": "false" if tags.get("direction") == "maximize" else "true"}
+                  "orderByAsc": "false" if direction is Direction.MAXIMIZE else "true"}
     return f"{base}/#/experiments/{search_run.info.experiment_id}/runs?{urlencode(query)}"
 
 

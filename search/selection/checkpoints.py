@@ -22,10 +22,10 @@ class CheckpointStore:
     stand for a finished trial nor push a finished one's model out.
     """
 
-    def __init__(self, directory: str | Path, keep: int, direction: str):
+    def __init__(self, directory: str | Path, keep: int, direction: Direction):
         self.directory = Path(directory)
         self.keep = keep
-        self.direction = Direction(direction)
+        self.direction = direction
 
     def path(self, trial_number: int) -> Path:
         return self.directory / f"trial-{trial_number:05d}.keras"

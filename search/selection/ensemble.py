@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from kerashpo.spaces.choices import Direction
+from kerashpo.spaces.choices import Direction, Task
 from kerashpo.spaces.tasks import DEFAULT_OBJECTIVE
 
 # About a 95% one-sided margin for one comparison; with 5 candidates it admits a trial whose loss is truly a
@@ -84,7 +84,7 @@ class Ensemble:
         return cls(**json.loads(text))
 
 
-def prediction_score(task: str, objective: str) -> tuple[str, Score, Direction]:
+def prediction_score(task: Task, objective: str) -> tuple[str, Score, Direction]:
     """The objective computed from (targets, predictions); an objective that needs more than predictions
     (a user's own metric, ``val_loss`` with its penalty) falls back to the task's default."""
     base = objective.removeprefix("val_")
@@ -96,15 +96,15 @@ def prediction_score(task: str, objective: str) -> tuple[str, Score, Direction]:
     return objective, score, direction
 
 
-def validation_scores(task: str, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+def validation_scores(task: Task, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """Every score predictions give, named as the trials and the baseline report them on validation
     (``val_log_loss``, ``val_accuracy``...); AUC only where both classes are present."""
     return {f"val_{name}": score(y, p) for name, (score, _) in _scores(task).items()
             if name != "auc" or len(np.unique(y)) == 2}
 
 
-def _scores(task: str) -> dict[str, tuple[Score, Direction]]:
-    if task == "regression":
+def _scores(task: Task) -> dict[str, tuple[Score, Direction]]:
+    if task is Task.REGRESSION:
         return {"rmse": (lambda y, p: float(np.sqrt(np.mean(_squared_error(y, p)))), Direction.MINIMIZE),
                 "mae": (lambda y, p: float(np.mean(_absolute_error(y, p))), Direction.MINIMIZE)}
     return {"log_loss": (lambda y, p: float(np.mean(_row_log_loss(y, p))), Direction.MINIMIZE),
@@ -112,12 +112,12 @@ def _scores(task: str) -> dict[str, tuple[Score, Direction]]:
             "auc": (_auc, Direction.MAXIMIZE)}
 
 
-def row_loss(task: str, objective: str) -> RowLoss:
+def row_loss(task: Task, objective: str) -> RowLoss:
     """Each row's loss (lower is better) whose mean or root mean square is ``objective``: log-loss, which also
     stands in for AUC (not a sum over rows), misclassification, squared or absolute error."""
     scored, _, _ = prediction_score(task, objective)
     losses: dict[str, RowLoss] = {"log_loss": _row_log_loss, "auc": _row_log_loss, "accuracy": _misclassified} \
-        if task != "regression" else {"rmse": _squared_error, "mae": _absolute_error}
+        if task is not Task.REGRESSION else {"rmse": _squared_error, "mae": _absolute_error}
     return losses[scored.removeprefix("val_")]
 
 
@@ -203,7 +203,7 @@ def averaging_model(members: Sequence[Any], weights: Sequence[float], names: Seq
     return ensemble
 
 
-def select_ensemble(kept: Sequence[tuple[int, Any]], x_val: Any, y_val: np.ndarray, task: str, objective: str,
+def select_ensemble(kept: Sequence[tuple[int, Any]], x_val: Any, y_val: np.ndarray, task: Task, objective: str,
                     linear: tuple[str, Any] | None = None, searched: int = 0) -> tuple[Ensemble, Any]:
     """The kept models ((trial number, model), best first) and the linear model ((estimator name, model), if
     any; ``searched`` trials were ranked) tied with the best on validation, averaged; the ensemble and its

@@ -15,17 +15,18 @@ from typing import Any
 
 import numpy as np
 
+from kerashpo.spaces.choices import Task
 from kerashpo.spaces.data_spec import DataSpec
 
 # Wider inputs (large images) would make the exact fit slow and a linear model on raw pixels is no candidate there.
 MAX_FEATURES = 4096
 
 
-def linear_estimator(task: str, seed: int) -> tuple[Any, str]:
+def linear_estimator(task: Task, seed: int) -> tuple[Any, str]:
     """scikit-learn's linear model for ``task`` and its name: the baseline's and the candidate's."""
     from sklearn.linear_model import LogisticRegression, RidgeCV
 
-    if task == "regression":
+    if task is Task.REGRESSION:
         return RidgeCV(alphas=np.logspace(-3, 3, 13)), "RidgeCV"
     return LogisticRegression(max_iter=2000, random_state=seed), "LogisticRegression"
 
@@ -74,7 +75,7 @@ def fitted_linear_model(spec: DataSpec, x_train: Any, y_train: np.ndarray, seed:
     # One BLAS thread, as for the baseline: faster on these small matrices beside TensorFlow's threads.
     with threadpool_limits(limits=1, user_api="blas"):
         estimator.fit(encoded, y)
-    if spec.task == "regression":
+    if spec.task is Task.REGRESSION:
         # The head answers in standardised units and the model's last layer rescales them.
         kernel = np.reshape(estimator.coef_, (-1, 1)) / spec.target_std
         bias = (np.reshape(estimator.intercept_, (1,)) - spec.target_mean) / spec.target_std

@@ -406,7 +406,7 @@ def count_params(model: Any) -> int:
 
 
 def refit(source: Any, params: dict[str, Any], data: TrialData, *, epochs: int, seed: int, objective: str,
-          direction: str) -> Any:
+          direction: Direction) -> Any:
     """Train the configuration ``params`` on ``data``'s training split for ``epochs`` epochs, seeded.
 
     No validation data: the epoch count comes from the search. Callbacks that

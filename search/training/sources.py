@@ -22,6 +22,7 @@ from kerashpo.search.training.modules import load_module, load_reference
 from kerashpo.search.training.sampling import model_params
 from kerashpo.search.training.validation import ScoresInsideEpochs, Validation, validation_batch_size
 from kerashpo.spaces import DataSpec, FitOptions, Preset, Space, UserError
+from kerashpo.spaces.choices import Direction
 from kerashpo.spaces.preset import FineTune, default_fit_options
 
 __all__ = ["HyperModelSource", "SpaceSource", "as_source", "build_training_state", "fit_batches", "fit_defaults",
@@ -104,7 +105,8 @@ class SpaceSource:
         check_model(model)
         return params, model
 
-    def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str, direction: str) -> FitOptions:
+    def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str,
+                    direction: Direction) -> FitOptions:
         return self.preset.fit_options(dict(params), max_epochs, monitor, direction)
 
     def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
@@ -169,7 +171,8 @@ class HyperModelSource:
         """Its own ``fit`` decides how the model trains and which metrics it reports."""
         return self._custom_fit
 
-    def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str, direction: str) -> FitOptions:
+    def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str,
+                    direction: Direction) -> FitOptions:
         return default_fit_options(params, max_epochs, monitor, direction)
 
     def check(self) -> None:

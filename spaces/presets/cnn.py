@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kerashpo.spaces.choices import Direction
 from kerashpo.spaces.data_spec import DataSpec
 from kerashpo.spaces.errors import SpaceError
 from kerashpo.spaces.params import Categorical, Float
@@ -86,9 +87,9 @@ def augmentation(params: dict[str, Any]) -> Any:
     return keras.Sequential(layers, name="augmentation") if layers else None
 
 
-def cnn_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, mode: str) -> FitOptions:
+def cnn_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, direction: Direction) -> FitOptions:
     """The mlp preset's batch size and schedule, plus the sampled augmentation."""
-    options = mlp.mlp_fit_options(params, max_epochs, monitor, mode)
+    options = mlp.mlp_fit_options(params, max_epochs, monitor, direction)
     options.augmentation = augmentation(params)
     return options
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kerashpo.spaces.choices import Direction
+from kerashpo.spaces.choices import Direction, Task
 from kerashpo.spaces.data_spec import DataSpec
 from kerashpo.spaces.params import Bool, Categorical, Float, Int
 from kerashpo.spaces.preset import FitOptions, Preset
@@ -144,9 +144,9 @@ def output_and_compile(inputs: Any, x: Any, spec: DataSpec, params: dict[str, An
         return keras.layers.Dense(units, activation=activation, dtype="float32", name="head",
                                   kernel_regularizer=head_regularizer)(x)
 
-    if spec.task == "multiclass":
+    if spec.task is Task.MULTICLASS:
         outputs = head(spec.output_units, "softmax")
-    elif spec.task == "binary":
+    elif spec.task is Task.BINARY:
         outputs = head(1, "sigmoid")
     else:
         outputs = head(1, None)
@@ -188,7 +188,7 @@ def build_mlp(params: dict[str, Any], spec: DataSpec) -> Any:
                               head_regularizer=regularizer(params) if depth == 0 else None)
 
 
-def mlp_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, mode: str) -> FitOptions:
+def mlp_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, direction: Direction) -> FitOptions:
     """Batch size and the learning-rate schedule as callbacks."""
     import keras
 
@@ -204,7 +204,7 @@ def mlp_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, mode:
     elif schedule == "reduce_on_plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
-                monitor=monitor, mode=Direction(mode).keras_mode, factor=0.5, patience=3,
+                monitor=monitor, mode=direction.keras_mode, factor=0.5, patience=3,
                 min_lr=initial * 1e-3,
             )
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kerashpo.spaces.choices import Direction
 from kerashpo.spaces.data_spec import DataSpec
 from kerashpo.spaces.errors import SpaceError
 from kerashpo.spaces.params import Categorical, Fixed, Float
@@ -183,7 +184,7 @@ def _preprocessing(mode: str) -> Any:
                                bias_initializer=keras.initializers.Constant([-m for m in _CAFFE_MEAN]))
 
 
-def transfer_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, mode: str) -> FitOptions:
+def transfer_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, direction: Direction) -> FitOptions:
     """Phase 1 for the head's share of the epochs, then fine-tuning (unless ``unfreeze`` is 0)."""
     options = FitOptions(batch_size=int(_value(params, "batch_size")))
     share = float(_value(params, "unfreeze"))

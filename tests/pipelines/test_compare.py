@@ -11,11 +11,11 @@ from kerashpo.pipelines.data.splits import split_dataset
 
 
 def test_the_split_fingerprint_changes_with_the_seed_the_fractions_and_the_data():
-    iris = load_builtin("iris", "auto")
+    iris = load_builtin("iris")
     same = split_dataset(iris, 0.2, 0.2, seed=7).fingerprint
     assert same == split_dataset(iris, 0.2, 0.2, seed=7).fingerprint
     others = {split_dataset(iris, 0.2, 0.2, seed=8).fingerprint, split_dataset(iris, 0.25, 0.2, seed=7).fingerprint,
-              split_dataset(load_builtin("wine", "auto"), 0.2, 0.2, seed=7).fingerprint}
+              split_dataset(load_builtin("wine"), 0.2, 0.2, seed=7).fingerprint}
     assert same not in others and len(others) == 3
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from kerashpo.search.selection.checkpoints import CheckpointStore
+from kerashpo.spaces.choices import Direction
 
 
 def _tiny_model() -> keras.Model:
@@ -13,7 +14,7 @@ def _tiny_model() -> keras.Model:
 
 
 def test_a_killed_trials_files_neither_displace_nor_stand_for_a_finished_trial(tmp_path):
-    store = CheckpointStore(tmp_path, keep=1, direction="minimize")
+    store = CheckpointStore(tmp_path, keep=1, direction=Direction.MINIMIZE)
     model = _tiny_model()
     assert store.offer(3, 0.5, model, among=set())
     store.drop_displaced(among={3})
@@ -32,7 +33,7 @@ def test_a_killed_trials_files_neither_displace_nor_stand_for_a_finished_trial(t
 
 
 def test_a_trial_worse_than_the_kept_ones_is_not_saved(tmp_path):
-    store = CheckpointStore(tmp_path, keep=2, direction="maximize")
+    store = CheckpointStore(tmp_path, keep=2, direction=Direction.MAXIMIZE)
     model = _tiny_model()
     for number, value in ((0, 0.9), (1, 0.8)):
         assert store.offer(number, value, model, among=set(range(number)))

@@ -39,7 +39,7 @@ def _config(name: str, dataset: str = "digits", driver: str = "optuna", **split)
 
 
 def test_folds_partition_the_non_test_rows_stratified_and_the_fingerprint_covers_them():
-    wine = load_builtin("wine", "auto")
+    wine = load_builtin("wine")
     splits = split_folds(wine, folds=4, test=0.2, seed=1)
     test_rows = {tuple(row) for row in splits.x_test}
     validation = [tuple(row) for fold in splits.folds for row in fold.x_val]
@@ -78,7 +78,7 @@ def test_each_fold_has_preprocessing_fitted_on_its_own_training_part(tmp_path):
 
 
 def test_the_baseline_is_scored_over_the_same_folds():
-    wine = load_builtin("wine", "auto")
+    wine = load_builtin("wine")
     splits = split_folds(wine, folds=3, test=0.2, seed=1)
     baseline = fit_baseline(wine, splits, seed=1)
     per_fold = [fit_baseline(wine, fold, seed=1).validation["val_log_loss"] for fold in splits.folds]

@@ -26,6 +26,7 @@ from kerashpo.search.selection.ensemble import (
     row_loss,
     tied_with_best,
 )
+from kerashpo.spaces.choices import Task
 
 
 @pytest.mark.parametrize(("settings", "size"), [
@@ -62,7 +63,7 @@ def test_a_trial_joins_when_the_validation_rows_cannot_tell_it_from_the_best():
         noise = rng.normal(size=rows)
         return y, [y + noise, y + 1.1 * rng.normal(size=rows), y + noise + 2.0]
 
-    loss = row_loss("regression", "val_rmse")
+    loss = row_loss(Task.REGRESSION, "val_rmse")
     y, few = trials(40)
     assert sorted(tied_with_best(few, y, loss)) == [0, 1]  # 40 rows cannot separate 10%; they see an offset of 2
     y, many = trials(20000)
@@ -161,18 +162,18 @@ def test_the_linear_model_is_scikit_learns_fit_on_the_trials_inputs(table, tmp_p
 def test_per_row_losses_follow_the_objective():
     y = np.array([0, 1, 1])
     p = np.array([[0.2], [0.9], [0.4]])  # sigmoid outputs: the third row is misclassified
-    np.testing.assert_allclose(row_loss("binary", "val_log_loss")(y, p), -np.log([0.8, 0.9, 0.4]))
-    np.testing.assert_allclose(row_loss("binary", "val_auc")(y, p), -np.log([0.8, 0.9, 0.4]))  # no per-row AUC
-    np.testing.assert_allclose(row_loss("binary", "val_accuracy")(y, p), [0, 0, 1])
+    np.testing.assert_allclose(row_loss(Task.BINARY, "val_log_loss")(y, p), -np.log([0.8, 0.9, 0.4]))
+    np.testing.assert_allclose(row_loss(Task.BINARY, "val_auc")(y, p), -np.log([0.8, 0.9, 0.4]))  # no per-row AUC
+    np.testing.assert_allclose(row_loss(Task.BINARY, "val_accuracy")(y, p), [0, 0, 1])
     target, predicted = np.array([1.0, 2.0]), np.array([[2.0], [0.0]])
-    np.testing.assert_allclose(row_loss("regression", "val_rmse")(target, predicted), [1, 4])
-    np.testing.assert_allclose(row_loss("regression", "val_mae")(target, predicted), [1, 2])
+    np.testing.assert_allclose(row_loss(Task.REGRESSION, "val_rmse")(target, predicted), [1, 4])
+    np.testing.assert_allclose(row_loss(Task.REGRESSION, "val_mae")(target, predicted), [1, 2])
 
 
 def test_an_objective_predictions_cannot_give_falls_back_to_the_tasks_default():
-    assert prediction_score("regression", "val_loss")[0] == "val_rmse"
-    assert prediction_score("binary", "my_metric")[0] == "val_log_loss"
-    assert prediction_score("binary", "val_auc")[0] == "val_auc"
+    assert prediction_score(Task.REGRESSION, "val_loss")[0] == "val_rmse"
+    assert prediction_score(Task.BINARY, "my_metric")[0] == "val_log_loss"
+    assert prediction_score(Task.BINARY, "val_auc")[0] == "val_auc"
 
 
 def test_the_averaging_model_is_the_weighted_sum_and_loads_in_safe_mode(tmp_path):
@@ -298,13 +299,13 @@ def test_a_run_ships_the_ensemble_it_selected_and_its_card_lists_the_members(ens
     # linear model, held to the margin the best of 4 trials reaches by chance.
     names = list(predictions)
     margins = [linear_margin(4) if name == "linear" else TIE_STANDARD_ERRORS for name in names]
-    tied = tied_with_best([predictions[n] for n in names], splits.y_val, row_loss("binary", "val_log_loss"), margins)
+    tied = tied_with_best([predictions[n] for n in names], splits.y_val, row_loss(Task.BINARY, "val_log_loss"), margins)
     assert set(members) == {names[i] for i in tied} and "linear" not in members  # no linear model fits two rings
     # The shipped model is the average of the members' own checkpoints, and scores what the run logged.
     expected = sum(weight * predictions[name] for name, weight in members.items())
     shipped = keras.saving.load_model(directory / "mlruns" / "exports" / "ens" / "model.keras", safe_mode=True)
     np.testing.assert_allclose(shipped.predict(x, verbose=0), expected, atol=0.01)
-    _, score, _ = prediction_score("binary", "val_log_loss")
+    _, score, _ = prediction_score(Task.BINARY, "val_log_loss")
     assert score(splits.y_val, expected) == pytest.approx(metrics["ensemble_val_log_loss"], abs=0.01)
 
 

@@ -20,6 +20,7 @@ from kerashpo.spaces import (
     get_preset,
     resolve_space,
 )
+from kerashpo.spaces.choices import Direction
 from kerashpo.spaces.presets.cnn import cnn_fit_options
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -90,10 +91,10 @@ def test_pooling_stops_once_the_image_is_one_pixel_across():
 
 
 def test_augmentation_is_a_training_pipeline_layer_only_when_enabled():
-    assert cnn_fit_options(GOOD, 10, "val_loss", "minimize").augmentation is None
-    layers = cnn_fit_options(AUGMENTED, 10, "val_loss", "minimize").augmentation.layers
+    assert cnn_fit_options(GOOD, 10, "val_loss", Direction.MINIMIZE).augmentation is None
+    layers = cnn_fit_options(AUGMENTED, 10, "val_loss", Direction.MINIMIZE).augmentation.layers
     assert [type(layer).__name__ for layer in layers] == ["RandomFlip", "RandomRotation", "RandomZoom"]
-    only_zoom = cnn_fit_options({**GOOD, "zoom": 0.1}, 10, "val_loss", "minimize").augmentation.layers
+    only_zoom = cnn_fit_options({**GOOD, "zoom": 0.1}, 10, "val_loss", Direction.MINIMIZE).augmentation.layers
     assert [type(layer).__name__ for layer in only_zoom] == ["RandomZoom"]
 
 
@@ -107,7 +108,7 @@ def test_the_model_itself_is_deterministic_however_it_is_called(digits):
     np.testing.assert_allclose(first, keras.ops.convert_to_numpy(model(images)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(first, keras.ops.convert_to_numpy(model(images, training=True)), rtol=1e-5,
                                atol=1e-6)
-    augment = cnn_fit_options(AUGMENTED, 10, "val_loss", "minimize").augmentation
+    augment = cnn_fit_options(AUGMENTED, 10, "val_loss", Direction.MINIMIZE).augmentation
     assert not np.allclose(keras.ops.convert_to_numpy(augment(images, training=True)), images)
 
 
@@ -130,7 +131,7 @@ def test_a_fixed_good_configuration_learns_digits(digits):
                                                       random_state=0)
     keras.utils.set_random_seed(0)
     model = build_cnn(GOOD, DIGITS_SPEC)
-    options = CNN.fit_options(GOOD, 15, "val_accuracy", "maximize")
+    options = CNN.fit_options(GOOD, 15, "val_accuracy", Direction.MAXIMIZE)
     model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=15, batch_size=options.batch_size,
               callbacks=options.callbacks, verbose=0)
     assert model.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"] >= 0.95

@@ -21,6 +21,7 @@ from kerashpo.pipelines.config import parse_config
 from kerashpo.pipelines.run.prepare import prepare_training
 from kerashpo.search.leaderboard import leaderboard
 from kerashpo.search.training.sources import fit_batches
+from kerashpo.spaces.choices import Direction
 from kerashpo.spaces.presets.transfer import TRANSFER, build_base
 
 pytestmark = pytest.mark.xdist_group("transfer")  # one worker writes the images and the weights file once
@@ -79,7 +80,7 @@ def test_phase_one_leaves_the_base_as_loaded_and_phase_two_changes_only_its_unfr
               "dense_units": 0, "dropout": 0.0, "learning_rate": 1e-2, "unfreeze": 0.5, "fine_tune_factor": 0.1,
               "head_epochs_share": 0.5, "batch_size": 8}
     model = TRANSFER.build(params, training.spec)
-    options = TRANSFER.fit_options(params, 2, "val_log_loss", "min")
+    options = TRANSFER.fit_options(params, 2, "val_log_loss", Direction.MINIMIZE)
     base = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     loaded = build_base("mobilenet_v3_small", 32, str(weights))
     assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(base.weights, loaded.weights))
@@ -140,4 +141,4 @@ def test_without_weights_the_whole_base_trains_from_the_start_in_one_phase(image
     model = TRANSFER.build(params, training.spec)
     base = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     assert base.trainable and len(base.trainable_weights) > 0
-    assert TRANSFER.fit_options(params, 4, "val_log_loss", "min").fine_tune is None
+    assert TRANSFER.fit_options(params, 4, "val_log_loss", Direction.MINIMIZE).fine_tune is None
