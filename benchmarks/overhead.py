@@ -124,6 +124,7 @@ def main() -> None:
     from kerashpo.search.training import sources
     from kerashpo.search.training.sampling import FixedSampling
     from kerashpo.spaces import MLP
+    from kerashpo.spaces.choices import Direction
     from kerashpo.spaces.presets import mlp
 
     if args.steps_per_execution:
@@ -163,9 +164,10 @@ def main() -> None:
         setup = TrainingSetup(data=TrialData(splits.x_train, splits.y_train, splits.x_val, splits.y_val, spec),
                               objective="val_loss", direction="minimize", max_epochs=args.epochs,
                               patience=args.epochs)
-        job = SearchJob(name=name, source=MLP, setup=setup, n_trials=10_000, checkpoint_dir=workdir / name)
+        job = SearchJob(name=name, source=sources.SpaceSource(MLP), setup=setup, n_trials=10_000,
+                        checkpoint_dir=workdir / name)
         tracker.start_search(SearchInfo(study=name, experiment="overhead", objective="val_loss",
-                                        direction="minimize", params={"epochs": args.epochs}))
+                                        direction=Direction.MINIMIZE, params={"epochs": args.epochs}))
         run = TrialExecutor(job, tracker)
         timed(run.checkpoints, "offer", spent, "checkpoint (save if top 3)")
         if isinstance(tracker, MLflowTracker):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 
-_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAILED": "red"}
+from kerashpo.spaces.choices import TrialState
+
+if TYPE_CHECKING:
+    from kerashpo.search.executor import TrialEvent
+
+_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", TrialState.FAILED: "red"}
 
 
 def _clock(seconds: float) -> str:
@@ -16,7 +21,7 @@ def _clock(seconds: float) -> str:
         f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def eta(event: Any, timeout: float | None = None) -> tuple[float, str]:
+def eta(event: TrialEvent, timeout: float | None = None) -> tuple[float, str]:
     """Seconds until the search ends, and what ends it: the trial budget, or ``budget.timeout``.
 
     The trial budget's end is extrapolated from this search's pace; the timeout
@@ -55,10 +60,10 @@ class ProgressDisplay:
         self.timeout = state.get("timeout")
         self.open_ended = state.get("open_ended", False)
 
-    def __call__(self, event: Any) -> None:
+    def __call__(self, event: TrialEvent) -> None:
         self.console.print(self.line(event), soft_wrap=True)
 
-    def line(self, event: Any) -> str:
+    def line(self, event: TrialEvent) -> str:
         """The display's line for one finished trial (rich markup)."""
         seconds, bound = eta(event, self.timeout)
         # Without a timeout only the trial budget can end the search: the reason would say nothing.
@@ -74,9 +79,9 @@ class ProgressDisplay:
         )
         if event.error:
             line += f"\n    [red]{escape(_first_line(event.error))}[/]"
-        if getattr(event, "infeasible", None):
+        if event.infeasible:
             line += f"\n    [yellow]infeasible: {escape(_first_line(event.infeasible))}[/]"
-        if getattr(event, "stopped_at_deadline", False):
+        if event.stopped_at_deadline:
             line += "\n    [yellow]stopped in flight by budget.timeout: it counts with its best epoch so far[/]"
         return line
 

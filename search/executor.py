@@ -12,15 +12,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kerashpo.search.protocols import Tracker
-from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
+from kerashpo.search.protocols import ModelSource, Sampling, Tracker
+from kerashpo.search.results import TrialResult
 from kerashpo.search.selection.checkpoints import CheckpointStore
 from kerashpo.search.selection.constraints import BUILT_METRICS, Constraint, judge, refusal, trial_metric
 from kerashpo.search.selection.pareto import Objective, PickRule
 from kerashpo.search.training.memory import collecting_new_objects_only, released_when_done
 from kerashpo.search.training.runner import PruneCheck, TrainingSetup, TrialOptions, run_trial
-from kerashpo.search.training.sources import as_source
 from kerashpo.spaces import UserError
+from kerashpo.spaces.choices import TrialState
 
 # A search whose first trials all fail with the same error stops: every other one would too.
 SAME_FAILURES_TO_STOP = 3
@@ -42,7 +42,7 @@ class SearchJob:
     """
 
     name: str
-    source: Any  # a SpaceSource or HyperModelSource (a Preset is wrapped)
+    source: ModelSource  # ``as_source`` makes one of a preset or a build function
     setup: TrainingSetup
     n_trials: int
     checkpoint_dir: Path
@@ -58,9 +58,6 @@ class SearchJob:
     # Study-wide finished trials when this search began (set by the first report), for the rate and ETA.
     finished_at_start: int | None = None
 
-    def __post_init__(self) -> None:
-        self.source = as_source(self.source)
-
 
 def worker_id() -> str:
     """``host:pid`` of this process: tags trial runs, and tells a dead local worker from a live one."""
@@ -72,7 +69,7 @@ class FinishedTrial:
     """A trial that counts against the budget, as a driver's storage records it."""
 
     number: int
-    state: str  # COMPLETE, PRUNED or FAILED
+    state: TrialState  # one of TrialState.finished()
     value: float | None
     params: dict[str, Any]
     best_epoch: int | None = None
@@ -86,7 +83,7 @@ class TrialEvent:
 
     number: int
     objective: str
-    state: str
+    state: TrialState
     value: float | None
     finished: int
     total: int
@@ -142,7 +139,7 @@ class TrialExecutor:
     def __exit__(self, *exc: object) -> None:
         self._cleanup.close()
 
-    def execute(self, number: int, sampling: Any, should_prune: PruneCheck | None = None,
+    def execute(self, number: int, sampling: Sampling, should_prune: PruneCheck | None = None,
                 tags: dict[str, str] | None = None, max_epochs: int | None = None, repeats: int = 1) -> TrialResult:
         """One trial: its run opens once its values are sampled, and closes with its results.
 
@@ -166,13 +163,13 @@ class TrialExecutor:
                     if results[-1].stopped_at_deadline:
                         break
             except KeyboardInterrupt:
-                self.tracker.end_trial(number, TrialResult(FAILED, error="interrupted (Ctrl-C)"))
+                self.tracker.end_trial(number, TrialResult(TrialState.FAILED, error="interrupted (Ctrl-C)"))
                 raise
             result = _combine(results, self.job.setup)
-            if result.state == COMPLETE:
+            if result.state is TrialState.COMPLETE:
                 judge(constraints, result)
                 self._score_objectives(result)
-            if result.state == COMPLETE and result.infeasible is None and result.model is not None \
+            if result.state is TrialState.COMPLETE and result.infeasible is None and result.model is not None \
                     and result.value is not None:
                 self.checkpoints.offer(number, result.value, result.model, among=self.complete)
             self.tracker.end_trial(number, result)
@@ -188,7 +185,7 @@ class TrialExecutor:
         values = {o.metric: trial_metric(o.metric, result) for o in self.job.objectives}
         missing = [name for name, value in values.items() if value is None or not math.isfinite(value)]
         if missing:
-            result.state, result.error = FAILED, f"objective {', '.join(missing)} was not recorded"
+            result.state, result.error = TrialState.FAILED, f"objective {', '.join(missing)} was not recorded"
             return
         result.objective_values = {name: float(value) for name, value in values.items() if value is not None}
 
@@ -197,7 +194,7 @@ class TrialExecutor:
         if not self.job.objectives:
             return self.best(finished)
         points = {t.number: t.values for t in finished
-                  if t.state == COMPLETE and t.feasible and len(t.values) == len(self.job.objectives)}
+                  if t.state is TrialState.COMPLETE and t.feasible and len(t.values) == len(self.job.objectives)}
         number = self.job.pick.pick(points, [o.direction for o in self.job.objectives])
         return next((t for t in finished if t.number == number), None)
 
@@ -205,7 +202,7 @@ class TrialExecutor:
         """The best complete trial on the (first) objective; ties go to the earlier one."""
         best = None
         for trial in sorted(finished, key=lambda t: t.number):
-            if trial.state == COMPLETE and trial.feasible and trial.value is not None and (
+            if trial.state is TrialState.COMPLETE and trial.feasible and trial.value is not None and (
                     best is None or best.value is None or self.job.setup.better(trial.value, best.value)):
                 best = trial
         return best
@@ -219,14 +216,14 @@ class TrialExecutor:
         """
         if self.job.finished_at_start is None:
             self.job.finished_at_start = len(finished) - 1
-        self.complete = frozenset(t.number for t in finished if t.state == COMPLETE and t.feasible)
+        self.complete = frozenset(t.number for t in finished if t.state is TrialState.COMPLETE and t.feasible)
         self.checkpoints.drop_displaced(among=self.complete)
         if self.on_trial_end is not None:
             self._display(number, result, finished, total)
         if result.stops_search:
             raise SearchStopped(f"trial {number} failed: {result.error}")
         if len(self.first_errors) < SAME_FAILURES_TO_STOP:
-            self.first_errors.append(result.error if result.state == FAILED else None)
+            self.first_errors.append(result.error if result.state is TrialState.FAILED else None)
             errors = set(self.first_errors)
             if len(self.first_errors) == SAME_FAILURES_TO_STOP and len(errors) == 1 and None not in errors:
                 raise SearchStopped(f"the first {SAME_FAILURES_TO_STOP} trials all failed the same way: "
@@ -240,7 +237,7 @@ class TrialExecutor:
             number=number, objective=self.job.setup.objective, state=result.state, value=result.value,
             error=result.error, infeasible=result.infeasible, finished=len(finished), total=total,
             best_value=best.value if best else None, best_number=best.number if best else None,
-            n_pruned=states.count(PRUNED), n_failed=states.count(FAILED),
+            n_pruned=states.count(TrialState.PRUNED), n_failed=states.count(TrialState.FAILED),
             elapsed=time.time() - self.started, finished_this_search=len(finished) - (self.job.finished_at_start or 0),
             worker=self.worker, stopped_at_deadline=result.stopped_at_deadline,
         ))
@@ -253,10 +250,11 @@ class TrialExecutor:
             best_number=best.number if best else None, best_value=best.value if best else None,
             best_params=dict(best.params) if best else {},
             best_model_path=self.checkpoints.stored(best.number) if best else None,
-            n_complete=states.count(COMPLETE), n_pruned=states.count(PRUNED), n_failed=states.count(FAILED),
+            n_complete=states.count(TrialState.COMPLETE), n_pruned=states.count(TrialState.PRUNED),
+            n_failed=states.count(TrialState.FAILED),
             seconds=time.time() - self.started, best_epoch=best.best_epoch if best else None,
             handed_over=handed_over,
-            completed=frozenset(t.number for t in finished if t.state == COMPLETE and t.feasible),
+            completed=frozenset(t.number for t in finished if t.state is TrialState.COMPLETE and t.feasible),
             n_infeasible=sum(not t.feasible for t in finished),
         )
 
@@ -272,7 +270,7 @@ class TrialExecutor:
 def _combine(results: list[TrialResult], setup: TrainingSetup) -> TrialResult:
     if len(results) == 1:
         return results[0]
-    complete = [(r, r.value) for r in results if r.state == COMPLETE and r.value is not None]
+    complete = [(r, r.value) for r in results if r.state is TrialState.COMPLETE and r.value is not None]
     if not complete:
         return results[0]
     best = min(complete, key=lambda pair: setup.direction.best_first(pair[1]))[0]

@@ -8,7 +8,6 @@ from typing import Any
 from kerashpo.search.selection.constraints import SIZE_METRICS
 from kerashpo.search.selection.pareto import pareto_front
 from kerashpo.search.tracking import (
-    BASELINE,
     INFEASIBLE_TAG,
     OBJECTIVES_TAG,
     ROLE_TAG,
@@ -18,7 +17,7 @@ from kerashpo.search.tracking import (
     child_runs,
 )
 from kerashpo.spaces import UserError
-from kerashpo.spaces.choices import Direction, TableFormat, chosen
+from kerashpo.spaces.choices import Direction, TableFormat, TrialState, chosen
 
 _FIXED_COLUMNS = ("trial", "state", "objective", "best_epoch", "epochs_run", "seconds")
 
@@ -88,7 +87,8 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
     # Finished trials rank first: a pruned trial's value comes from fewer epochs, and the champion
     # (rank 1) must be the study's best complete trial.
     # The reference model comes last, marked BASELINE: rank 1 stays the champion.
-    board["_rank"] = board["state"].map({"COMPLETE": 0, "PRUNED": 1, BASELINE: 3}).fillna(2)
+    ranks = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.BASELINE: 3}
+    board["_rank"] = board["state"].map(ranks).fillna(2)
     infeasible = runs.get(f"tags.{INFEASIBLE_TAG}")
     if infeasible is not None and infeasible.notna().any():  # never above a trial that meets the constraints
         board.insert(2, "infeasible", infeasible.fillna(""))

@@ -8,14 +8,19 @@ engine). Concrete classes need not inherit from them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from kerashpo.spaces import DataSpec, FitOptions, Space
+from kerashpo.spaces import DataSpec, FitOptions, Preset, Space
 from kerashpo.spaces.choices import Direction
 
 if TYPE_CHECKING:
+    import keras
+    from keras_tuner import HyperParameters
+
     from kerashpo.search.executor import FinishedTrial, SearchJob, SearchOutcome, TrialEvent
     from kerashpo.search.results import TrialResult
+    from kerashpo.search.training.hyperparameters import RecordingHyperParameters
+    from kerashpo.search.training.trial_data import TrialData
 
 
 class Sampling(Protocol):
@@ -24,27 +29,40 @@ class Sampling(Protocol):
     def sample_space(self, space: Space) -> dict[str, Any]: ...
 
     @property
-    def hp(self) -> Any: ...
+    def hp(self) -> HyperParameters | RecordingHyperParameters: ...
 
 
+@runtime_checkable
 class ModelSource(Protocol):
-    """What a trial trains: builds a compiled model from one sampling, and fits it."""
+    """What a trial trains: builds a compiled model from one sampling, and fits it.
+
+    Runtime-checkable, so ``as_source`` passes any object with these members on as it is.
+    """
 
     name: str
-    space: Space | None  # a declared space, or None for a user's build_model(hp)
+
+    @property
+    def space(self) -> Space | None: ...  # a declared space, or None for a user's build_model(hp)
+
+    @property
+    def preset(self) -> Preset | None: ...  # the preset behind a declared space, or None
+
+    @property
+    def trains_itself(self) -> bool: ...  # its own fit decides how the model trains and which metrics it reports
 
     @property
     def first_trials(self) -> list[dict[str, Any]]: ...  # configurations to try before sampling
 
     def check(self) -> None: ...
 
-    def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], Any]: ...
+    def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], keras.Model]: ...
 
     def fit_options(self, params: dict[str, Any], max_epochs: int, monitor: str,
                     direction: Direction) -> FitOptions: ...
 
-    def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
-            augmentation: Any = None, **kwargs: Any) -> Any: ...
+    # ``kwargs`` go on to ``keras.Model.fit``; a user's own fit may return a History, a number or a dict.
+    def fit(self, sampling: Sampling, model: keras.Model, data: TrialData, *, batch_size: int, seed: int,
+            validate: bool = True, augmentation: keras.Layer | None = None, **kwargs: Any) -> object: ...
 
 
 class Tracker(Protocol):

@@ -1,16 +1,16 @@
-"""Trial states and results: plain data, importable without Keras."""
+"""A trial's result: plain data, importable without Keras."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-COMPLETE, PRUNED, FAILED = "COMPLETE", "PRUNED", "FAILED"
+from kerashpo.spaces.choices import TrialState
 
 
 @dataclass
 class TrialResult:
-    state: str
+    state: TrialState
     params: dict[str, Any] = field(default_factory=dict)
     value: float | None = None
     best_epoch: int | None = None

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kerashpo.search.results import FAILED, TrialResult
+from kerashpo.search.results import TrialResult
+from kerashpo.spaces.choices import Direction, TrialState
 
 log = logging.getLogger("kerashpo.tracking")
 
@@ -31,7 +32,6 @@ SPLIT_TAG = "split_fingerprint"
 OBJECTIVES_TAG = "objectives"
 # Why a trial broke the search's constraints (absent on feasible trials).
 INFEASIBLE_TAG = "infeasible"
-BASELINE = "BASELINE"  # the state (and role) of the reference model's run beside the trials
 NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
 # MLflow 3 UIs that choose their view from the experiment show this one as model training, not as a GenAI app.
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
@@ -62,7 +62,7 @@ class SearchInfo:
     study: str
     experiment: str
     objective: str
-    direction: str
+    direction: Direction
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     config_text: str | None = None
@@ -73,7 +73,7 @@ def objectives_tag(objectives: Any) -> str:
     return json.dumps([{"metric": o.metric, "direction": str(o.direction)} for o in objectives])
 
 
-def trial_run_name(number: int, state: str) -> str:
+def trial_run_name(number: int, state: TrialState) -> str:
     """What the runs table shows for a trial: its number and state, e.g. ``trial 3 (pruned)``."""
     return f"trial {number} ({state.lower()})"
 
@@ -171,6 +171,8 @@ class MLflowTracker(NullTracker):
     # -- the search ---------------------------------------------------------
 
     def start_search(self, info: SearchInfo) -> None:
+        from mlflow.entities import RunStatus
+
         self.info = info
         with self._guarded("open the MLflow experiment"):
             self.experiment_id = ensure_experiment(self.client, info.experiment, self.artifact_location)
@@ -178,19 +180,19 @@ class MLflowTracker(NullTracker):
                                    f"tags.`{ROLE_TAG}` = 'search'", order_by=_OLDEST_FIRST)
             if existing:
                 self.parent_run_id = existing[0].info.run_id
-                self.client.update_run(self.parent_run_id, status="RUNNING")
+                self.client.update_run(self.parent_run_id, status=RunStatus.to_string(RunStatus.RUNNING))
                 for run in child_runs(self.client, existing[0], order_by=_OLDEST_FIRST):
                     number = run.data.tags.get(TRIAL_TAG)
                     if number is not None and number.isdigit():
                         self._runs[int(number)] = run.info.run_id
-                        if run.info.status == "RUNNING":
+                        if run.info.status == RunStatus.to_string(RunStatus.RUNNING):
                             self._open.add(int(number))
                 # The tags describe the latest session (its budget, config, code); MLflow never overwrites a
                 # param, so the params keep the first session's.
                 self._log_batch(self.parent_run_id, tags=info.tags)
             else:
                 tags = {ROLE_TAG: "search", STUDY_TAG: info.study, "objective": info.objective,
-                        "direction": info.direction, **info.tags}
+                        "direction": str(info.direction), **info.tags}
                 run = self.client.create_run(self.experiment_id, tags=tags, run_name=info.study)
                 self.parent_run_id = run.info.run_id
                 self._log_batch(self.parent_run_id, params=info.params)
@@ -215,13 +217,16 @@ class MLflowTracker(NullTracker):
         """The reference model's scores as a child run tagged ``baseline``: one per search, updated in place."""
         if self.parent_run_id is None or self.info is None:
             return
+        from mlflow.entities import RunStatus
+
         with self._guarded("record the baseline"):
             if self._baseline_run_id is None:
                 found = child_runs(self.client, self.parent_run_id, f"tags.`{ROLE_TAG}` = 'baseline'")
                 self._baseline_run_id = found[0].info.run_id if found else self.client.create_run(
                     self.experiment_id, run_name=f"baseline ({name})",
-                    tags={ROLE_TAG: "baseline", STATE_TAG: BASELINE, "mlflow.parentRunId": self.parent_run_id,
-                          "model": name, **{k: v for k, v in self.info.tags.items() if k == SPLIT_TAG}}).info.run_id
+                    tags={ROLE_TAG: "baseline", STATE_TAG: TrialState.BASELINE.value,
+                          "mlflow.parentRunId": self.parent_run_id, "model": name,
+                          **{k: v for k, v in self.info.tags.items() if k == SPLIT_TAG}}).info.run_id
                 if self._inputs and not found:
                     self.client.log_inputs(self._baseline_run_id, datasets=self._inputs)
             now = int(time.time() * 1000)
@@ -229,7 +234,7 @@ class MLflowTracker(NullTracker):
             if f"{self.info.objective}" in metrics:  # ranked beside the trials on the same column
                 finals[f"best_{self.info.objective}"] = metrics[self.info.objective]
             self._log_batch(self._baseline_run_id, metrics=[(k, float(v), now, 0) for k, v in finals.items()])
-            self.client.set_terminated(self._baseline_run_id, status="FINISHED")
+            self.client.set_terminated(self._baseline_run_id, status=RunStatus.to_string(RunStatus.FINISHED))
 
     def log_text(self, text: str, artifact_file: str) -> None:
         """A text artifact (the config, the model card) on the search's run."""
@@ -256,25 +261,29 @@ class MLflowTracker(NullTracker):
     @contextlib.contextmanager
     def ending_search(self) -> Iterator[None]:
         """The search's run ends KILLED on Ctrl-C, FAILED on an error, FINISHED otherwise."""
+        from mlflow.entities import RunStatus
+
         try:
             yield
         except KeyboardInterrupt:
-            self.end_search("KILLED")
+            self.end_search(RunStatus.to_string(RunStatus.KILLED))
             raise
         except BaseException:
-            self.end_search("FAILED")
+            self.end_search(RunStatus.to_string(RunStatus.FAILED))
             raise
-        self.end_search("FINISHED")
+        self.end_search(RunStatus.to_string(RunStatus.FINISHED))
 
     # -- trials ---------------------------------------------------------------
 
     def start_trial(self, number: int, params: dict[str, Any], tags: dict[str, str] | None = None) -> None:
         if self.parent_run_id is None:
             return
+        from mlflow.entities import RunStatus
+
         with self._guarded("start a trial run"):
-            all_tags = {TRIAL_TAG: str(number), STATE_TAG: "RUNNING", "mlflow.parentRunId": self.parent_run_id,
-                        ROLE_TAG: "trial", **(tags or {})}
-            name = trial_run_name(number, "RUNNING")
+            all_tags = {TRIAL_TAG: str(number), STATE_TAG: TrialState.RUNNING.value,
+                        "mlflow.parentRunId": self.parent_run_id, ROLE_TAG: "trial", **(tags or {})}
+            name = trial_run_name(number, TrialState.RUNNING)
             self._unended.add(number)
             run_id = self._runs.get(number)
             self._logged_params[number] = set(params)
@@ -285,7 +294,7 @@ class MLflowTracker(NullTracker):
                 if self._inputs:  # fills the Dataset column of each trial's row
                     self.client.log_inputs(run_id, datasets=self._inputs)
             else:  # the same trial again (resumed or retried): reuse its run
-                self.client.update_run(run_id, status="RUNNING")
+                self.client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
                 self._log_batch(run_id, params=params, tags={**all_tags, _RUN_NAME_TAG: name})
 
     def end_trial(self, number: int, result: TrialResult) -> None:
@@ -322,7 +331,7 @@ class MLflowTracker(NullTracker):
             logged = self._logged_params.pop(number, set())
             late = {k: v for k, v in result.params.items() if k not in logged}
             self._log_batch(run_id, metrics=metrics, params=late, tags=tags)
-            self.client.set_terminated(run_id, status="FAILED" if result.state == FAILED else "FINISHED")
+            self.client.set_terminated(run_id, status=_ended_status(result.state))
 
     def fail_trials(self, numbers: list[int], reason: str) -> None:
         """Close the runs of trials whose worker died, so none stays RUNNING."""
@@ -333,9 +342,9 @@ class MLflowTracker(NullTracker):
             self._open.discard(number)
             self._unended.discard(number)
             with self._guarded("close a lost trial's run"):
-                self._log_batch(run_id, tags={STATE_TAG: FAILED, "error": reason,
-                                              _RUN_NAME_TAG: trial_run_name(number, FAILED)})
-                self.client.set_terminated(run_id, status="FAILED")
+                self._log_batch(run_id, tags={STATE_TAG: TrialState.FAILED, "error": reason,
+                                              _RUN_NAME_TAG: trial_run_name(number, TrialState.FAILED)})
+                self.client.set_terminated(run_id, status=_ended_status(TrialState.FAILED))
 
     def close_finished(self, trials: list[Any]) -> None:
         """A process killed between a trial's end and its tracking leaves the run open: close it from the study."""
@@ -354,7 +363,7 @@ class MLflowTracker(NullTracker):
                 self._log_batch(run_id, metrics=metrics, tags={
                     STATE_TAG: trial.state, _RUN_NAME_TAG: trial_run_name(trial.number, trial.state),
                     "note": "closed from the study: its process stopped before tracking it"})
-                self.client.set_terminated(run_id, status="FAILED" if trial.state == FAILED else "FINISHED")
+                self.client.set_terminated(run_id, status=_ended_status(trial.state))
 
     # -- helpers --------------------------------------------------------------
 
@@ -423,6 +432,13 @@ def ensure_experiment(client: Any, name: str, artifact_location: str | None) -> 
     if EXPERIMENT_KIND_TAG not in experiment.tags:  # a kind the user chose in the UI stays
         client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     return experiment.experiment_id
+
+
+def _ended_status(state: TrialState) -> str:
+    """The MLflow status a trial's run ends with."""
+    from mlflow.entities import RunStatus
+
+    return RunStatus.to_string(RunStatus.FAILED if state is TrialState.FAILED else RunStatus.FINISHED)
 
 
 def _dataset_input(record: DatasetRecord) -> Any:

@@ -18,6 +18,7 @@ _EXPORTS = {
     "Pruner": "kerashpo.spaces.choices",
     "Sampler": "kerashpo.spaces.choices",
     "Task": "kerashpo.spaces.choices",
+    "TrialState": "kerashpo.spaces.choices",
     "Tuner": "kerashpo.spaces.choices",
     "TASKS": "kerashpo.spaces.data_spec",
     "CategoricalInput": "kerashpo.spaces.data_spec",
@@ -58,7 +59,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # the checker reads each name's type here; at run time it is imported on first use
-    from kerashpo.spaces.choices import Backend, Direction, Driver, Pruner, Sampler, Task, Tuner
+    from kerashpo.spaces.choices import Backend, Direction, Driver, Pruner, Sampler, Task, TrialState, Tuner
     from kerashpo.spaces.data_spec import TASKS, CategoricalInput, DataSpec, ImageInput, NumericInput
     from kerashpo.spaces.errors import SpaceError, UserError
     from kerashpo.spaces.params import Bool, Categorical, Fixed, Float, Int, Param, Suggester

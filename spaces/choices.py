@@ -48,6 +48,24 @@ class Direction(Choice):
         return "max" if self is Direction.MAXIMIZE else "min"
 
 
+class TrialState(Choice):
+    """Where a trial stands: its MLflow run's ``state`` tag, the leaderboard's ``state`` column, the progress line.
+
+    The stored word is the member's value; read back from a tag, ``TrialState(tag)`` gives the member.
+    """
+
+    RUNNING = "RUNNING"  # training; a run that a crash left open keeps it
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"  # stopped by the pruner, or refused before training by a constraint
+    FAILED = "FAILED"
+    BASELINE = "BASELINE"  # the reference model's run beside the trials, not a trial
+
+    @classmethod
+    def finished(cls) -> tuple[TrialState, ...]:
+        """The states a trial that counts against the budget ends in."""
+        return cls.COMPLETE, cls.PRUNED, cls.FAILED
+
+
 class Task(Choice):
     BINARY = "binary"
     MULTICLASS = "multiclass"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kerashpo.pipelines.ablation.figures import write_figures
-from kerashpo.pipelines.ablation.table import COMPLETE, SeedRun, render, summarise
+from kerashpo.pipelines.ablation.table import SeedRun, render, summarise
 from kerashpo.pipelines.ablation.variants import Variant, built_in_variants, knobs_for, select, user_variants
 from kerashpo.pipelines.config import PipelineConfig, load_config
 from kerashpo.pipelines.review.champion import SearchChampion, find_champion, fixed_values
@@ -28,13 +28,16 @@ from kerashpo.pipelines.run.prepare import PreparedTraining, code_version, prepa
 from kerashpo.pipelines.runtime.backend import select_backend
 from kerashpo.pipelines.runtime.compute import Compute, tensorflow_settings
 from kerashpo.spaces import UserError
-from kerashpo.spaces.choices import Direction, TableFormat
+from kerashpo.spaces.choices import Direction, TableFormat, TrialState
 
 if TYPE_CHECKING:  # importing these at run time would load TensorFlow for `kerashpo --help`
     from kerashpo.pipelines.ablation.tracking import AblationTracker
+    from kerashpo.search.protocols import ModelSource
     from kerashpo.search.results import TrialResult
     from kerashpo.search.tracking import SearchInfo
     from kerashpo.search.training.runner import TrainingSetup
+    from kerashpo.search.training.sources import UserModel
+    from kerashpo.spaces import Preset
 
 log = logging.getLogger("kerashpo.ablation")
 
@@ -86,7 +89,7 @@ def run_ablation(
     variants: Sequence[str] | None = None,
     seeds: int | None = None,
     test: bool = False,
-    source: Any = None,
+    source: ModelSource | Preset | UserModel | None = None,
     data: Any = None,
     on_run_end: Callable[[SeedRun, int, int], None] | None = None,
 ) -> AblationReport:
@@ -180,21 +183,21 @@ def _champion(config: PipelineConfig, training: PreparedTraining, from_run: str 
     return search.params, search
 
 
-def _builder_parameters(source: Any) -> tuple[str, ...]:
+def _builder_parameters(source: ModelSource) -> tuple[str, ...]:
     """The parameters a built-in builder reads (with a default when the space leaves one out)."""
     from kerashpo.spaces.presets import cnn, mlp
 
-    build = getattr(getattr(source, "preset", None), "build", None)
+    build = source.preset.build if source.preset is not None else None
     if build is mlp.build_mlp:
         return tuple(mlp.DEFAULTS)
     return tuple(cnn.DEFAULTS) if build is cnn.build_cnn else ()
 
 
-def inert_regularizers(source: Any, champion: dict[str, Any]) -> dict[str, str]:
+def inert_regularizers(source: ModelSource, champion: dict[str, Any]) -> dict[str, str]:
     """Regularizers the mlp builder ignores for this champion: dropout and batch norm act on hidden layers."""
     from kerashpo.spaces.presets import mlp
 
-    if getattr(getattr(source, "preset", None), "build", None) is mlp.build_mlp and \
+    if source.preset is not None and source.preset.build is mlp.build_mlp and \
             int(champion.get("n_layers", mlp.DEFAULTS["n_layers"])) == 0:
         reason = "the champion is linear, n_layers 0: no hidden layer for them to act on"
         return {"dropout": reason, "batch_norm": reason}
@@ -206,8 +209,9 @@ def _parent_info(config: PipelineConfig, plan: AblationPlan) -> SearchInfo:
     from kerashpo.search.tracking import SPLIT_TAG, STUDY_TAG, SearchInfo
 
     training, search = plan.training, plan.search
-    tags = {SPLIT_TAG: training.splits.fingerprint, "dataset": training.dataset.name, "task": training.dataset.task,
-            "config_hash": config.fingerprint(), "code_version": code_version(), "champion": plan.origin,
+    tags = {SPLIT_TAG: training.splits.fingerprint, "dataset": training.dataset.name,
+            "task": str(training.dataset.task), "config_hash": config.fingerprint(), "code_version": code_version(),
+            "champion": plan.origin,
             "model": training.source.name, "test_read": str(plan.test).lower(),
             "weights": f"the champion's configuration retrained, mean of {len(plan.seeds)} seeds"}
     if search is not None:  # the link to the search's parent run
@@ -271,10 +275,10 @@ def seed_run(variant: Variant, seed: int, result: TrialResult, setup: TrainingSe
     """
     values = result.history.get(setup.objective, [])
     epoch = result.best_epoch if variant.early_stopping else (len(values) or None)
-    value = (result.value if variant.early_stopping else values[epoch - 1]) if epoch and result.state == COMPLETE \
-        else None
-    state = result.state if value is not None and math.isfinite(value) else "FAILED"
-    if state != COMPLETE:
+    value = (result.value if variant.early_stopping else values[epoch - 1]) \
+        if epoch and result.state is TrialState.COMPLETE else None
+    state = result.state if value is not None and math.isfinite(value) else TrialState.FAILED
+    if state is not TrialState.COMPLETE:
         value = None
     return SeedRun(variant.name, seed, state, value, train_validation_gap(result.history, setup, epoch), epoch,
                    result.epochs_run, result.n_params, result.train_seconds,

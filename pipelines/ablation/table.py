@@ -11,9 +11,7 @@ from typing import Any
 
 from kerashpo.pipelines.ablation.variants import Variant
 from kerashpo.search.leaderboard import format_leaderboard
-from kerashpo.spaces.choices import TableFormat
-
-COMPLETE = "COMPLETE"
+from kerashpo.spaces.choices import TableFormat, TrialState
 
 
 @dataclass
@@ -22,7 +20,7 @@ class SeedRun:
 
     variant: str
     seed: int
-    state: str
+    state: TrialState
     value: float | None  # the validation objective at the reported epoch
     gap: float | None  # validation minus train at that epoch, signed so that positive means overfitting
     epoch: int | None  # the reported epoch: the best one, or the last with early stopping off
@@ -34,7 +32,7 @@ class SeedRun:
 
     @property
     def complete(self) -> bool:
-        return self.state == COMPLETE and self.value is not None
+        return self.state is TrialState.COMPLETE and self.value is not None
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kerashpo.search.tracking import ROLE_TAG, SPLIT_TAG, STATE_TAG, MLflowTracker, SearchInfo, ensure_experiment
+from kerashpo.spaces.choices import TrialState
 
 ROLE = "ablation"
 RUN_ROLE = "ablation_run"
@@ -27,7 +28,7 @@ class AblationTracker(MLflowTracker):
         self.info = info
         with self._guarded("open the ablation run"):
             self.experiment_id = ensure_experiment(self.client, info.experiment, self.artifact_location)
-            tags = {ROLE_TAG: ROLE, "objective": info.objective, "direction": info.direction, **info.tags}
+            tags = {ROLE_TAG: ROLE, "objective": info.objective, "direction": str(info.direction), **info.tags}
             self.parent_run_id = self.client.create_run(self.experiment_id, tags=tags,
                                                         run_name=f"ablation of {info.study}").info.run_id
             self._log_batch(self.parent_run_id, params=info.params)
@@ -40,8 +41,8 @@ class AblationTracker(MLflowTracker):
             return
         with self._guarded("start a variant's run"):
             split = {k: v for k, v in self.info.tags.items() if k == SPLIT_TAG}
-            all_tags = {"mlflow.parentRunId": self.parent_run_id, ROLE_TAG: RUN_ROLE, STATE_TAG: "RUNNING",
-                        **split, **tags}
+            all_tags = {"mlflow.parentRunId": self.parent_run_id, ROLE_TAG: RUN_ROLE,
+                        STATE_TAG: TrialState.RUNNING.value, **split, **tags}
             self._runs[number] = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name).info.run_id
             self._logged_params[number] = set(params)
             self._log_batch(self._runs[number], params=params)

@@ -10,7 +10,7 @@ from typing import Any
 from kerashpo.search.leaderboard import find_search_run, search_run
 from kerashpo.search.tracking import ROLE_TAG, SPLIT_TAG, STATE_TAG, STUDY_TAG, TRIAL_TAG, child_runs
 from kerashpo.spaces import Bool, Categorical, Fixed, Float, Int, Param, Space, UserError
-from kerashpo.spaces.choices import Direction
+from kerashpo.spaces.choices import Direction, TrialState
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ def find_champion(tracking_uri: str, experiment: str, space: Space | None, run_i
     tags = parent.data.tags
     objective = tags.get("objective", "")
     children = child_runs(client, parent, f"tags.`{ROLE_TAG}` = 'trial'")
-    best = _best_trial(children, tags.get("best_trial"), objective, Direction(tags.get("direction", "minimize")))
+    direction = Direction(tags.get("direction", Direction.MINIMIZE))
+    best = _best_trial(children, tags.get("best_trial"), objective, direction)
     if best is None:
         raise UserError(f"search {parent.info.run_id} has no complete trial to ablate; let it finish a trial first")
     params = {name: typed_value(space[name] if space is not None and name in space else None, text)
@@ -55,7 +56,7 @@ def _search_run(client: Any, run_id: str) -> Any:
 
 def _best_trial(children: list[Any], tagged: str | None, objective: str, direction: Direction) -> Any:
     """The trial the search named its champion (``best_trial``), else its best complete trial."""
-    complete = [run for run in children if run.data.tags.get(STATE_TAG) == "COMPLETE"
+    complete = [run for run in children if run.data.tags.get(STATE_TAG) == TrialState.COMPLETE
                 and TRIAL_TAG in run.data.tags]
     for run in complete:
         if tagged is not None and run.data.tags[TRIAL_TAG] == tagged:

@@ -17,6 +17,7 @@ from typing import Any
 
 from kerashpo.pipelines.review.record import SearchRecord, TrialRecord
 from kerashpo.pipelines.review.trial_study import NUMBER_ATTR, as_study
+from kerashpo.spaces.choices import Direction, Task, TrialState
 
 log = logging.getLogger("kerashpo.figures")
 
@@ -57,7 +58,7 @@ class _Sources:
     def __init__(self, record: SearchRecord):
         self.record = record
         self.study = as_study(record)
-        self.complete = [t for t in record.trials if t.state == "COMPLETE" and t.value is not None]
+        self.complete = [t for t in record.trials if t.state is TrialState.COMPLETE and t.value is not None]
 
     @cached_property
     def importances(self) -> dict[str, float]:
@@ -155,7 +156,7 @@ def optimization_history(sources: _Sources) -> Drawn:
 
     record = sources.record
     complete = sources.complete
-    pruned = [t for t in record.trials if t.state == "PRUNED" and t.value is not None]
+    pruned = [t for t in record.trials if t.state is TrialState.PRUNED and t.value is not None]
     if not complete and not pruned:
         raise Skip("no trial reported its objective")
     x_complete, y_complete = [t.number for t in complete], [t.value or 0.0 for t in complete]  # all have one
@@ -179,7 +180,7 @@ def optimization_history(sources: _Sources) -> Drawn:
     axes.set(xlabel="trial", ylabel=record.objective, title="Optimization history")
     axes.xaxis.set_major_locator(_whole_numbers())
     axes.legend()
-    failed = record.count("FAILED")
+    failed = record.count(TrialState.FAILED)
     caption = (f"{record.objective} of each trial (best epoch) and the best so far; pruned trials as grey crosses"
                + (f"; {failed} failed trial(s) have no value" if failed else "") + ".")
     return caption, interactive, static
@@ -223,7 +224,7 @@ def parallel_coordinates(sources: _Sources) -> Drawn:
     distributions = trials[0].distributions  # the same for every trial: one per parameter name
     axes_of = [_unit_axis(values, None), *(_unit_axis([t.params[p] for t in trials], distributions[p]) for p in params)]
     static, axes = _canvas()
-    colours = colormaps["viridis" if str(sources.record.direction) == "maximize" else "viridis_r"]
+    colours = colormaps["viridis" if sources.record.direction is Direction.MAXIMIZE else "viridis_r"]
     norm = Normalize(min(values), max(values))
     for index in sorted(range(len(trials)), key=lambda i: -sources.record.direction.best_first(values[i])):
         axes.plot(range(len(axes_of)), [positions[index] for positions, _ in axes_of],
@@ -276,9 +277,9 @@ def _unit_axis(values: list[Any], distribution: Any) -> tuple[list[float], list[
 
 
 def _complete_trials(study: Any) -> list[Any]:
-    from optuna.trial import TrialState
+    import optuna
 
-    return [t for t in study.trials if t.state is TrialState.COMPLETE]
+    return [t for t in study.trials if t.state is optuna.trial.TrialState.COMPLETE]
 
 
 def slices(sources: _Sources) -> Drawn:
@@ -342,7 +343,7 @@ def learning_curves(sources: _Sources) -> Drawn:
     import plotly.graph_objects as go
 
     record = sources.record
-    curves = [t for t in record.trials if t.curve and t.state in ("COMPLETE", "PRUNED")]
+    curves = [t for t in record.trials if t.curve and t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     if not curves:
         raise Skip("no trial logged its objective per epoch")
     top = sorted(sources.complete, key=lambda t: record.direction.best_first(t.value or 0.0))[:TOP_CURVES]
@@ -355,9 +356,10 @@ def learning_curves(sources: _Sources) -> Drawn:
             group, style = f"trial {trial.number}", {"color": colours[trial.number], "width": 2.5}
             opacity, dash = 1.0, "solid"
         else:
-            group = "pruned" if trial.state == "PRUNED" else "other complete"
-            style, opacity = {"color": _MUTED, "width": 1}, 0.3 if trial.state == "PRUNED" else 0.6
-            dash = "dot" if trial.state == "PRUNED" else "solid"
+            pruned = trial.state is TrialState.PRUNED
+            group = "pruned" if pruned else "other complete"
+            style, opacity = {"color": _MUTED, "width": 1}, 0.3 if pruned else 0.6
+            dash = "dot" if pruned else "solid"
         interactive.add_trace(go.Scatter(
             x=epochs, y=values, mode="lines+markers", name=group, legendgroup=group, showlegend=group not in shown,
             line={**style, "dash": dash}, opacity=opacity, hovertext=f"trial {trial.number} ({trial.state.lower()})"))
@@ -378,7 +380,7 @@ def final_evaluation(sources: _Sources) -> Drawn:
     predictions = sources.record.predictions
     if predictions is None:
         raise Skip("the run logged no test predictions (no champion was evaluated)")
-    if predictions["task"] == "regression":
+    if Task(predictions["task"]) is Task.REGRESSION:
         return _residuals(predictions)
     return _confusion_matrix(predictions)
 

@@ -14,16 +14,8 @@ from typing import Any
 
 from kerashpo.pipelines.ship.export import CARD
 from kerashpo.search.selection.ensemble import ENSEMBLE_TAG, Ensemble
-from kerashpo.search.tracking import (
-    BASELINE,
-    INFEASIBLE_TAG,
-    OBJECTIVES_TAG,
-    ROLE_TAG,
-    STATE_TAG,
-    TRIAL_TAG,
-    child_runs,
-)
-from kerashpo.spaces.choices import Direction
+from kerashpo.search.tracking import INFEASIBLE_TAG, OBJECTIVES_TAG, ROLE_TAG, STATE_TAG, TRIAL_TAG, child_runs
+from kerashpo.spaces.choices import Direction, TrialState
 
 # The champion's single test evaluation, summed up for the figures: confusion counts, or (actual, predicted) pairs.
 PREDICTIONS = "evaluation/test_predictions.json"
@@ -39,7 +31,7 @@ BUDGET_TAG = "budget"
 @dataclass(frozen=True)
 class TrialRecord:
     number: int
-    state: str  # COMPLETE, PRUNED, FAILED (or RUNNING for a run a crash left open)
+    state: TrialState  # one of TrialState.finished(), or RUNNING for a run a crash left open
     value: float | None  # the best epoch's objective
     params: dict[str, str]  # as MLflow keeps them: text
     curve: dict[int, float]  # the objective per epoch (the metric's step is the epoch)
@@ -98,8 +90,8 @@ class SearchRecord:
         ensemble = self.ensemble
         return ensemble.summary() if ensemble is not None else self.tags.get("weights", "-")
 
-    def count(self, state: str) -> int:
-        return sum(t.state == state for t in self.trials)
+    def count(self, state: TrialState) -> int:
+        return sum(t.state is state for t in self.trials)
 
     def wall_seconds(self) -> float | None:
         """The search's logged time, summed over its sessions; failing that, the parent run's span."""
@@ -119,7 +111,7 @@ def load_search(client: Any, run_id: str) -> SearchRecord:
     trials = [_trial(client, run, objective) for run in children if run.data.tags.get(TRIAL_TAG, "").isdigit()]
     trials.sort(key=lambda t: t.number)
     baseline = next((r for r in children if r.data.tags.get(ROLE_TAG) == "baseline"
-                     or r.data.tags.get(STATE_TAG) == BASELINE), None)
+                     or r.data.tags.get(STATE_TAG) == TrialState.BASELINE), None)
     record = SearchRecord(parent, client.get_experiment(parent.info.experiment_id).name, trials, baseline)
     record.session_seconds = [m.value for m in sorted(client.get_metric_history(run_id, WALL_TIME),
                                                       key=lambda m: m.timestamp)]
@@ -138,7 +130,7 @@ def _trial(client: Any, run: Any, objective: str) -> TrialRecord:
     value = metrics.get(f"best_{objective}")
     curve = {m.step: m.value for m in client.get_metric_history(run.info.run_id, objective)} \
         if objective in metrics else {}
-    return TrialRecord(int(run.data.tags[TRIAL_TAG]), run.data.tags.get(STATE_TAG, "RUNNING"),
+    return TrialRecord(int(run.data.tags[TRIAL_TAG]), TrialState(run.data.tags.get(STATE_TAG, TrialState.RUNNING)),
                        None if value is None else float(value), dict(run.data.params), curve, dict(metrics),
                        INFEASIBLE_TAG not in run.data.tags)
 

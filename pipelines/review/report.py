@@ -15,8 +15,8 @@ from typing import Any
 
 from kerashpo.pipelines.review.figures import Figures, draw_figures, log_figures
 from kerashpo.pipelines.review.record import BUDGET_TAG, SearchRecord, load_search
-from kerashpo.search.tracking import BASELINE
 from kerashpo.spaces import UserError
+from kerashpo.spaces.choices import TrialState
 
 log = logging.getLogger("kerashpo.report")
 
@@ -87,7 +87,7 @@ def summary(record: SearchRecord) -> list[tuple[str, str]]:
     driver = tags.get("driver", "-")
     search = ", ".join(f"{key} {tags[key]}" for key in ("sampler", "pruner", "tuner") if key in tags)
     budget = _budget(params, tags)
-    states = ("COMPLETE", "PRUNED", "FAILED")
+    states = TrialState.finished()
     trials = ", ".join(f"{record.count(s)} {s.lower()}" for s in states)
     others = len(record.trials) - sum(record.count(s) for s in states)
     if others:
@@ -144,7 +144,7 @@ def _leaderboard_table(board: Any) -> str:
         return "".join("<tr>" + "".join(f"<td>{_escape(_cell(v))}</td>" for v in row) + "</tr>"
                        for row in frame.itertuples(index=False))
 
-    baseline = board["state"] == BASELINE
+    baseline = board["state"] == TrialState.BASELINE
     return (f'<div class="board"><table id="leaderboard-table"><thead><tr>{head}</tr></thead>'
             f"<tbody>{rows(board[~baseline])}</tbody><tfoot>{rows(board[baseline])}</tfoot></table></div>")
 

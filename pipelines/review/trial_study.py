@@ -8,20 +8,25 @@ for an Optuna search and a Keras Tuner one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerashpo.pipelines.review.record import SearchRecord, TrialRecord
+from kerashpo.spaces.choices import TrialState
+
+if TYPE_CHECKING:
+    from optuna import Study
 
 _LOG_SPAN = 100.0  # a positive range this wide (high / low) is read as log-scaled, like a learning rate
 NUMBER_ATTR = "kerashpo_trial"  # the search's own trial number (an added trial is renumbered by the study)
 
 
-def as_study(record: SearchRecord) -> Any:
+def as_study(record: SearchRecord) -> Study:
     import optuna
     from optuna.study import StudyDirection
-    from optuna.trial import TrialState, create_trial
+    from optuna.trial import create_trial
 
-    states = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAILED": TrialState.FAIL}
+    states = {TrialState.COMPLETE: optuna.trial.TrialState.COMPLETE, TrialState.PRUNED: optuna.trial.TrialState.PRUNED,
+              TrialState.FAILED: optuna.trial.TrialState.FAIL}
     kept = [t for t in record.trials if t.state in states]
     distributions = infer_distributions(kept)
     verbosity = optuna.logging.get_verbosity()
@@ -32,11 +37,11 @@ def as_study(record: SearchRecord) -> Any:
     finally:
         optuna.logging.set_verbosity(verbosity)
     study.add_trials([
-        create_trial(state=states[t.state], value=t.value if t.state != "FAILED" else None,
+        create_trial(state=states[t.state], value=t.value if t.state is not TrialState.FAILED else None,
                      params={k: _value(v, distributions[k]) for k, v in t.params.items()},
                      distributions={k: distributions[k] for k in t.params},
                      intermediate_values=t.curve, user_attrs={NUMBER_ATTR: t.number})
-        for t in kept if t.state != "COMPLETE" or t.value is not None
+        for t in kept if t.state is not TrialState.COMPLETE or t.value is not None
     ])
     return study
 

@@ -27,7 +27,10 @@ from kerashpo.spaces.choices import Direction
 __all__ = ["RunReport", "run_pipeline"]
 
 if TYPE_CHECKING:  # importing these at run time would load TensorFlow for `kerashpo --help`
-    from kerashpo.search.executor import SearchOutcome
+    from kerashpo.search.executor import SearchOutcome, TrialEvent
+    from kerashpo.search.protocols import ModelSource
+    from kerashpo.search.training.sources import UserModel
+    from kerashpo.spaces import Preset
 
 
 @dataclass
@@ -71,15 +74,15 @@ def run_pipeline(
     *,
     workdir: Path | None = None,
     tracking_uri: str | None = None,
-    source: Any = None,
-    on_trial_end: Callable[[Any], None] | None = None,
+    source: ModelSource | Preset | UserModel | None = None,
+    on_trial_end: Callable[[TrialEvent], None] | None = None,
     command: str | None = None,
     data: Any = None,
 ) -> RunReport:
     """Run one pipeline (a config file's path, or a ``PipelineConfig``). Every input is checked first.
 
     ``source`` replaces what the config names: a ``spaces.Preset``, a
-    ``search.SpaceSource``, or a ``build_model(hp)`` function / HyperModel.
+    ``search.ModelSource``, or a ``build_model(hp)`` function / HyperModel.
     ``data`` replaces the config's dataset: a pandas DataFrame (with
     ``dataset.target`` naming its target column) or ``(x, y)`` arrays.
     """

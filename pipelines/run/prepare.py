@@ -28,6 +28,9 @@ from kerashpo.spaces import (
     METRIC_NAMES,
     PRESETS,
     DataSpec,
+    Float,
+    Int,
+    Space,
     UserError,
     objective_direction,
     resolve_space,
@@ -55,8 +58,12 @@ log = logging.getLogger("kerashpo.run")
 
 if TYPE_CHECKING:  # importing these at run time would load TensorFlow for `kerashpo --help`
     from kerashpo.search.executor import SearchJob
+    from kerashpo.search.selection.constraints import Constraint
+    from kerashpo.search.selection.pareto import Objective
     from kerashpo.search.tracking import SearchInfo
     from kerashpo.search.training.runner import TrainingSetup
+    from kerashpo.search.training.sources import UserModel
+    from kerashpo.spaces import Preset
 
 
 @dataclass
@@ -132,7 +139,7 @@ def recorded_metrics(task: Task) -> list[str]:
     return [*SIZE_METRICS, *reported_metrics(task)]
 
 
-def resolve_objectives(config: PipelineConfig, task: Task, trains_itself: bool = False) -> tuple[Any, ...]:
+def resolve_objectives(config: PipelineConfig, task: Task, trains_itself: bool = False) -> tuple[Objective, ...]:
     """Every objective of a search with several (the first is ``resolve_objective``'s); empty with one."""
     from kerashpo.search.selection.pareto import Objective
 
@@ -145,7 +152,7 @@ def resolve_objectives(config: PipelineConfig, task: Task, trains_itself: bool =
                  for item in config.objectives)
 
 
-def resolve_constraints(config: PipelineConfig, task: Task, trains_itself: bool = False) -> tuple[Any, ...]:
+def resolve_constraints(config: PipelineConfig, task: Task, trains_itself: bool = False) -> tuple[Constraint, ...]:
     """The config's constraints, each on a metric the trials record (checked now unless the source's own fit
     reports its metrics)."""
     from kerashpo.search.selection.constraints import Constraint
@@ -184,12 +191,12 @@ def resolve_source(config: PipelineConfig, base_dir: Path) -> ModelSource:
     return SpaceSource(resolve_space(config.space, base_dir))
 
 
-def describe_ranges(space: Any, names: tuple[str, ...] = ("n_layers", "units_1", "learning_rate")) -> str:
+def describe_ranges(space: Space, names: tuple[str, ...] = ("n_layers", "units_1", "learning_rate")) -> str:
     """The ranges of the parameters that size a network, for the run's summary."""
     shown = []
     for name in names:
-        if name in space:
-            param = space[name]
+        param = space[name] if name in space else None
+        if isinstance(param, (Int, Float)):
             label = "units" if name.startswith("units_") else name
             shown.append(f"{label} {param.low:g}-{param.high:g}")
     return ", ".join(shown)
@@ -219,8 +226,8 @@ class PreparedTraining:
     setup: TrainingSetup
 
 
-def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str | None = None, source: Any = None,
-                     data: Any = None) -> PreparedTraining:
+def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str | None = None,
+                     source: ModelSource | Preset | UserModel | None = None, data: Any = None) -> PreparedTraining:
     """Resolve the source and the stores, load and split the data once, fit the preprocessing on train;
     nothing is written and the test rows are only set aside."""
     from kerashpo.search.training.runner import TrainingSetup
@@ -232,20 +239,18 @@ def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str
     source = resolve_source(config, base_dir) if source is None else as_source(source)
     stores = resolve_stores(workdir, resolve_tracking_uri(tracking_uri, config.tracking.uri, workdir), config.storage)
     dataset = load_dataset(config, base_dir, data)
-    objective, direction = resolve_objective(config, dataset.task, getattr(source, "trains_itself", False),
-                                             byo=source.space is None)
+    objective, direction = resolve_objective(config, dataset.task, source.trains_itself, byo=source.space is None)
     splits = split_for(dataset, config.split, config.seed)
     spec = data_spec(dataset, splits)
     schema = model_schema(dataset, spec, config.dataset)
     # Here, not in the run alone: `kerashpo ablate` trains on the config's backend too.
     check_inputs(config.backend, schema)
-    if sized:  # a built-in preset named in the config: its default ranges follow the training rows
+    if sized and source.preset is not None:  # a built-in preset: its default ranges follow the training rows
         source = SpaceSource(source.preset.sized_for(len(splits.y_train)))
         log.warning("space %s for %d training rows: %s", config.space, len(splits.y_train),
-                    describe_ranges(source.preset.space))
-    preset = getattr(source, "preset", None)
-    if preset is not None:
-        preset.check_data(spec)
+                    describe_ranges(source.space))
+    if source.preset is not None:
+        source.preset.check_data(spec)
     first = TrialData(splits.x_train, splits.y_train, splits.x_val, splits.y_val, spec)
     # Each fold's preprocessing (scaling, vocabularies) is fitted on that fold's training part alone.
     folds = tuple(TrialData(fold.x_train, fold.y_train, fold.x_val, fold.y_val, data_spec(dataset, fold))
@@ -257,8 +262,8 @@ def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str
     return PreparedTraining(source, stores, dataset, splits, spec, schema, objective, direction, setup)
 
 
-def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | None = None, source: Any = None,
-                data: Any = None) -> PreparedRun:
+def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | None = None,
+                source: ModelSource | Preset | UserModel | None = None, data: Any = None) -> PreparedRun:
     """Check every input and load and split the data once; nothing is written."""
     from kerashpo.search.executor import SearchJob
     from kerashpo.search.selection.pareto import PickRule
@@ -272,7 +277,7 @@ def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | No
             log.warning(note)
     driver = make_driver(config, stores)
     study = driver.study_name(config.name)
-    trains_itself = getattr(source, "trains_itself", False)
+    trains_itself = source.trains_itself
     objectives = resolve_objectives(config, dataset.task, trains_itself)
     if objectives and config.optuna.pruning is ObjectivesPruning.OFF:
         log.warning("%d objectives: Optuna cannot prune trials of several objectives, so pruning is off (early "
@@ -281,7 +286,7 @@ def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | No
         log.warning("%d objectives: the %s pruner judges %s alone (optuna.pruning: primary)", len(objectives),
                     config.optuna.pruner, objective)
     pick = config.export.pick
-    ensemble = config.ensemble_size(getattr(source, "preset", None))
+    ensemble = config.ensemble_size(source.preset)
     job = SearchJob(name=study, source=source, setup=setup, n_trials=config.budget.trial_cap,
                     constraints=resolve_constraints(config, dataset.task, trains_itself),
                     objectives=objectives, pick=PickRule(pick.rule, pick.tolerance, pick.trial),

@@ -194,8 +194,12 @@ def not_portable(driver: Driver, job: SearchJob) -> str | None:
         pickle.dumps((driver, job))
     except Exception as exc:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    hypermodel = getattr(job.source, "hypermodel", None)
-    module = getattr(hypermodel, "__module__", None) or getattr(type(hypermodel), "__module__", None)
+    from kerashpo.search.training.sources import HyperModelSource
+
+    if not isinstance(job.source, HyperModelSource):
+        return None
+    hypermodel = job.source.hypermodel
+    module = getattr(hypermodel, "__module__", None) or type(hypermodel).__module__
     if module == "__main__" and not getattr(sys.modules["__main__"], "__file__", None):
         return "the build function is defined interactively; put it in a module to run long searches flat"
     return None

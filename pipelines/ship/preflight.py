@@ -18,7 +18,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerashpo.pipelines.config import PipelineConfig
 from kerashpo.pipelines.data.dataset import Dataset
@@ -26,6 +26,11 @@ from kerashpo.pipelines.data.splits import Splits, model_schema, take
 from kerashpo.pipelines.runtime.stores import Stores
 from kerashpo.search.training.memory import clear_session
 from kerashpo.spaces import DataSpec, UserError
+
+if TYPE_CHECKING:
+    import keras
+
+    from kerashpo.search.protocols import ModelSource, Sampling
 
 # Rows of the example a probe scores: as many as the MLflow input example the run logs.
 EXAMPLE_ROWS = 5
@@ -40,7 +45,7 @@ def export_directory(config: PipelineConfig, stores: Stores) -> Path:
     return Path(config.export.dir) if config.export.dir else stores.export_dir(config.name)
 
 
-def check_export(config: PipelineConfig, dataset: Dataset, splits: Splits, spec: DataSpec, source: Any,
+def check_export(config: PipelineConfig, dataset: Dataset, splits: Splits, spec: DataSpec, source: ModelSource,
                  stores: Stores) -> None:
     """Refuse, in one line, a search whose champion could not be exported, logged to MLflow or served.
 
@@ -56,7 +61,7 @@ def check_export(config: PipelineConfig, dataset: Dataset, splits: Splits, spec:
         raise ExportCheckError(f"export check: the model's schema cannot be written as JSON ({exc})") from None
     probe_export(dataset, splits, spec, source, schema, saved_model=config.export.writes_saved_model,
                  mlflow_model=config.export.logs_mlflow_model,
-                 ensemble=config.ensemble_size(getattr(source, "preset", None)) > 1)
+                 ensemble=config.ensemble_size(source.preset) > 1)
 
 
 def check_destination_writable(directory: Path, field: str = "export.dir") -> None:
@@ -73,7 +78,7 @@ def check_destination_writable(directory: Path, field: str = "export.dir") -> No
         raise ExportCheckError(f"{field}: {directory} cannot be written: no write permission on {existing}")
 
 
-def probe_export(dataset: Dataset, splits: Splits, spec: DataSpec, source: Any, schema: dict[str, Any],
+def probe_export(dataset: Dataset, splits: Splits, spec: DataSpec, source: ModelSource, schema: dict[str, Any],
                  *, saved_model: bool = True, mlflow_model: bool = True, ensemble: bool = False) -> None:
     """Build an untrained model of the search's inputs and ship it as the run's end would, in a temp folder."""
     step = Step()
@@ -103,14 +108,13 @@ def _example_rows(splits: Splits) -> Any:
     return splits.x_test if len(splits.y_test) else splits.x_train
 
 
-def _probe_model(source: Any, spec: DataSpec) -> Any:
+def _probe_model(source: ModelSource, spec: DataSpec) -> keras.Model:
     """The search's own builder: declared spaces at the builder's defaults, build functions at Keras Tuner's."""
     from kerashpo.search.training.sampling import FixedSampling, KerasTunerSampling
-    from kerashpo.search.training.sources import SpaceSource, as_source
 
-    source = as_source(source)
-    if isinstance(source, SpaceSource):
-        sampling: Any = FixedSampling({})
+    sampling: Sampling
+    if source.space is not None:
+        sampling = FixedSampling({})
     else:
         import keras_tuner
 

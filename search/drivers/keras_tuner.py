@@ -7,7 +7,7 @@ import importlib.util
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kerashpo.search.executor import (
     FinishedTrial,
@@ -18,12 +18,16 @@ from kerashpo.search.executor import (
     TrialExecutor,
 )
 from kerashpo.search.protocols import Tracker
-from kerashpo.search.results import COMPLETE, FAILED
 from kerashpo.search.training.memory import clear_session
 from kerashpo.search.training.sampling import KerasTunerSampling, model_params
-from kerashpo.search.training.sources import SpaceSource
 from kerashpo.spaces import UserError
-from kerashpo.spaces.choices import Tuner, chosen
+from kerashpo.spaces.choices import TrialState, Tuner, chosen
+
+if TYPE_CHECKING:
+    import keras
+    import keras_tuner
+    from keras_tuner import HyperParameters, Oracle
+    from keras_tuner.engine.trial import Trial
 
 
 class _HandOver(Exception):
@@ -86,16 +90,16 @@ class KerasTunerDriver:
             driver = self
 
             class Model(kt.HyperModel):
-                def build(self, hp: Any) -> Any:
+                def build(self, hp: HyperParameters) -> keras.Model | None:
                     # Keras Tuner calls this only to learn the space, once per conditional scope (each trial
                     # builds through the executor): a declared space registers itself without a Keras model.
-                    if isinstance(source, SpaceSource):
-                        KerasTunerSampling(hp).sample_space(source.preset.space)
+                    if source.space is not None:
+                        KerasTunerSampling(hp).sample_space(source.space)
                         return None
                     return source.build(KerasTunerSampling(hp), spec)[1]
 
-            class ExecutorTuner(self._tuner_class(kt)):  # type: ignore[misc]
-                def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> dict[str, float]:
+            class ExecutorTuner(self._tuner_class()):  # type: ignore[misc]
+                def run_trial(self, trial: Trial, *args: object, **kwargs: object) -> dict[str, float]:
                     hp = trial.hyperparameters
                     number = int(trial.trial_id)
                     tags, epochs = driver._round_tags(hp)
@@ -111,7 +115,7 @@ class KerasTunerDriver:
                         raise kt.errors.FatalError(str(stop)) from stop
                     if result.infeasible is not None:  # its oracle has no constraints: a failure with the reason
                         raise kt.errors.FailedTrialError(f"{_INFEASIBLE}{result.infeasible}")
-                    if result.state == FAILED or result.value is None or result.best_epoch is None:
+                    if result.state is TrialState.FAILED or result.value is None or result.best_epoch is None:
                         raise kt.errors.FailedTrialError(result.error or "trial failed")
                     return {setup.objective: float(result.value), "best_epoch": float(result.best_epoch)}
 
@@ -153,21 +157,23 @@ class KerasTunerDriver:
 
     # -- pieces -----------------------------------------------------------------
 
-    def _tuner_class(self, kt: Any) -> type:
+    def _tuner_class(self) -> type[keras_tuner.Tuner]:
+        import keras_tuner as kt
+
         return {Tuner.RANDOM: kt.RandomSearch, Tuner.BAYESIAN: kt.BayesianOptimization,
                 Tuner.HYPERBAND: kt.Hyperband, Tuner.GRID: kt.GridSearch}[self.tuner_name]
 
-    def _tuner_options(self, job: SearchJob) -> dict[str, Any]:
+    def _tuner_options(self, job: SearchJob) -> dict[str, int | None]:
         if self.tuner_name is Tuner.HYPERBAND:
             return {"max_epochs": self.max_epochs, "factor": self.factor,
                     "hyperband_iterations": self.hyperband_iterations}
-        options: dict[str, Any] = {"max_trials": job.n_trials}
+        options: dict[str, int | None] = {"max_trials": job.n_trials}
         if self.tuner_name is Tuner.BAYESIAN and self.num_initial_points is not None:
             options["num_initial_points"] = self.num_initial_points
         return options
 
     @staticmethod
-    def _round_tags(hp: Any) -> tuple[dict[str, str], int | None]:
+    def _round_tags(hp: HyperParameters) -> tuple[dict[str, str], int | None]:
         values = hp.values
         if "tuner/epochs" not in values:
             return {}, None
@@ -177,8 +183,8 @@ class KerasTunerDriver:
             tags["continues_trial"] = str(int(values["tuner/trial_id"]))
         return tags, int(values["tuner/epochs"])
 
-    def _total(self, oracle: Any, job: SearchJob) -> int:
-        if self.tuner_name != "hyperband":
+    def _total(self, oracle: Oracle, job: SearchJob) -> int:
+        if self.tuner_name is not Tuner.HYPERBAND:
             return job.n_trials
         try:
             brackets = oracle._get_num_brackets()
@@ -202,17 +208,20 @@ def _failed_trials_untraced() -> Iterator[None]:
         config.DEBUG = debug
 
 
-_STATES = {"COMPLETED": COMPLETE, "FAILED": FAILED, "INVALID": FAILED}
 # How a trial that broke a constraint fails: Keras Tuner keeps the message (with its traceback).
 _INFEASIBLE = "infeasible: "
 
 
-def _finished_trials(oracle: Any) -> list[FinishedTrial]:
+def _finished_trials(oracle: Oracle) -> list[FinishedTrial]:
+    from keras_tuner.engine.trial import TrialStatus
+
+    states = {TrialStatus.COMPLETED: TrialState.COMPLETE, TrialStatus.FAILED: TrialState.FAILED,
+              TrialStatus.INVALID: TrialState.FAILED}
     return [
-        FinishedTrial(int(t.trial_id), _STATES[t.status], t.score if t.status == "COMPLETED" else None,
+        FinishedTrial(int(t.trial_id), states[t.status], t.score if t.status == TrialStatus.COMPLETED else None,
                       model_params(t.hyperparameters.values),
                       # best_epoch rides along as a metric (run_trial returns it), so a resumed search knows it.
                       int(t.metrics.get_last_value("best_epoch")) if t.metrics.exists("best_epoch") else None,
                       feasible=f"FailedTrialError: {_INFEASIBLE}" not in (getattr(t, "message", None) or ""))
-        for t in oracle.trials.values() if t.status in _STATES
+        for t in oracle.trials.values() if t.status in states
     ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerashpo.search.executor import (
     FinishedTrial,
@@ -19,12 +19,22 @@ from kerashpo.search.executor import (
 )
 from kerashpo.search.protocols import Tracker
 from kerashpo.search.redaction import redact_url
-from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
+from kerashpo.search.results import TrialResult
 from kerashpo.search.training.budget import RUNG_FACTOR, SMALL_VALIDATION_BOOTSTRAP, startup_trials
 from kerashpo.search.training.interrupts import raise_if_stop_requested, uncut
 from kerashpo.search.training.sampling import OptunaSampling
 from kerashpo.spaces import UserError
-from kerashpo.spaces.choices import ObjectivesPruning, Pruner, Sampler, chosen
+from kerashpo.spaces.choices import ObjectivesPruning, Pruner, Sampler, TrialState, chosen
+
+if TYPE_CHECKING:
+    from optuna import Study, Trial
+    from optuna.distributions import BaseDistribution
+    from optuna.pruners import BasePruner
+    from optuna.samplers import BaseSampler, TPESampler
+    from optuna.storages import BaseStorage
+    from optuna.trial import FrozenTrial
+
+    from kerashpo.search.training.runner import PruneCheck
 
 _WORKER_ATTR, _LOST_ATTR, _PARAMS_ATTR = "kerashpo_worker", "kerashpo_lost", "kerashpo_params"
 # The twin study that prunes a search of several objectives on the first (optuna.pruning: primary).
@@ -103,8 +113,8 @@ class OptunaDriver:
         with TrialExecutor(job, tracker, on_trial_end) as executor:
             return self._search(study, storage, job, tracker, executor, primary)
 
-    def _search(self, study: Any, storage: Any, job: SearchJob, tracker: Tracker,
-                executor: TrialExecutor, primary: Any = None) -> SearchOutcome:
+    def _search(self, study: Study, storage: BaseStorage, job: SearchJob, tracker: Tracker,
+                executor: TrialExecutor, primary: Study | None = None) -> SearchOutcome:
         import optuna
         from optuna.storages._heartbeat import get_heartbeat_thread
 
@@ -135,41 +145,37 @@ class OptunaDriver:
             # Optuna takes no intermediate values from a trial of several objectives: its twin does.
             judged = trial if not job.objectives else primary.ask() if primary is not None else None
 
-            def should_prune(epoch: int, value: float, judged: Any = judged) -> bool:
-                judged.report(value, epoch)
-                return bool(judged.should_prune())
-
             try:
                 # Ask-and-tell starts no heartbeat of its own and Optuna has no public way to start one
                 # (study.optimize does it internally); on a database, other workers need it to tell a dead
                 # worker's trial from a slow one.
                 with get_heartbeat_thread(trial._trial_id, storage):
                     result = executor.execute(trial.number, OptunaSampling(trial),
-                                              None if judged is None else should_prune)
+                                              None if judged is None else _pruning_check(judged))
             except KeyboardInterrupt:
                 # Interrupted, not failed: it does not count against the budget and the next run retries it.
                 with uncut():
                     trial.set_user_attr(_LOST_ATTR, True)
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     study.enqueue_trial(trial.params, skip_if_exists=False)
-                if judged is not None and judged is not trial:
+                if primary is not None and judged is not None and judged is not trial:
                     primary.tell(judged, state=optuna.trial.TrialState.FAIL)
                 raise
             _tell(study, trial, result, [o.metric for o in job.objectives])
-            if judged is not None and judged is not trial:
+            if primary is not None and judged is not None and judged is not trial:
                 _tell(primary, judged, result, [])
             executor.report(trial.number, result, _finished_trials(study), total=job.n_trials)
         return executor.outcome(_finished_trials(study), handed_over)
 
     # -- pieces -----------------------------------------------------------------
 
-    def _storage(self) -> Any:
+    def _storage(self) -> BaseStorage:
         """The study's storage object (kept, rather than read back from the study's private attribute)."""
         from kerashpo.search.drivers.optuna_storage import open_storage
 
         return open_storage(self.storage)
 
-    def _sampler(self, job: SearchJob) -> Any:
+    def _sampler(self, job: SearchJob) -> BaseSampler:
         import optuna
 
         seed = job.setup.seed
@@ -177,7 +183,7 @@ class OptunaDriver:
         constraints = _violations(len(job.constraints)) if job.constraints else None
         if self.sampler_name is Sampler.TPE:
             # multivariate + group model the conditional (per-layer) parameters jointly.
-            def tpe(startup: int) -> Any:
+            def tpe(startup: int) -> TPESampler:
                 return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=startup,
                                                   constraints_func=constraints)
 
@@ -199,7 +205,7 @@ class OptunaDriver:
             raise UserError("sampler grid needs a declared space")
         return optuna.samplers.GridSampler(space.grid(), seed=seed)
 
-    def _pruner(self, job: SearchJob) -> Any:
+    def _pruner(self, job: SearchJob) -> BasePruner:
         import optuna
 
         # Steps are examples seen, or folds done when cross-validating (search.budget): the first rung comes
@@ -208,7 +214,7 @@ class OptunaDriver:
         budget = job.setup.budget
         if not budget.can_prune or self.pruner_name is Pruner.NONE:
             return optuna.pruners.NopPruner()
-        pruner: Any
+        pruner: BasePruner
         if self.pruner_name is Pruner.HYPERBAND:
             pruner = optuna.pruners.HyperbandPruner(min_resource=budget.first_rung, max_resource=budget.last_rung,
                                                     reduction_factor=RUNG_FACTOR)
@@ -221,7 +227,7 @@ class OptunaDriver:
         return _after_complete(pruner, SMALL_VALIDATION_BOOTSTRAP) if budget.small_validation else pruner
 
 
-def expected_trials(study: Any, job: SearchJob) -> float:
+def expected_trials(study: Study, job: SearchJob) -> float:
     """How many trials the search's budget should run: the time budget over the finished trials' mean duration,
     at most the trial count (the trial count alone before any trial has finished)."""
     import optuna
@@ -235,57 +241,60 @@ def expected_trials(study: Any, job: SearchJob) -> float:
     return min(float(job.n_trials), job.timeout / max(sum(seconds) / len(seconds), 1e-3))
 
 
-def sized_startup(model_based: Any, random: Any, startup: Callable[[Any], int]) -> Any:
+def sized_startup(model_based: BaseSampler, random: BaseSampler, startup: Callable[[Study], int]) -> BaseSampler:
     """``random`` until ``startup(study)`` trials have finished, then ``model_based`` (built with no start-up of
     its own): a start-up sized while the search runs, which Optuna's samplers take only as a constant."""
     import optuna
 
     class SizedStartup(optuna.samplers.BaseSampler):
-        def current(self, study: Any) -> Any:
+        def current(self, study: Study) -> BaseSampler:
             done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
                                                             optuna.trial.TrialState.PRUNED))
             return random if len(done) < startup(study) else model_based
 
-        def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+        def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
             return self.current(study).infer_relative_search_space(study, trial)
 
-        def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+        def sample_relative(self, study: Study, trial: FrozenTrial,
+                            search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
             return self.current(study).sample_relative(study, trial, search_space)
 
-        def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
+        def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                               param_distribution: BaseDistribution) -> Any:
             return self.current(study).sample_independent(study, trial, param_name, param_distribution)
 
-        def before_trial(self, study: Any, trial: Any) -> None:
+        def before_trial(self, study: Study, trial: FrozenTrial) -> None:
             model_based.before_trial(study, trial)
 
-        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        def after_trial(self, study: Study, trial: FrozenTrial, state: optuna.trial.TrialState,
+                        values: Sequence[float] | None) -> None:
             model_based.after_trial(study, trial, state, values)
 
     return SizedStartup()
 
 
-def _after_complete(pruner: Any, trials: int) -> Any:
+def _after_complete(pruner: BasePruner, trials: int) -> BasePruner:
     """``pruner``, consulted only once ``trials`` trials have completed: on a small validation split the first
     rungs would otherwise rank a handful of noisy values."""
     import optuna
 
     class AfterComplete(optuna.pruners.BasePruner):
-        def prune(self, study: Any, trial: Any) -> bool:
+        def prune(self, study: Study, trial: FrozenTrial) -> bool:
             done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             return len(done) >= trials and pruner.prune(study, trial)
 
     return AfterComplete()
 
 
-def _violations(count: int) -> Callable[[Any], tuple[float, ...]]:
+def _violations(count: int) -> Callable[[FrozenTrial], tuple[float, ...]]:
     """Optuna's ``constraints_func``: what ``_tell`` recorded (a trial pruned by the pruner broke nothing)."""
-    def constraints(trial: Any) -> tuple[float, ...]:
+    def constraints(trial: FrozenTrial) -> tuple[float, ...]:
         return tuple(trial.user_attrs.get(_VIOLATIONS_ATTR) or (0.0,) * count)
 
     return constraints
 
 
-def _tell(study: Any, trial: Any, result: TrialResult, objectives: list[str]) -> None:
+def _tell(study: Study, trial: Trial, result: TrialResult, objectives: list[str]) -> None:
     import optuna
 
     S = optuna.trial.TrialState
@@ -296,20 +305,20 @@ def _tell(study: Any, trial: Any, result: TrialResult, objectives: list[str]) ->
         trial.set_user_attr("error", result.error[:2000])
     if result.best_epoch is not None:
         trial.set_user_attr("best_epoch", result.best_epoch)
-    if result.state == COMPLETE:
+    if result.state is TrialState.COMPLETE:
         study.tell(trial, [result.objective_values[name] for name in objectives] if objectives else result.value)
-    elif result.state == PRUNED:
+    elif result.state is TrialState.PRUNED:
         study.tell(trial, state=S.PRUNED)
     else:
         study.tell(trial, state=S.FAIL)
 
 
-def _finished_trials(study: Any) -> list[FinishedTrial]:
+def _finished_trials(study: Study) -> list[FinishedTrial]:
     """Trials that count against the budget: finished, except lost ones (they are retried)."""
     import optuna
 
     S = optuna.trial.TrialState
-    states = {S.COMPLETE: COMPLETE, S.PRUNED: PRUNED, S.FAIL: FAILED}
+    states = {S.COMPLETE: TrialState.COMPLETE, S.PRUNED: TrialState.PRUNED, S.FAIL: TrialState.FAILED}
     return [
         FinishedTrial(t.number, states[t.state], t.values[0] if t.state == S.COMPLETE else None,
                       # Fixed values are not Optuna params; the user attribute holds the whole dict.
@@ -321,7 +330,7 @@ def _finished_trials(study: Any) -> list[FinishedTrial]:
     ]
 
 
-def _claimed(study: Any) -> list[int]:
+def _claimed(study: Study) -> list[int]:
     """Numbers of the trials that count against the study-wide budget: finished or running, not lost."""
     import optuna
 
@@ -330,9 +339,18 @@ def _claimed(study: Any) -> list[int]:
             if not t.user_attrs.get(_LOST_ATTR)]
 
 
-def _surplus(study: Any, number: int, budget: int) -> bool:
+def _surplus(study: Study, number: int, budget: int) -> bool:
     """Whether the budget was already claimed by trials asked before ``number``."""
     return len([n for n in _claimed(study) if n < number]) >= budget
+
+
+def _pruning_check(trial: Trial) -> PruneCheck:
+    """Reports each step's value to ``trial`` and asks its pruner whether to stop."""
+    def should_prune(step: int, value: float) -> bool:
+        trial.report(value, step)
+        return bool(trial.should_prune())
+
+    return should_prune
 
 
 def _alive(worker: str) -> bool:
@@ -348,7 +366,7 @@ def _alive(worker: str) -> bool:
     return True
 
 
-def _recover_lost_trials(study: Any, storage: Any) -> list[int]:
+def _recover_lost_trials(study: Study, storage: BaseStorage) -> list[int]:
     """Fail RUNNING trials whose worker is gone and queue their parameters again.
 
     A trial is lost when its worker process on this host no longer exists, or,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from kerashpo.search.redaction import redact_url
 from kerashpo.spaces import UserError
 
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
 
-def open_storage(storage: str | Path | None) -> Any:
+
+def open_storage(storage: str | Path | None) -> BaseStorage:
     """The storage a search writes to, created when it is new (``None``: in memory)."""
     import optuna
 
@@ -28,7 +31,7 @@ def open_storage(storage: str | Path | None) -> Any:
     return optuna.storages.JournalStorage(JournalFileBackend(storage))
 
 
-def open_existing_storage(storage: str) -> Any:
+def open_existing_storage(storage: str) -> BaseStorage:
     """A storage a search has written, for reading: nothing is created, and a missing file or an unreachable
     database is a ``UserError``."""
     import optuna
@@ -54,7 +57,7 @@ def open_existing_storage(storage: str) -> Any:
         raise UserError(f"cannot open the Optuna storage {redact_url(storage)}: {reason}") from None
 
 
-def study_id(storage: Any, study: str, where: str) -> int:
+def study_id(storage: BaseStorage, study: str, where: str) -> int:
     """The id of ``study`` in ``storage``, or a ``UserError`` naming the studies it holds."""
     try:
         return int(storage.get_study_id_from_name(study))

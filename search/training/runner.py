@@ -7,26 +7,29 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
-from kerashpo.search.results import COMPLETE, FAILED, PRUNED, TrialResult
+from kerashpo.search.results import TrialResult
 from kerashpo.search.selection.constraints import model_bytes
 from kerashpo.search.training.budget import Budget
 from kerashpo.search.training.interrupts import raise_if_stop_requested, stop_requested
 from kerashpo.search.training.sampling import FixedSampling
-from kerashpo.search.training.sources import as_source
 from kerashpo.search.training.trial_data import TrialData
 from kerashpo.search.training.validation import Validation
-from kerashpo.spaces.choices import Direction
+from kerashpo.spaces.choices import Direction, TrialState
+
+if TYPE_CHECKING:
+    from kerashpo.search.protocols import ModelSource, Sampling
+    from kerashpo.spaces.preset import FitOptions
 
 # (step, value) -> True to stop the trial as pruned. The step is examples seen and the value the best objective so
 # far; when cross-validating, the step is folds done and the value their mean (``Budget.unit``).
 PruneCheck = Callable[[int, float], bool]
 # A built model -> None, or why it breaks a constraint and every constraint's violation (search.constraints).
-Refusal = Callable[[Any], "tuple[str, tuple[float, ...]] | None"]
+Refusal = Callable[[keras.Model], "tuple[str, tuple[float, ...]] | None"]
 
 @dataclass(frozen=True)
 class TrialOptions:
@@ -124,7 +127,7 @@ class _EpochWatch(keras.callbacks.Callback):
         self.history: dict[str, list[float]] = {}
         self.epochs = 0
         self.best: float | None = None
-        self.best_weights: list[Any] | None = None
+        self.best_weights: list[np.ndarray] | None = None
         self.since_best = 0
         self.pruned = False
         self.out_of_time = False
@@ -205,14 +208,14 @@ def _best_epoch(values: list[float], setup: TrainingSetup) -> int | None:
     return None if best is None else best + 1
 
 
-def run_trial(setup: TrainingSetup, source: Any, sampling: Any, options: TrialOptions) -> TrialResult:
+def run_trial(setup: TrainingSetup, source: ModelSource, sampling: Sampling, options: TrialOptions) -> TrialResult:
     """Build one configuration through ``sampling``, train it, report its best epoch.
 
-    ``source`` is a ``SpaceSource`` or ``HyperModelSource`` (a ``Preset`` is
-    wrapped). The model comes back with the best epoch's weights (EarlyStopping
-    restores them), so the objective, the checkpoint and the export all describe
-    the same weights, unless ``options`` say otherwise. With ``setup.folds`` the
-    configuration trains once per fold (``cross_validate``).
+    ``source`` is any ``ModelSource`` (``as_source`` makes one of a preset or a
+    build function). The model comes back with the best epoch's weights
+    (EarlyStopping restores them), so the objective, the checkpoint and the export
+    all describe the same weights, unless ``options`` say otherwise. With
+    ``setup.folds`` the configuration trains once per fold (``cross_validate``).
     """
     if setup.folds:
         return cross_validate(setup, source, sampling, options)
@@ -227,7 +230,7 @@ def measured(result: TrialResult, data: TrialData) -> TrialResult:
     """A completed trial's size (its weights in bytes, as served) and latency (median wall time of a batch-1
     ``predict_on_batch`` on one training row; a few dozen calls, cheap beside the trial's training)."""
     model = result.model
-    if result.state != COMPLETE or model is None:
+    if result.state is not TrialState.COMPLETE or model is None:
         return result
     result.model_bytes = model_bytes(model)
     inputs, _ = data.first_rows(model, 1)
@@ -245,7 +248,8 @@ def measured(result: TrialResult, data: TrialData) -> TrialResult:
     return result
 
 
-def cross_validate(setup: TrainingSetup, source: Any, sampling: Any, options: TrialOptions) -> TrialResult:
+def cross_validate(setup: TrainingSetup, source: ModelSource, sampling: Sampling,
+                   options: TrialOptions) -> TrialResult:
     """Train the configuration on every fold in turn; its objective is the mean of the folds' best epochs.
 
     Pruning is asked at fold boundaries (``should_prune(folds done, their mean)``):
@@ -260,7 +264,7 @@ def cross_validate(setup: TrainingSetup, source: Any, sampling: Any, options: Tr
                          replace(options, should_prune=None, on_built=options.on_built if k == 0 else None))
         fold.model = None
         results.append(fold)
-        if fold.state != COMPLETE:
+        if fold.state is not TrialState.COMPLETE:
             fold.error = fold.error and f"fold {k}: {fold.error}"
             break
         if fold.stopped_at_deadline:  # the folds left would each stop at their first batch: incomplete, pruned
@@ -283,7 +287,7 @@ def _over_folds(results: list[TrialResult], n_folds: int) -> TrialResult:
         epochs_run=sum(r.epochs_run for r in results),
         train_seconds=sum(r.train_seconds for r in results), history=_mean_curves([r.history for r in results]),
     )
-    complete = [r for r in results if r.state == COMPLETE and r.best_epoch is not None]
+    complete = [r for r in results if r.state is TrialState.COMPLETE and r.best_epoch is not None]
     combined.fold_metrics = {f"fold_{k}_{name}": values[r.best_epoch - 1]
                              for k, r in enumerate(complete) for name, values in r.history.items()
                              if r.best_epoch is not None and len(values) >= r.best_epoch}
@@ -291,7 +295,7 @@ def _over_folds(results: list[TrialResult], n_folds: int) -> TrialResult:
         return combined
     combined.value = float(np.mean([r.value for r in complete]))
     combined.best_epoch = max(1, round(float(np.median([r.best_epoch for r in complete]))))
-    combined.state = COMPLETE if len(results) == n_folds else PRUNED
+    combined.state = TrialState.COMPLETE if len(results) == n_folds else TrialState.PRUNED
     return combined
 
 
@@ -304,9 +308,8 @@ def _mean_curves(histories: list[dict[str, list[float]]]) -> dict[str, list[floa
     return curves
 
 
-def _train(setup: TrainingSetup, source: Any, sampling: Any, options: TrialOptions) -> TrialResult:
+def _train(setup: TrainingSetup, source: ModelSource, sampling: Sampling, options: TrialOptions) -> TrialResult:
     """One model on ``setup.data``: what ``run_trial`` does for one validation split."""
-    source = as_source(source)
     epochs = options.max_epochs or setup.max_epochs
     keras.utils.set_random_seed(options.seed)
     started = time.perf_counter()
@@ -317,22 +320,23 @@ def _train(setup: TrainingSetup, source: Any, sampling: Any, options: TrialOptio
         params = params or sampled_params(sampling)
         if options.on_built is not None:
             options.on_built(params)
-        return TrialResult(FAILED, params=params, error=f"build failed: {type(exc).__name__}: {exc}",
+        return TrialResult(TrialState.FAILED, params=params, error=f"build failed: {type(exc).__name__}: {exc}",
                            train_seconds=time.perf_counter() - started)
     if options.on_built is not None:
         options.on_built(params)
     refused = options.refuse(model) if options.refuse is not None else None
     if refused is not None:
         reason, violations = refused
-        return TrialResult(PRUNED, params={**params, **sampled_params(sampling)}, n_params=count_params(model),
-                           model_bytes=model_bytes(model), infeasible=f"refused before training: {reason}",
-                           violations=violations, train_seconds=time.perf_counter() - started)
+        return TrialResult(TrialState.PRUNED, params={**params, **sampled_params(sampling)},
+                           n_params=count_params(model), model_bytes=model_bytes(model),
+                           infeasible=f"refused before training: {reason}", violations=violations,
+                           train_seconds=time.perf_counter() - started)
     fit_options = source.fit_options(dict(params), epochs, setup.objective, setup.direction)
     watch = _EpochWatch(setup, options.should_prune, epochs, fit_options.batch_size)
     callbacks = [_StopWatch(), _StopOnInvalidLoss(), *fit_options.callbacks, watch]
     for callback in callbacks:  # a user's own loop may call them without set_model
         callback.set_model(model)
-    returned: Any = None
+    returned: object = None
     try:
         returned = source.fit(sampling, model, setup.data, batch_size=fit_options.batch_size, seed=options.seed,
                               epochs=epochs, callbacks=callbacks, verbose=0,
@@ -340,7 +344,7 @@ def _train(setup: TrainingSetup, source: Any, sampling: Any, options: TrialOptio
     except TrialStopped:
         pass
     except Exception as exc:  # a user's fit or callback failing fails this trial, never the search
-        return TrialResult(FAILED, params={**params, **sampled_params(sampling)},
+        return TrialResult(TrialState.FAILED, params={**params, **sampled_params(sampling)},
                            error=f"training failed: {type(exc).__name__}: {exc}",
                            train_seconds=time.perf_counter() - started, n_params=count_params(model))
     raise_if_stop_requested()
@@ -348,7 +352,7 @@ def _train(setup: TrainingSetup, source: Any, sampling: Any, options: TrialOptio
         model.set_weights(watch.best_weights)
     history = _with_returned(watch.history, returned, setup.objective)
     result = TrialResult(
-        FAILED, params={**params, **sampled_params(sampling)}, history=history,
+        TrialState.FAILED, params={**params, **sampled_params(sampling)}, history=history,
         epochs_run=max(watch.epochs, 1 if history else 0), train_seconds=time.perf_counter() - started,
         n_params=count_params(model), model=model, stopped_at_deadline=watch.out_of_time,
     )
@@ -368,11 +372,11 @@ def _train(setup: TrainingSetup, source: Any, sampling: Any, options: TrialOptio
         result.error = f"objective '{setup.objective}' never had a finite value"
         return result
     result.value = history[setup.objective][result.best_epoch - 1]
-    result.state = PRUNED if watch.pruned else COMPLETE
+    result.state = TrialState.PRUNED if watch.pruned else TrialState.COMPLETE
     return result
 
 
-def _with_returned(history: dict[str, list[float]], returned: Any, objective: str) -> dict[str, list[float]]:
+def _with_returned(history: dict[str, list[float]], returned: object, objective: str) -> dict[str, list[float]]:
     """The epochs' logs, completed by what a user's ``fit`` returned (as Keras Tuner accepts).
 
     A number is the objective's final value; a dict maps metric names to final
@@ -391,13 +395,12 @@ def _with_returned(history: dict[str, list[float]], returned: Any, objective: st
     return merged
 
 
-def sampled_params(sampling: Any) -> dict[str, Any]:
+def sampled_params(sampling: Sampling) -> dict[str, Any]:
     """What a user's code sampled through ``hp`` (in build or in fit), without Keras Tuner's bookkeeping."""
-    values = getattr(getattr(sampling, "hp", None), "values", None) or {}
-    return {k: v for k, v in dict(values).items() if not k.startswith("tuner/")}
+    return {k: v for k, v in dict(sampling.hp.values).items() if not k.startswith("tuner/")}
 
 
-def count_params(model: Any) -> int:
+def count_params(model: keras.Model) -> int:
     """The model's parameter count; 0 for a model that was never built (a fit that failed early)."""
     try:
         return int(model.count_params())
@@ -405,15 +408,14 @@ def count_params(model: Any) -> int:
         return 0
 
 
-def refit(source: Any, params: dict[str, Any], data: TrialData, *, epochs: int, seed: int, objective: str,
-          direction: Direction) -> Any:
+def refit(source: ModelSource, params: dict[str, Any], data: TrialData, *, epochs: int, seed: int, objective: str,
+          direction: Direction) -> keras.Model:
     """Train the configuration ``params`` on ``data``'s training split for ``epochs`` epochs, seeded.
 
     No validation data: the epoch count comes from the search. Callbacks that
     watch a validation metric (reduce-on-plateau) have nothing to watch and are
     left out; a cosine schedule still applies.
     """
-    source = as_source(source)
     keras.utils.set_random_seed(seed)
     sampling = FixedSampling(params)
     _, model = source.build(sampling, data.spec)
@@ -424,7 +426,7 @@ def refit(source: Any, params: dict[str, Any], data: TrialData, *, epochs: int, 
     return model
 
 
-def _phases(options: Any) -> dict[str, Any]:
+def _phases(options: FitOptions) -> dict[str, Any]:
     """A preset's second phase of training (only presets have one; a user's own fit is given nothing new)."""
     return {"fine_tune": options.fine_tune} if options.fine_tune is not None else {}
 

@@ -4,10 +4,14 @@ Keras Tuner style ``hp`` object, so every source runs under every engine."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerashpo.search.training.hyperparameters import RecordingHyperParameters
 from kerashpo.spaces import Bool, Categorical, Fixed, Float, Int, Param, Space
+
+if TYPE_CHECKING:
+    from keras_tuner import HyperParameters
+    from optuna import Trial
 
 __all__ = ["FixedSampling", "KerasTunerSampling", "OptunaSampling", "model_params"]
 
@@ -26,7 +30,7 @@ class FixedSampling:
 class OptunaSampling:
     """An Optuna trial: a suggester for spaces, and a Keras Tuner style ``hp`` for build functions."""
 
-    def __init__(self, trial: Any):
+    def __init__(self, trial: Trial):
         self.trial = trial
         self.hp = RecordingHyperParameters(self._suggest)
 
@@ -53,7 +57,7 @@ class OptunaSampling:
 class KerasTunerSampling:
     """A Keras Tuner ``hp``: declared spaces register through it with conditional scopes."""
 
-    def __init__(self, hp: Any):
+    def __init__(self, hp: HyperParameters):
         self.hp = hp
 
     def sample_space(self, space: Space) -> dict[str, Any]:
@@ -68,7 +72,7 @@ class KerasTunerSampling:
         return values
 
 
-def _register(hp: Any, param: Param) -> Any:
+def _register(hp: HyperParameters, param: Param) -> Any:
     if isinstance(param, Int):
         # Keras Tuner reads a log-scale step as a factor; no step samples the whole range.
         return hp.Int(param.name, param.low, param.high, step=None if param.log else param.step,

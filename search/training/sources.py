@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import inspect
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from kerashpo.search.models import check_model
-from kerashpo.search.protocols import Sampling
+from kerashpo.search.protocols import ModelSource, Sampling
 from kerashpo.search.training.memory import clear_session
 from kerashpo.search.training.modules import load_module, load_reference
 from kerashpo.search.training.sampling import model_params
@@ -25,12 +25,23 @@ from kerashpo.spaces import DataSpec, FitOptions, Preset, Space, UserError
 from kerashpo.spaces.choices import Direction
 from kerashpo.spaces.preset import FineTune, default_fit_options
 
+if TYPE_CHECKING:
+    import keras
+    import keras_tuner
+
+    from kerashpo.search.training.trial_data import TrialData
+
+    # A user's Keras Tuner style model: a function ``build_model(hp)``, a ``HyperModel``, or its class.
+    UserModel: TypeAlias = (Callable[[keras_tuner.HyperParameters], keras.Model] | keras_tuner.HyperModel
+                            | type[keras_tuner.HyperModel])
+
 __all__ = ["HyperModelSource", "SpaceSource", "as_source", "build_training_state", "fit_batches", "fit_defaults",
            "import_hypermodel"]
 
 
-def fit_batches(model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
-                augmentation: Any = None, fine_tune: FineTune | None = None, **kwargs: Any) -> Any:
+def fit_batches(model: keras.Model, data: TrialData, *, batch_size: int, seed: int, validate: bool = True,
+                augmentation: keras.Layer | None = None, fine_tune: FineTune | None = None,
+                **kwargs: Any) -> keras.callbacks.History | None:
     """``model.fit`` over the search's cached ``tf.data`` pipelines; shuffling is theirs, seeded. With
     ``fine_tune``, two calls: the epochs (and the callbacks watching them) run on across both.
 
@@ -44,7 +55,7 @@ def fit_batches(model: Any, data: Any, *, batch_size: int, seed: int, validate: 
             if isinstance(callback, ScoresInsideEpochs):
                 callback.score_with(validation)
 
-    def fit(**more: Any) -> Any:
+    def fit(**more: Any) -> keras.callbacks.History:
         return model.fit(data.batches("train", model, batch_size, seed, augmentation), shuffle=False,
                          callbacks=callbacks, **kwargs, **more)
 
@@ -59,7 +70,7 @@ def fit_batches(model: Any, data: Any, *, batch_size: int, seed: int, validate: 
     return fit(epochs=epochs)
 
 
-def build_training_state(model: Any, x: Any, y: Any) -> None:
+def build_training_state(model: keras.Model, x: Any, y: Any) -> None:
     """Create a compiled model's loss, metric and optimizer variables now, eagerly, on a few rows.
 
     Without a distribution strategy, Keras on TensorFlow creates them inside the first trace of the training
@@ -74,9 +85,9 @@ def build_training_state(model: Any, x: Any, y: Any) -> None:
         model.optimizer.build(model.trainable_variables)
 
 
-def as_source(thing: Any) -> Any:
+def as_source(thing: ModelSource | Preset | UserModel) -> ModelSource:
     """A Preset, a build function or a HyperModel as a source; a source stays as it is."""
-    if isinstance(thing, (SpaceSource, HyperModelSource)):
+    if isinstance(thing, ModelSource):
         return thing
     if isinstance(thing, Preset):
         return SpaceSource(thing)
@@ -86,10 +97,12 @@ def as_source(thing: Any) -> Any:
 class SpaceSource:
     """A declared space and the preset builder that reads its values."""
 
+    trains_itself = False  # the runner's fit trains it
+
     def __init__(self, preset: Preset):
         self.preset = preset
         self.name = preset.name
-        self.space: Space | None = preset.space
+        self.space = preset.space
 
     def check(self) -> None:
         """Declared spaces were validated when they were made."""
@@ -99,7 +112,7 @@ class SpaceSource:
         """Configurations to try before the sampler starts (the preset's simple models)."""
         return self.preset.first_trials()
 
-    def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], Any]:
+    def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], keras.Model]:
         params = sampling.sample_space(self.preset.space)
         model = self.preset.build(dict(params), spec)
         check_model(model)
@@ -109,8 +122,9 @@ class SpaceSource:
                     direction: Direction) -> FitOptions:
         return self.preset.fit_options(dict(params), max_epochs, monitor, direction)
 
-    def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
-            augmentation: Any = None, fine_tune: FineTune | None = None, **kwargs: Any) -> Any:
+    def fit(self, sampling: Sampling, model: keras.Model, data: TrialData, *, batch_size: int, seed: int,
+            validate: bool = True, augmentation: keras.Layer | None = None, fine_tune: FineTune | None = None,
+            **kwargs: Any) -> keras.callbacks.History | None:
         return fit_batches(model, data, batch_size=batch_size, seed=seed, validate=validate,
                            augmentation=augmentation, fine_tune=fine_tune, **kwargs)
 
@@ -129,9 +143,10 @@ class HyperModelSource:
     """
 
     space: Space | None = None  # a build function declares its space as it runs
+    preset: Preset | None = None  # the user's code builds the model
     first_trials: list[dict[str, Any]] = []  # it declares no simple model to try first
 
-    def __init__(self, hypermodel: Any, name: str | None = None):
+    def __init__(self, hypermodel: UserModel, name: str | None = None):
         if inspect.isclass(hypermodel):
             hypermodel = hypermodel()
         if not callable(hypermodel) and not hasattr(hypermodel, "build"):
@@ -161,7 +176,7 @@ class HyperModelSource:
         HyperModelSource.__init__(self, getattr(module, attribute), name=reference)
         self.origin = state["origin"]
 
-    def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], Any]:
+    def build(self, sampling: Sampling, spec: DataSpec) -> tuple[dict[str, Any], keras.Model]:
         model = self._build(sampling.hp)
         check_model(model, compiled=not self._custom_fit)
         return model_params(sampling.hp.values), model
@@ -192,8 +207,8 @@ class HyperModelSource:
         finally:
             clear_session()
 
-    def fit(self, sampling: Sampling, model: Any, data: Any, *, batch_size: int, seed: int, validate: bool = True,
-            augmentation: Any = None, **kwargs: Any) -> Any:
+    def fit(self, sampling: Sampling, model: keras.Model, data: TrialData, *, batch_size: int, seed: int,
+            validate: bool = True, augmentation: keras.Layer | None = None, **kwargs: Any) -> object:
         if self._custom_fit:
             # A user's fit(hp, model, x, y, ...) may choose its own batch size: it gets arrays.
             x, y = data.arrays("train", model)
@@ -208,7 +223,8 @@ class HyperModelSource:
 
 
 @contextlib.contextmanager
-def fit_defaults(model: Any, defaults: dict[str, Any], callbacks: list[Any]) -> Iterator[None]:
+def fit_defaults(model: keras.Model, defaults: dict[str, Any],
+                 callbacks: list[keras.callbacks.Callback]) -> Iterator[None]:
     """While the block runs, ``model.fit`` takes ``defaults`` for what its caller leaves out, and ``callbacks``.
 
     A user's ``fit`` that passes ``epochs=`` or ``batch_size=`` itself wins; the
@@ -237,7 +253,7 @@ def _is_array_like(x: Any) -> bool:
     return x is None or isinstance(x, (list, tuple, dict)) or hasattr(x, "shape")
 
 
-def _overrides_fit(hypermodel: Any) -> bool:
+def _overrides_fit(hypermodel: object) -> bool:
     fit = getattr(type(hypermodel), "fit", None)
     if fit is None:
         return False

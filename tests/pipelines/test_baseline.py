@@ -45,7 +45,7 @@ def test_the_default_objective_is_log_loss_without_the_penalty():
     assert DEFAULT_OBJECTIVE["regression"] == "val_rmse"
     from kerashpo.pipelines.config import parse_config
     from kerashpo.pipelines.data.splits import data_spec, load_dataset, split_dataset
-    from kerashpo.search import FixedSampling, TrainingSetup, TrialData, TrialOptions, run_trial
+    from kerashpo.search import FixedSampling, SpaceSource, TrainingSetup, TrialData, TrialOptions, run_trial
 
     data = load_dataset(parse_config({"name": "t", "dataset": {"name": "iris"}}))
     splits = split_dataset(data, 0.2, 0.2, seed=0)
@@ -53,7 +53,7 @@ def test_the_default_objective_is_log_loss_without_the_penalty():
                                     data_spec(data, splits)),
                           objective="val_log_loss", direction="minimize", max_epochs=3, patience=3)
     params = {"n_layers": 1, "units_1": 16, "l2_enabled": True, "l2": 1e-2, "learning_rate": 1e-2}
-    result = run_trial(setup, MLP, FixedSampling(params), TrialOptions(seed=0))
+    result = run_trial(setup, SpaceSource(MLP), FixedSampling(params), TrialOptions(seed=0))
     # val_loss carries the L2 penalty; the objective does not.
     assert all(loss > log_loss for loss, log_loss in zip(result.history["val_loss"], result.history["val_log_loss"]))
     assert result.value == min(result.history["val_log_loss"])

@@ -19,6 +19,7 @@ from kerashpo.pipelines.config import parse_config
 from kerashpo.pipelines.data.splits import data_spec, load_dataset, split_dataset
 from kerashpo.pipelines.runtime.stores import resolve_stores
 from kerashpo.pipelines.ship.preflight import ExportCheckError, check_export
+from kerashpo.search.training.sources import as_source
 from kerashpo.spaces import MLP
 
 
@@ -59,13 +60,13 @@ def nothing_left(work: Path) -> None:
 
 def test_a_table_with_odd_column_names_passes_and_writes_nothing(scratch):
     config, dataset, splits, spec, stores = prepared(scratch, {"dataset": {"target": "y"}}, data=table())
-    check_export(config, dataset, splits, spec, MLP, stores)
+    check_export(config, dataset, splits, spec, as_source(MLP), stores)
     nothing_left(scratch)
 
 
 def test_digits_passes(scratch):
     config, dataset, splits, spec, stores = prepared(scratch, {"dataset": {"name": "digits"}})
-    check_export(config, dataset, splits, spec, MLP, stores)
+    check_export(config, dataset, splits, spec, as_source(MLP), stores)
     nothing_left(scratch)
 
 
@@ -84,7 +85,7 @@ def test_a_model_that_cannot_be_reloaded_safely_is_refused_before_the_search(scr
     # The run's end reloads the champion's checkpoint in safe mode: it would fail after the last trial.
     config, dataset, splits, spec, stores = prepared(scratch, {"dataset": {"name": "iris"}})
     with pytest.raises(ExportCheckError) as refused:
-        check_export(config, dataset, splits, spec, lambda_model, stores)
+        check_export(config, dataset, splits, spec, as_source(lambda_model), stores)
     line = str(refused.value)
     assert "\n" not in line
     assert "loading the saved model in safe mode" in line and "Lambda" in line, line
@@ -98,7 +99,7 @@ def test_inputs_tensorflow_refuses_are_refused_naming_the_column(scratch):
     for x in (dataset.x, splits.x_train, splits.x_val, splits.x_test):
         x["kind_é"] = x.pop("kind")
     with pytest.raises(ExportCheckError) as refused:
-        check_export(config, dataset, splits, data_spec(dataset, splits), MLP, stores)
+        check_export(config, dataset, splits, data_spec(dataset, splits), as_source(MLP), stores)
     assert "for column 'kind'" in str(refused.value), refused.value
     nothing_left(scratch)
 
@@ -110,7 +111,7 @@ def test_an_export_folder_that_cannot_be_made_is_refused(scratch, where):
     config, dataset, splits, spec, stores = prepared(
         scratch, {"dataset": {"name": "iris"}, "export": {"dir": str(target)}})
     with pytest.raises(ExportCheckError, match="export.dir"):
-        check_export(config, dataset, splits, spec, MLP, stores)
+        check_export(config, dataset, splits, spec, as_source(MLP), stores)
     assert (scratch / "taken").read_text() == "keep me\n"
 
 

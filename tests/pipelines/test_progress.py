@@ -9,11 +9,13 @@ from rich.console import Console
 
 from kerashpo.pipelines.progress import ProgressDisplay, eta
 from kerashpo.search.executor import TrialEvent
+from kerashpo.spaces.choices import TrialState
 
 
 def event(finished: int, total: int, elapsed: float, this_search: int | None = None) -> TrialEvent:
-    return TrialEvent(number=finished - 1, objective="val_log_loss", state="COMPLETE", value=0.5, finished=finished,
-                      total=total, best_value=0.4, best_number=0, n_pruned=0, n_failed=0, elapsed=elapsed,
+    return TrialEvent(number=finished - 1, objective="val_log_loss", state=TrialState.COMPLETE, value=0.5,
+                      finished=finished, total=total, best_value=0.4, best_number=0, n_pruned=0, n_failed=0,
+                      elapsed=elapsed,
                       finished_this_search=finished if this_search is None else this_search)
 
 

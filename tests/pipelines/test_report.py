@@ -23,6 +23,7 @@ from kerashpo.pipelines.review.report import REPORT
 from kerashpo.pipelines.review.trial_study import infer_distributions
 from kerashpo.pipelines.waiting import wait_until
 from kerashpo.search.leaderboard import find_search_run
+from kerashpo.spaces.choices import TrialState
 
 # One worker builds this module's searches once (module-scoped fixtures).
 pytestmark = pytest.mark.xdist_group("report")
@@ -201,7 +202,7 @@ def test_report_with_no_store_here_is_one_line_and_exit_2(tmp_path, capsys):
 def test_distributions_are_inferred_from_the_logged_text_of_params():
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    trials = [TrialRecord(n, "COMPLETE", 0.1, params, {}) for n, params in enumerate([
+    trials = [TrialRecord(n, TrialState.COMPLETE, 0.1, params, {}) for n, params in enumerate([
         {"units": "16", "learning_rate": "0.0001", "dropout": "0.1", "batch_norm": "True", "optimizer": "adam"},
         {"units": "64", "learning_rate": "0.05", "dropout": "0.4", "batch_norm": "False", "optimizer": "sgd",
          "momentum": "0.9"},
@@ -229,7 +230,7 @@ def conditional_search() -> SearchRecord:
         if params["l1_enabled"] == "True":
             params["l1"] = repr(10 ** (-6 + number % 4))
         value = 0.05 + 0.2 * float(params["dropout"]) + 0.01 * abs(number % 5 - 2) + 0.001 * (number % 3)
-        trials.append(TrialRecord(number, "COMPLETE", value, params, {1: value + 0.1, 2: value}))
+        trials.append(TrialRecord(number, TrialState.COMPLETE, value, params, {1: value + 0.1, 2: value}))
     run = SimpleNamespace(info=SimpleNamespace(run_id="parent", start_time=0, end_time=1000, status="FINISHED"),
                           data=SimpleNamespace(tags={"objective": "val_log_loss", "direction": "minimize"}, params={},
                                                metrics={}))

@@ -18,8 +18,9 @@ from mlflow import MlflowClient
 
 from kerashpo.pipelines.cli import main
 from kerashpo.search.leaderboard import leaderboard
-from kerashpo.search.results import COMPLETE, TrialResult
+from kerashpo.search.results import TrialResult
 from kerashpo.search.selection.constraints import Constraint, judge
+from kerashpo.spaces.choices import TrialState
 
 SPACE = textwrap.dedent("""\
     extends: mlp
@@ -54,7 +55,7 @@ def test_a_violation_is_how_far_outside_its_bounds_and_a_missing_value_breaks_it
     band = Constraint("val_accuracy", min=0.9, max=0.99)
     assert size.violation(400) == 0 and size.violation(1500) == 500 and size.violation(None) == math.inf
     assert band.violation(0.95) == 0 and band.violation(0.85) == pytest.approx(0.05)
-    result = TrialResult(COMPLETE, value=0.3, best_epoch=2, n_params=1500,
+    result = TrialResult(TrialState.COMPLETE, value=0.3, best_epoch=2, n_params=1500,
                          history={"val_accuracy": [0.8, 0.95, 0.97]})
     judge((size, band), result)
     assert result.violations == (500, 0) and result.infeasible == "n_params 1500 > max 1000"

@@ -19,7 +19,9 @@ from kerashpo.search import (
     TrainingSetup,
     TrialData,
 )
+from kerashpo.search.training.sources import SpaceSource
 from kerashpo.spaces import MLP, Bool, Categorical, Float, Int, Preset, Space, UserError
+from kerashpo.spaces.choices import Direction
 from kerashpo.spaces.presets.mlp import mlp_space_for_rows
 
 GRID_SPACE = Space([
@@ -44,7 +46,7 @@ def job_for(tmp_path, name: str, n_trials: int, space: Space | None = None, max_
     if preset is None:  # the mlp space without its simple first trials: every trial is the sampler's
         preset = Preset("grid", space, MLP.build, MLP.fit_options) if space else \
             Preset("mlp", MLP.space, MLP.build, MLP.fit_options)
-    return SearchJob(name=name, source=preset, setup=setup, n_trials=n_trials,
+    return SearchJob(name=name, source=SpaceSource(preset), setup=setup, n_trials=n_trials,
                      checkpoint_dir=tmp_path / "checkpoints" / name, keep_best=2)
 
 
@@ -144,7 +146,7 @@ def test_tracking_failures_are_reported_and_the_search_goes_on(tmp_path, caplog)
     job = job_for(tmp_path, "offline", n_trials=2, space=GRID_SPACE, max_epochs=2)
     with caplog.at_level(logging.WARNING, logger="kerashpo.tracking"):
         tracker.start_search(SearchInfo(study="offline", experiment="offline", objective="val_accuracy",
-                                        direction="maximize"))
+                                        direction=Direction.MAXIMIZE))
         outcome = driver.optimize(job, tracker)
     assert outcome.n_complete == 2
     warnings = [r.getMessage() for r in caplog.records if "tracking: could not" in r.getMessage()]

@@ -168,7 +168,15 @@ def test_a_custom_loop_is_pruned_and_stopped_early_through_its_callbacks(run_dir
 
     from kerashpo.pipelines.config import parse_config
     from kerashpo.pipelines.data.splits import data_spec, load_dataset, split_dataset
-    from kerashpo.search import COMPLETE, PRUNED, FixedSampling, TrainingSetup, TrialData, TrialOptions, run_trial
+    from kerashpo.search import (
+        FixedSampling,
+        HyperModelSource,
+        TrainingSetup,
+        TrialData,
+        TrialOptions,
+        TrialState,
+        run_trial,
+    )
 
     (run_dir / "patterns.py").write_text(PATTERNS)
     spec_ = importlib.util.spec_from_file_location("loop_patterns", run_dir / "patterns.py")
@@ -180,12 +188,13 @@ def test_a_custom_loop_is_pruned_and_stopped_early_through_its_callbacks(run_dir
     params = {"units": 16, "batch_size": 64, "learning_rate": 3e-3}
     setup = TrainingSetup(data=data, objective="my_metric", direction="minimize", max_epochs=4, patience=2)
 
-    pruned = run_trial(setup, module.CustomLoop, FixedSampling(params), TrialOptions(
+    pruned = run_trial(setup, HyperModelSource(module.CustomLoop), FixedSampling(params), TrialOptions(
         seed=0, should_prune=lambda examples, best: examples >= setup.budget.examples(2)))
-    assert pruned.state == PRUNED and pruned.epochs_run == 2 and len(pruned.history["my_metric"]) == 2
+    assert pruned.state is TrialState.PRUNED and pruned.epochs_run == 2 and len(pruned.history["my_metric"]) == 2
 
-    capped = run_trial(setup, module.CustomLoop, FixedSampling(params), TrialOptions(seed=0, max_epochs=3))
-    assert capped.state == COMPLETE and capped.epochs_run == 3
+    capped = run_trial(setup, HyperModelSource(module.CustomLoop), FixedSampling(params),
+                       TrialOptions(seed=0, max_epochs=3))
+    assert capped.state is TrialState.COMPLETE and capped.epochs_run == 3
     assert capped.value == min(capped.history["my_metric"])
 
 

@@ -9,17 +9,11 @@ import pytest
 
 from kerashpo.pipelines.config import parse_config
 from kerashpo.pipelines.data.splits import data_spec, load_dataset, split_dataset
-from kerashpo.search import (
-    COMPLETE,
-    FAILED,
-    PRUNED,
-    TrainingSetup,
-    TrialData,
-    TrialOptions,
-    run_trial,
-)
+from kerashpo.search import TrainingSetup, TrialData, TrialOptions, run_trial
 from kerashpo.search.training.sampling import FixedSampling
+from kerashpo.search.training.sources import SpaceSource
 from kerashpo.spaces import MLP, Preset
+from kerashpo.spaces.choices import TrialState
 
 
 def setup_for(dataset: str, objective: str, direction: str, max_epochs: int = 12, patience: int = 3) -> TrainingSetup:
@@ -37,9 +31,9 @@ SMALL = {"n_layers": 1, "units_1": 16, "batch_size": 64, "learning_rate": 0.01}
 def test_objective_is_the_best_epoch_and_the_model_keeps_its_weights():
     setup = setup_for("iris", "val_loss", "minimize", max_epochs=15)
     started = time.perf_counter()
-    result = run_trial(setup, MLP, FixedSampling(SMALL), TrialOptions(seed=1))
+    result = run_trial(setup, SpaceSource(MLP), FixedSampling(SMALL), TrialOptions(seed=1))
     elapsed = time.perf_counter() - started
-    assert result.state == COMPLETE
+    assert result.state is TrialState.COMPLETE
     losses = result.history["val_loss"]
     assert result.epochs_run == len(losses)
     assert result.value == pytest.approx(min(losses))
@@ -55,8 +49,9 @@ def test_objective_is_the_best_epoch_and_the_model_keeps_its_weights():
 
 def test_early_stopping_ends_a_trial_that_stops_improving():
     setup = setup_for("iris", "val_accuracy", "maximize", max_epochs=200, patience=2)
-    result = run_trial(setup, MLP, FixedSampling({**SMALL, "learning_rate": 0.03}), TrialOptions(seed=2))
-    assert result.state == COMPLETE
+    result = run_trial(setup, SpaceSource(MLP), FixedSampling({**SMALL, "learning_rate": 0.03}),
+                       TrialOptions(seed=2))
+    assert result.state is TrialState.COMPLETE
     assert result.epochs_run < 200
     # It ran exactly `patience` epochs past its best one, and that best epoch is the objective.
     assert result.epochs_run - result.best_epoch == 2
@@ -73,8 +68,9 @@ def test_pruning_check_stops_the_trial_and_sees_the_best_value_so_far():
         seen.append((examples, best))
         return examples == epoch(3)
 
-    result = run_trial(setup, MLP, FixedSampling(SMALL), TrialOptions(seed=3, should_prune=should_prune))
-    assert result.state == PRUNED
+    result = run_trial(setup, SpaceSource(MLP), FixedSampling(SMALL),
+                       TrialOptions(seed=3, should_prune=should_prune))
+    assert result.state is TrialState.PRUNED
     assert result.epochs_run == 3
     assert [examples for examples, _ in seen] == [epoch(1), epoch(2), epoch(3)] == [90, 180, 270]
     accuracies = result.history["val_accuracy"]
@@ -84,8 +80,8 @@ def test_pruning_check_stops_the_trial_and_sees_the_best_value_so_far():
 def test_a_diverging_trial_fails_with_the_reason():
     setup = setup_for("diabetes", "val_rmse", "minimize", max_epochs=20)
     params = {**SMALL, "optimizer": "sgd", "momentum": 0.99, "learning_rate": 1e6}
-    result = run_trial(setup, MLP, FixedSampling(params), TrialOptions(seed=4))
-    assert result.state == FAILED
+    result = run_trial(setup, SpaceSource(MLP), FixedSampling(params), TrialOptions(seed=4))
+    assert result.state is TrialState.FAILED
     assert "diverged" in result.error or "never had a finite value" in result.error
     assert result.epochs_run < 20
 
@@ -96,15 +92,15 @@ def test_a_diverging_trial_fails_with_the_reason():
 ])
 def test_a_builder_returning_the_wrong_thing_fails_the_trial_clearly(build, message):
     setup = setup_for("iris", "val_accuracy", "maximize", max_epochs=2)
-    result = run_trial(setup, Preset("custom", MLP.space, build), FixedSampling(SMALL),
+    result = run_trial(setup, SpaceSource(Preset("custom", MLP.space, build)), FixedSampling(SMALL),
                        TrialOptions(seed=5))
-    assert result.state == FAILED and message in result.error
+    assert result.state is TrialState.FAILED and message in result.error
 
 
 def test_an_objective_the_model_does_not_report_fails_the_trial():
     setup = setup_for("iris", "val_auc", "maximize", max_epochs=5)
-    result = run_trial(setup, MLP, FixedSampling(SMALL), TrialOptions(seed=6))
-    assert result.state == FAILED
+    result = run_trial(setup, SpaceSource(MLP), FixedSampling(SMALL), TrialOptions(seed=6))
+    assert result.state is TrialState.FAILED
     assert "val_auc" in result.error and "val_accuracy" in result.error
     assert result.epochs_run == 1
 
@@ -136,11 +132,11 @@ def test_trials_leave_no_graph_pinned_in_tensorflows_gradient_registry(tmp_path)
         return sum(name.startswith("CustomGradient-") for name in ops._gradient_registry._registry)
 
     setup = setup_for("iris", "val_loss", "minimize", max_epochs=2)
-    executor = TrialExecutor(SearchJob(name="t", source=MLP, setup=setup, n_trials=3,
+    executor = TrialExecutor(SearchJob(name="t", source=SpaceSource(MLP), setup=setup, n_trials=3,
                                        checkpoint_dir=tmp_path), NullTracker())
     before = pinned()
     results = [executor.execute(number, FixedSampling(SMALL)) for number in range(3)]
-    assert [r.state for r in results] == [COMPLETE] * 3
+    assert [r.state for r in results] == [TrialState.COMPLETE] * 3
     assert pinned() == before
 
 
@@ -231,17 +227,17 @@ def test_on_a_large_table_a_trial_is_judged_at_rungs_inside_its_first_epoch(tmp_
     config = {**SMALL, "batch_size": 32}
 
     asked: list[tuple[int, float]] = []
-    result = run_trial(setup, MLP, FixedSampling(config), TrialOptions(
+    result = run_trial(setup, SpaceSource(MLP), FixedSampling(config), TrialOptions(
         seed=3, should_prune=lambda step, value: asked.append((step, value)) or False))
     assert [step for step, _ in asked] == [512, 1536, per_epoch, 2 * per_epoch]
-    assert result.state == COMPLETE and result.epochs_run == 2
+    assert result.state is TrialState.COMPLETE and result.epochs_run == 2
     # Scoring inside the epoch left its training figures as they were: the same as a trial never scored there.
-    unjudged = run_trial(setup, MLP, FixedSampling(config), TrialOptions(seed=3))
+    unjudged = run_trial(setup, SpaceSource(MLP), FixedSampling(config), TrialOptions(seed=3))
     assert result.history["loss"][0] == pytest.approx(unjudged.history["loss"][0], rel=1e-5)
 
     asked.clear()
-    pruned = run_trial(setup, MLP, FixedSampling(config), TrialOptions(
+    pruned = run_trial(setup, SpaceSource(MLP), FixedSampling(config), TrialOptions(
         seed=3, should_prune=lambda step, value: asked.append((step, value)) or True))
-    assert pruned.state == PRUNED and [step for step, _ in asked] == [512]
+    assert pruned.state is TrialState.PRUNED and [step for step, _ in asked] == [512]
     # It stopped at that rung: its one (partial) epoch scores what the rung saw, no batch trained after it.
     assert pruned.epochs_run == 1 and pruned.value == pytest.approx(asked[0][1], rel=1e-5)
