@@ -29,7 +29,7 @@ _EXPORTS = {
     "CheckpointStore": "kerashpo.search.selection.checkpoints",
     "NullTracker": "kerashpo.search.tracking",
     "Tracker": "kerashpo.search.protocols",
-    "Driver": "kerashpo.search.protocols",
+    "SearchDriver": "kerashpo.search.protocols",
     "ModelSource": "kerashpo.search.protocols",
     "Sampling": "kerashpo.search.protocols",
     "MLflowTracker": "kerashpo.search.tracking",

@@ -79,7 +79,7 @@ class Tracker(Protocol):
     def close_finished(self, trials: list[FinishedTrial]) -> None: ...
 
 
-class Driver(Protocol):
+class SearchDriver(Protocol):
     """A search engine: one uniform interface, so switching engines is one word in the config."""
 
     name: str

@@ -22,7 +22,7 @@ from kerashpo.pipelines.runtime.backend import check_inputs
 from kerashpo.pipelines.runtime.stores import Stores, resolve_stores, resolve_tracking_uri
 from kerashpo.pipelines.runtime.workers import not_portable
 from kerashpo.pipelines.ship.preflight import check_export
-from kerashpo.search.protocols import Driver, ModelSource
+from kerashpo.search.protocols import ModelSource, SearchDriver
 from kerashpo.spaces import (
     DEFAULT_OBJECTIVE,
     METRIC_NAMES,
@@ -35,8 +35,7 @@ from kerashpo.spaces import (
     objective_direction,
     resolve_space,
 )
-from kerashpo.spaces.choices import Direction, ObjectivesPruning, Pruner, Task
-from kerashpo.spaces.choices import Driver as DriverName
+from kerashpo.spaces.choices import Direction, Driver, ObjectivesPruning, Pruner, Task
 
 __all__ = [
     "PreparedRun",
@@ -78,7 +77,7 @@ class PreparedRun:
     schema: dict[str, Any]
     objective: str
     direction: Direction
-    driver: Driver
+    driver: SearchDriver
     job: SearchJob
     ensemble: int  # up to how many of the best trials the shipped model averages (0 or 1: the champion alone)
 
@@ -165,9 +164,9 @@ def resolve_constraints(config: PipelineConfig, task: Task, trains_itself: bool 
     return tuple(Constraint(metric, bound.min, bound.max) for metric, bound in config.constraints.items())
 
 
-def make_driver(config: PipelineConfig, stores: Stores) -> Driver:
+def make_driver(config: PipelineConfig, stores: Stores) -> SearchDriver:
     """The driver the config names: switching is one word (``driver: keras_tuner``)."""
-    if config.driver is DriverName.KERAS_TUNER:
+    if config.driver is Driver.KERAS_TUNER:
         from kerashpo.search.drivers.keras_tuner import KerasTunerDriver
 
         options = config.keras_tuner
@@ -272,7 +271,7 @@ def prepare_run(config: PipelineConfig, *, workdir: Path, tracking_uri: str | No
     source, stores, dataset, splits, spec = (training.source, training.stores, training.dataset, training.splits,
                                              training.spec)
     objective, direction, setup = training.objective, training.direction, training.setup
-    if config.driver is DriverName.OPTUNA and config.optuna.pruner is not Pruner.NONE and not config.objectives:
+    if config.driver is Driver.OPTUNA and config.optuna.pruner is not Pruner.NONE and not config.objectives:
         for note in setup.budget.notes():
             log.warning(note)
     driver = make_driver(config, stores)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from kerashpo.pipelines.runtime.compute import Compute
 from kerashpo.pipelines.waiting import wait_until
-from kerashpo.search.protocols import Driver, Tracker
+from kerashpo.search.protocols import SearchDriver, Tracker
 from kerashpo.search.training.interrupts import exit_at_safe_point, interrupts_at_safe_points, stop_requested
 from kerashpo.spaces import UserError
 
@@ -31,7 +31,7 @@ log = logging.getLogger("kerashpo.run")
 OnTrialEnd = Callable[["TrialEvent"], None]
 
 
-def search_in_processes(driver: Driver, job: SearchJob, tracker: Tracker, on_trial_end: OnTrialEnd | None,
+def search_in_processes(driver: SearchDriver, job: SearchJob, tracker: Tracker, on_trial_end: OnTrialEnd | None,
                         compute: Compute) -> SearchOutcome:
     """Run the search here, or in worker processes; return its outcome.
 
@@ -72,7 +72,7 @@ class WorkerPool:
     raised here once they have stopped.
     """
 
-    def __init__(self, driver: Driver, job: SearchJob, tracker: Tracker, on_trial_end: OnTrialEnd | None,
+    def __init__(self, driver: SearchDriver, job: SearchJob, tracker: Tracker, on_trial_end: OnTrialEnd | None,
                  compute: Compute):
         self.tracker, self.on_trial_end, self.compute = tracker, on_trial_end, compute
         self.context = worker_context()
@@ -184,7 +184,7 @@ def start_worker_server() -> None:
     multiprocessing.forkserver.ensure_running()
 
 
-def not_portable(driver: Driver, job: SearchJob) -> str | None:
+def not_portable(driver: SearchDriver, job: SearchJob) -> str | None:
     """Why the driver and job cannot be sent to a fresh process, or None.
 
     A function defined in an interactive ``__main__`` pickles by name but
