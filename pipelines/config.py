@@ -502,12 +502,16 @@ class PipelineConfig(_Section):
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def to_yaml(self) -> str:
-        """The resolved config as logged with the search: passwords in URLs are redacted."""
+        """The config as logged with the search, runnable as it is: every value that differs from its default
+        (a default spelled out can be refused where it means nothing, as ``split.repeats`` without folds), with
+        passwords in URLs redacted."""
         from kerashpo.search.redaction import redact_url
 
-        document = self.model_dump(mode="json")
-        document["storage"] = redact_url(document["storage"])
-        document["tracking"]["uri"] = redact_url(document["tracking"]["uri"])
+        document = self.model_dump(mode="json", exclude_defaults=True)
+        if document.get("storage"):
+            document["storage"] = redact_url(document["storage"])
+        if document.get("tracking", {}).get("uri"):
+            document["tracking"]["uri"] = redact_url(document["tracking"]["uri"])
         return yaml.safe_dump(document, sort_keys=False)
 
 

@@ -17,6 +17,7 @@ from typing import Any, Union, get_args, get_origin
 
 import pytest
 import yaml
+from helpers import REPO
 from pydantic import BaseModel
 
 from kerashpo.pipelines.config import (
@@ -31,6 +32,7 @@ from kerashpo.pipelines.config import (
 from kerashpo.spaces.presets.mlp import MLP
 
 MINIMAL = {"name": "minimal", "dataset": {"name": "iris"}}
+EXAMPLES = REPO / "pipelines" / "examples"
 # Where a key inside a list or a mapping of sections is put to be checked: the item's index or name, and the item's
 # other keys (those it needs to be valid). A new field holding sections needs an entry.
 ITEMS: dict[str, tuple[int | str, dict[str, Any]]] = {
@@ -431,6 +433,14 @@ def test_load_config_names_the_file_and_validates_command_line_overrides_like_it
     assert config.export.dir is None  # an unset flag changes nothing
     with pytest.raises(ConfigError, match=f"^{where}: budget.trials: Input should be greater than or equal to 1"):
         load_config(path, {"budget.trials": 0})
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")) + ["folds"])
+def test_the_logged_config_runs_again_as_the_same_config(example):
+    config = parse_config(merge(MINIMAL, {"split": {"folds": 3, "repeats": 2}, "export": {"ensemble": 0}})) \
+        if example == "folds" else load_config(EXAMPLES / example)
+    again = parse_config(yaml.safe_load(config.to_yaml()))
+    assert again.fingerprint() == config.fingerprint()
 
 
 def test_the_fingerprint_follows_every_value_and_the_logged_config_hides_passwords():
