@@ -57,6 +57,8 @@ class SearchJob:
     started_at: float = field(default_factory=time.time)
     # Study-wide finished trials when this search began (set by the first report), for the rate and ETA.
     finished_at_start: int | None = None
+    # Which of the processes searching the study at once this is (a worker's slot): their samplers draw apart.
+    worker: int = 0
 
 
 def worker_id() -> str:

@@ -244,6 +244,7 @@ def _search_worker(payload: bytes, slot: int, compute: Compute, relay: Any, star
     from kerashpo.search.tracking import RelayTracker
 
     driver, job = pickle.loads(payload)
+    job.worker = slot
     try:
         with interrupts_at_safe_points():
             outcome = driver.optimize(job, RelayTracker(relay), lambda event: relay.put(("event", event)))

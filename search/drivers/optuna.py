@@ -97,8 +97,10 @@ class OptunaDriver:
         study = optuna.create_study(
             study_name=job.name, storage=storage, load_if_exists=True,
             directions=[optuna.study.StudyDirection[d.name] for d in directions],
-            sampler=self._sampler(job), pruner=self._pruner(job),
+            sampler=self._sampler(job, job.setup.seed), pruner=self._pruner(job),
         )
+        if study.trials or job.worker:
+            study.sampler = self._sampler(job, _continuing_seed(job, len(study.trials)))
         if study.metric_names is None:  # optuna-dashboard labels its plots with it
             study.set_metric_names([o.metric for o in job.objectives] or [job.setup.objective])
         if not study.trials and self.sampler_name is not Sampler.GRID:  # a new study tries the simple models first
@@ -175,10 +177,9 @@ class OptunaDriver:
 
         return open_storage(self.storage)
 
-    def _sampler(self, job: SearchJob) -> BaseSampler:
+    def _sampler(self, job: SearchJob, seed: int) -> BaseSampler:
         import optuna
 
-        seed = job.setup.seed
         # TPE and GP steer away from infeasible trials; the other samplers still never pick one as champion.
         constraints = _violations(len(job.constraints)) if job.constraints else None
         if self.sampler_name is Sampler.TPE:
@@ -351,6 +352,15 @@ def _pruning_check(trial: Trial) -> PruneCheck:
         return bool(trial.should_prune())
 
     return should_prune
+
+
+def _continuing_seed(job: SearchJob, trials_so_far: int) -> int:
+    """The sampler's seed where a study goes on: a resumed search, a fresh process after a hand-over, another
+    worker. Seeded as the study's first process was, its sampler would draw that process's configurations again;
+    mixed with the trials so far and the worker's slot, it draws others, and the same again on the same history."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([job.setup.seed, trials_so_far, job.worker]).generate_state(1)[0])
 
 
 def _alive(worker: str) -> bool:

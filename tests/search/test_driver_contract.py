@@ -292,16 +292,8 @@ def test_a_clearly_worse_trial_is_pruned_where_the_driver_prunes(case, tmp_path)
 
 # -- a search continued by another process -------------------------------------------------------------------------
 
-# A fresh process (a resumed run, a hand-over, a second worker) makes its driver anew. Optuna's samplers are made
-# with the config's seed in each process, so a continued search draws the first process's configurations again:
-# observed in the relay (three processes, three identical trials) and with workers (pairs of identical trials).
-SAMPLES_AGAIN = pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Optuna samplers restart from the config's seed in every process: a resumed search, a fresh process after "
-    "a hand-over and each worker draw the same configurations again (to fix in search/drivers/optuna.py)"))
-
-
-@pytest.mark.parametrize("case", [
-    pytest.param(case, marks=[SAMPLES_AGAIN] if case.name == "optuna" else [], id=case.name) for case in DRIVERS])
+# A fresh process (a resumed run, a hand-over, a second worker) makes its driver anew, on the same storage.
+@each_driver
 def test_a_search_continued_by_a_new_driver_samples_configurations_it_has_not_tried(case, tmp_path):
     job = job_for(tmp_path, f"continued-{case.name}", n_trials=1, max_epochs=1, patience=1)
     tracker = RecordingTracker()
@@ -387,6 +379,7 @@ def test_a_long_search_hands_over_to_fresh_processes(case, in_run_dir):
     # trial 0 ran here, each later one in a fresh process of its own
     assert workers[0].endswith(f":{os.getpid()}")
     assert len(set(workers.values())) == trials
+    assert_configurations_differ(runs)  # each fresh process samples on from where the study is
     assert len(search_runs(in_run_dir, "relay")) == 1
     assert (in_run_dir / "mlruns" / "exports" / "relay" / "model.keras").exists()
 
@@ -412,7 +405,13 @@ def test_two_workers_share_one_study_or_the_driver_refuses_them_in_one_line(case
     # Both workers trained trials, neither of them this process (it only relays their tracking).
     workers = {r.data.tags["worker"] for r in runs}
     assert len(workers) == 2 and not any(w.endswith(f":{os.getpid()}") for w in workers), workers
+    assert_configurations_differ(runs)  # the two workers' samplers draw apart
     assert (in_run_dir / "mlruns" / "exports" / "pair" / "model.keras").exists()
+
+
+def assert_configurations_differ(runs: list) -> None:
+    configurations = [tuple(sorted(r.data.params.items())) for r in runs]
+    assert len(set(configurations)) == len(configurations), configurations
 
 
 def trial_runs_exist(directory: Path, experiment: str) -> bool:
