@@ -34,7 +34,7 @@ from kerashpo.pipelines.runtime.quiet import import_tensorflow_quietly
 import_tensorflow_quietly()
 import keras  # noqa: E402,F401
 
-EXAMPLES = int(os.environ.get("KERASHPO_HYPOTHESIS_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("KERASHPO_HYPOTHESIS_EXAMPLES", "4"))
 # TensorFlow's own C++ log lines (and absl's note about them) are not kerashpo's output.
 NATIVE_LOG = re.compile(r"^(?:[IWEF]\d{4} |WARNING: All log messages before absl)")
 
