@@ -9,6 +9,7 @@ parameter, no baseline) is skipped with a note; one that fails is reported and s
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -260,8 +261,6 @@ def _spaced(ticks: list[tuple[float, Any]]) -> list[tuple[float, Any]]:
 
 def _unit_axis(values: list[Any], distribution: Any) -> tuple[list[float], list[tuple[float, str]]]:
     """Values placed on [0, 1] (categories evenly, log ranges by decade) and the axis' labelled ticks."""
-    import math
-
     from optuna.distributions import CategoricalDistribution
 
     if isinstance(distribution, CategoricalDistribution):
@@ -330,8 +329,6 @@ _LOG_LABELS = 3  # labels a narrow panel's log axis holds without running into e
 def _readable_log_axes(figure: Any) -> None:
     """Plotly's log axes labelled at powers of ten only, a decade or every few decades: in a narrow panel any
     labels between (plotly's 2 and 5, SI prefixes), or one per decade over many decades, run into each other."""
-    import math
-
     for axis in figure.select_xaxes(selector={"type": "log"}):
         anchor = axis.plotly_name.replace("axis", "")  # xaxis2 -> x2, as its traces name it
         values = [v for trace in figure.data if trace.xaxis == anchor for v in (trace.x or ()) if v and v > 0]
