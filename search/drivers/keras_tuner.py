@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -141,6 +141,8 @@ class KerasTunerDriver:
                     max_consecutive_failed_trials=max(3, job.n_trials), **self._tuner_options(job),
                 )
             tuner.oracle.verbose = 0  # the progress display reports each trial
+            if self.tuner_name in (Tuner.RANDOM, Tuner.BAYESIAN):  # Hyperband's brackets and the grid choose alone
+                _start_with(tuner.oracle, source.first_trials)
             handed_over = False
             try:
                 with _failed_trials_untraced():
@@ -193,6 +195,22 @@ class KerasTunerDriver:
             return per_iteration * self.hyperband_iterations
         except Exception:  # private Keras Tuner helpers: the count is only for the display
             return job.n_trials
+
+
+def _start_with(oracle: Oracle, points: Sequence[Mapping[str, object]]) -> None:
+    """A new project's first trials take ``points`` (what Optuna's ``enqueue_trial`` does); the oracle's own
+    values fill what a point leaves out."""
+    populate = oracle.populate_space
+
+    def first_then_sampled(trial_id: str) -> dict[str, object]:
+        response: dict[str, object] = populate(trial_id)
+        sampled = response.get("values")
+        created = len(oracle.trials)  # the trials created before this one, in this project
+        if created < len(points) and isinstance(sampled, dict):
+            response = {**response, "values": {**sampled, **points[created]}}
+        return response
+
+    oracle.populate_space = first_then_sampled
 
 
 @contextlib.contextmanager

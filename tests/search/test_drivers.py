@@ -171,22 +171,6 @@ def test_a_complete_trial_keeps_only_the_best_models(tmp_path):
 
 
 @pytest.mark.slow  # a whole search
-def test_a_new_study_tries_the_linear_model_and_a_small_network_first(tmp_path):
-    driver = OptunaDriver(sampler="tpe", pruner="none", storage=str(tmp_path / "study.journal"))
-    preset = dataclasses.replace(MLP, space=mlp_space_for_rows(90))  # as sized for iris; its first trials kept
-    job = job_for(tmp_path, "first", n_trials=3, preset=preset, max_epochs=2)
-    driver.optimize(job, NullTracker())
-    trials = optuna.load_study(study_name="first", storage=journal(tmp_path)).trials
-    assert [t.params["n_layers"] for t in trials[:2]] == [0, 1]
-    assert trials[0].params["l2_enabled"] and trials[1].params["units_1"] == 64
-    assert "units_1" not in trials[0].params  # depth 0: no hidden layer, a linear model
-    # Resumed, the study does not try them again: the next trials are the sampler's.
-    job.n_trials = 5
-    driver.optimize(job, NullTracker())
-    trials = optuna.load_study(study_name="first", storage=journal(tmp_path)).trials
-    assert len(trials) == 5 and all("fixed_params" not in t.system_attrs for t in trials[3:])
-
-
 def test_under_a_time_budget_the_random_start_up_follows_the_trials_the_time_allows(tmp_path):
     import datetime
 
