@@ -28,6 +28,7 @@ from kerashpo.spaces.choices import (
     ObjectivesPruning,
     Pick,
     Pruner,
+    PublishedDefaults,
     Sampler,
     Task,
     Tuner,
@@ -360,7 +361,10 @@ class PipelineConfig(_Section):
         "values, are classes); the loss, metrics and default objective follow it."))
     split: SplitConfig = Field(SplitConfig(), description="How the rows are split (seeded).")
     space: str = Field("mlp", description=(
-        "A preset (mlp, cnn, transfer) or a space file, looked up beside the config."))
+        "A preset (mlp, tabular, cnn, transfer) or a space file, looked up beside the config."))
+    defaults: PublishedDefaults | None = Field(None, description=(
+        "A published tabular network trained as it is, with no search (space tabular): realmlp (RealMLP-TD), "
+        "mlp_plr (MLP-PLR) or tabm (TabM). One trial, evaluated, shipped and reported as a search's champion."))
     # A Keras Tuner style build function ("module:function"), instead of a declared space.
     build_model: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description=(
         "module:function, a Keras Tuner style build_model(hp) or HyperModel to search instead of space (the "
@@ -419,6 +423,19 @@ class PipelineConfig(_Section):
         if value not in TASK_SETTINGS:
             raise ValueError(f"unknown task {value!r}; choose from {', '.join(TASK_SETTINGS)}")
         return value
+
+    @model_validator(mode="after")
+    def _published_defaults(self) -> PipelineConfig:
+        if self.defaults is None:
+            return self
+        if self.space != "tabular" or self.build_model:
+            raise ValueError(f"defaults: {self.defaults} is a configuration of space tabular; set space: tabular "
+                             "(or remove defaults)")
+        if (self.budget.trials or 1) > 1:
+            raise ValueError(f"defaults: {self.defaults} trains one fixed configuration; set budget.trials to 1 "
+                             "or remove it (or remove defaults to search)")
+        self.budget.trials = 1
+        return self
 
     @model_validator(mode="after")
     def _workers_need_optuna(self) -> PipelineConfig:

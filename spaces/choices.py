@@ -159,6 +159,48 @@ class AblationVariant(Choice):
     AUGMENTATION = "augmentation"  # switched off (image data trained with augmentation)
 
 
+class InputScaling(Choice):
+    """How the ``tabular`` preset scales numeric columns before the network (``scaling``)."""
+
+    STANDARD = "standard"  # mean 0, variance 1
+    ROBUST = "robust"  # median 0, interquartile range 1, then smoothly clipped to about +-3 (RealMLP)
+    QUANTILE = "quantile"  # mapped through the training quantiles to normal scores (TabM, MLP-PLR)
+
+
+class NumericEmbedding(Choice):
+    """What the ``tabular`` preset turns each numeric column into (``numeric_embedding``)."""
+
+    NONE = "none"  # the scaled value itself
+    PERIODIC = "periodic"  # PLR: sines and cosines of learned frequencies, a linear map, ReLU
+    PERIODIC_BIAS = "periodic_bias"  # PBLD (RealMLP): cosines with learned phases, a linear map, the value beside
+    PIECEWISE_LINEAR = "piecewise_linear"  # PLE: the value's position in each training-quantile bin, a linear map
+
+
+class TabularSchedule(Choice):
+    """The ``tabular`` preset's learning-rate schedules (``lr_schedule``), over the epoch budget."""
+
+    CONSTANT = "constant"
+    COSINE = "cosine"
+    WARMUP_COSINE = "warmup_cosine"  # a linear warm-up over the first tenth, then cosine decay
+    FLAT_COSINE = "flat_cosine"  # flat for the first half, then cosine decay
+    COSLOG4 = "coslog4"  # RealMLP's four cosine cycles on a log time scale, from and back to zero
+
+
+class DropoutSchedule(Choice):
+    """How the ``tabular`` preset's dropout rate moves over the epoch budget (``dropout_schedule``)."""
+
+    CONSTANT = "constant"
+    FLAT_COSINE = "flat_cosine"  # flat for the first half, then down to zero (RealMLP)
+
+
+class PublishedDefaults(Choice):
+    """Published tabular networks written as points of the ``tabular`` space (``defaults``), cheapest first."""
+
+    REALMLP = "realmlp"  # RealMLP-TD, Holzmueller et al., NeurIPS 2024
+    MLP_PLR = "mlp_plr"  # MLP with periodic embeddings, Gorishniy et al., NeurIPS 2022
+    TABM = "tabm"  # TabM, Gorishniy et al., ICLR 2025
+
+
 ChoiceT = TypeVar("ChoiceT", bound=Choice)
 
 

@@ -10,19 +10,37 @@ from kerashpo.spaces.choices import Task
 from kerashpo.spaces.errors import SpaceError
 
 TASKS: tuple[str, ...] = Task.values()
+# The training quantiles a numeric input carries: at 0, 1/32, ..., 1 of the values present.
+QUANTILE_LEVELS = np.linspace(0.0, 1.0, 33)
 
 
 @dataclass(frozen=True)
 class NumericInput:
-    """One float input of ``width`` columns; NaN is filled with the training mean, then standardised."""
+    """One float input of ``width`` columns; NaN is filled with the training mean, then standardised.
+
+    ``quantiles`` (``QUANTILE_LEVELS`` x ``width``) are what robust and quantile scaling and piecewise-linear
+    embeddings read; without them (a spec made by hand) they follow from the mean and variance as if normal.
+    """
 
     name: str
     mean: np.ndarray
     variance: np.ndarray
+    quantiles: np.ndarray | None = None
 
     @property
     def width(self) -> int:
         return int(np.size(self.mean))
+
+    def quantile_table(self) -> np.ndarray:
+        """The training quantiles, ``QUANTILE_LEVELS`` rows by ``width`` columns, in float32."""
+        if self.quantiles is not None:
+            return np.asarray(self.quantiles, dtype="float32").reshape(len(QUANTILE_LEVELS), self.width)
+        from statistics import NormalDist
+
+        levels = np.clip(QUANTILE_LEVELS, 0.001, 0.999)
+        scores = np.array([NormalDist().inv_cdf(float(level)) for level in levels])
+        mean, std = np.ravel(self.mean), np.sqrt(np.ravel(self.variance))
+        return (mean[None, :] + scores[:, None] * std[None, :]).astype("float32")
 
 
 @dataclass(frozen=True)

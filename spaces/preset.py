@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kerashpo.spaces.choices import Direction
+from kerashpo.spaces.choices import Direction, Task
 from kerashpo.spaces.data_spec import DataSpec
 from kerashpo.spaces.errors import SpaceError
 from kerashpo.spaces.space import Space
@@ -57,8 +57,8 @@ class Preset:
     build: BuildFn
     fit_options: FitOptionsFn = default_fit_options
     data_kinds: tuple[str, ...] = ("tabular",)
-    # The built-in presets' default ranges for a training set of so many rows.
-    space_for_rows: Callable[[int], Space] | None = None
+    # The built-in presets' default ranges for a training set of so many rows and its task.
+    space_for_rows: Callable[[int, Task | None], Space] | None = None
     # Configurations a search tries first (the simple models); each is cut to what the space admits.
     starting_points: tuple[dict[str, Any], ...] = ()
     # What the space needs that only this machine can tell (files it names), checked before the first trial.
@@ -75,11 +75,12 @@ class Preset:
                 points.append(point)
         return points
 
-    def sized_for(self, rows: int) -> Preset:
-        """This preset with its default ranges sized for ``rows`` training rows (itself if it has no rule)."""
+    def sized_for(self, rows: int, task: Task | None = None) -> Preset:
+        """This preset with its default ranges sized for ``rows`` training rows of ``task`` (itself if it has
+        no rule)."""
         if self.space_for_rows is None:
             return self
-        return replace(self, space=self.space_for_rows(rows))
+        return replace(self, space=self.space_for_rows(rows, task))
 
     def check_data(self, spec: DataSpec) -> None:
         if spec.kind not in self.data_kinds:

@@ -9,6 +9,7 @@ column so that numeric and string columns can be mixed.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from kerashpo.spaces import (
     NumericInput,
 )
 from kerashpo.spaces.choices import Task
+from kerashpo.spaces.data_spec import QUANTILE_LEVELS
 
 
 @dataclass
@@ -205,7 +207,12 @@ def _numeric_input(name: str, x: np.ndarray) -> NumericInput:
     mean = values.sum(axis=0) / np.maximum(count, 1)
     variance = (np.where(present, x - mean, 0.0) ** 2).sum(axis=0) / np.maximum(count, 1)
     variance = np.where(variance > 0, variance, 1.0)
-    return NumericInput(name, mean.astype("float32"), variance.astype("float32"))
+    flat = np.asarray(x, dtype="float64").reshape(len(x), -1)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column missing in every training row
+        quantiles = np.nanquantile(np.where(np.isfinite(flat), flat, np.nan), QUANTILE_LEVELS, axis=0)
+    quantiles = np.where(np.isfinite(quantiles), quantiles, np.ravel(mean)[None, :])
+    return NumericInput(name, mean.astype("float32"), variance.astype("float32"), quantiles.astype("float32"))
 
 
 def vocabulary(column: np.ndarray) -> tuple[str, ...]:

@@ -36,6 +36,7 @@ from kerashpo.spaces import (
     resolve_space,
 )
 from kerashpo.spaces.choices import Direction, Driver, ObjectivesPruning, Pruner, Task
+from kerashpo.spaces.presets.tabular.preset import published_preset
 
 __all__ = [
     "PreparedRun",
@@ -187,6 +188,8 @@ def resolve_source(config: PipelineConfig, base_dir: Path) -> ModelSource:
 
     if config.build_model:
         return import_hypermodel(config.build_model, base_dir)
+    if config.defaults is not None:
+        return SpaceSource(published_preset(config.defaults))
     return SpaceSource(resolve_space(config.space, base_dir))
 
 
@@ -234,7 +237,7 @@ def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str
     from kerashpo.search.training.trial_data import TrialData
 
     base_dir = config.source.parent if config.source else workdir
-    sized = source is None and not config.build_model and config.space in PRESETS
+    sized = source is None and not config.build_model and config.defaults is None and config.space in PRESETS
     source = resolve_source(config, base_dir) if source is None else as_source(source)
     stores = resolve_stores(workdir, resolve_tracking_uri(tracking_uri, config.tracking.uri, workdir), config.storage)
     dataset = load_dataset(config, base_dir, data)
@@ -245,7 +248,7 @@ def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str
     # Here, not in the run alone: `kerashpo ablate` trains on the config's backend too.
     check_inputs(config.backend, schema)
     if sized and source.preset is not None:  # a built-in preset: its default ranges follow the training rows
-        source = SpaceSource(source.preset.sized_for(len(splits.y_train)))
+        source = SpaceSource(source.preset.sized_for(len(splits.y_train), dataset.task))
         log.warning("space %s for %d training rows: %s", config.space, len(splits.y_train),
                     describe_ranges(source.space))
     if source.preset is not None:

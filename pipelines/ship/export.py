@@ -106,13 +106,27 @@ def write_atomically(directory: Path, fill: Callable[[Path], None], force: bool 
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def save_keras_file(model: Any, path: Path) -> None:
+    """The ``.keras`` file as a process without kerashpo loads it: a model trained with a loss of kerashpo's
+    own (label smoothing over classes), or an ensemble of such, ships as a copy without its training state."""
+    import keras
+
+    from kerashpo.spaces.presets.tabular.losses import carries_own_loss
+
+    if any(carries_own_loss(part) for part in (model, *model.layers)):
+        copy = keras.Model.from_config(model.get_config())  # the architecture alone, not compiled
+        copy.set_weights(model.get_weights())
+        model = copy
+    model.save(path)
+
+
 def write_bundle(directory: Path, model: Any, schema: dict[str, Any], card: str, force: bool = True,
                  saved_model: bool = True) -> None:
     """The export folder's files (the SavedModel unless ``export.formats`` leaves it out), written together
     or not at all."""
 
     def fill(staging: Path) -> None:
-        model.save(staging / MODEL_FILE)
+        save_keras_file(model, staging / MODEL_FILE)
         if saved_model:
             export_saved_model(model, staging / SAVED_MODEL, schema)
         (staging / SCHEMA_FILE).write_text(json.dumps(schema, indent=2))
@@ -222,7 +236,7 @@ def save_mlflow_model(path: Path, model: Any, schema: dict[str, Any], example: A
     with tempfile.TemporaryDirectory() as scratch:
         data = Path(scratch) / "model"  # MLflow copies it to data/model
         data.mkdir()
-        model.save(data / MODEL_FILE)
+        save_keras_file(model, data / MODEL_FILE)
         (data / SCHEMA_FILE).write_text(json.dumps(schema, indent=2))
         (data / "keras_module.txt").write_text("keras")
         code = Path(scratch) / f"{SERVING_MODULE}.py"

@@ -28,18 +28,23 @@ ONE_HOT_MAX = 20
 # around them (``reserved_input_name``).
 LAYER_NAMES = frozenset({
     "numeric", "normalize", "features_concat", "rescale", "flatten_image", "head", "target_scale",
-    "augmentation", "augment_flip", "augment_rotation", "augment_zoom", "mlp", "cnn",
+    "augmentation", "augment_flip", "augment_rotation", "augment_zoom", "mlp", "cnn", "tabular",
 })
+# The tabular family names its own layers with this prefix.
+LAYER_PREFIX = "tabular_"
 LAYER_SUFFIXES = ("_one_hot", "_lookup", "_embedding", "_flat")
 AUTO_NAMED = ("dense", "activation", "dropout", "batch_normalization", "conv2d", "max_pooling2d",
-              "average_pooling2d", "flatten", "concatenate", "isnan", "where", "input_layer", "functional")
+              "average_pooling2d", "flatten", "concatenate", "isnan", "where", "input_layer", "functional",
+              "add", "subtract", "multiply", "divide", "true_divide", "sqrt", "square", "sum", "mean", "clip",
+              "minimum", "maximum", "cos", "sin", "expand_dims", "repeat", "einsum_dense")
 _AUTO_NAME = re.compile(rf"^(?:{'|'.join(AUTO_NAMED)})(?:_\d+)?$")
 
 
 def reserved_input_name(name: str) -> bool:
     """Whether an input of this name would clash with a layer the built-in builders add."""
     lowered = name.lower()  # Keras's own names are lower case; a clash in case alone is still confusing
-    return lowered in LAYER_NAMES or lowered.endswith(LAYER_SUFFIXES) or bool(_AUTO_NAME.match(lowered))
+    return (lowered in LAYER_NAMES or lowered.startswith(LAYER_PREFIX) or lowered.endswith(LAYER_SUFFIXES)
+            or bool(_AUTO_NAME.match(lowered)))
 
 
 def raw_inputs(spec: DataSpec) -> tuple[Any, dict[str, Any]]:

@@ -92,7 +92,7 @@ def mlp_space(max_depth: int = MAX_DEPTH, max_units: int = 512, min_learning_rat
                  + regularisation_params() + training_params(min_learning_rate), VOCABULARY)
 
 
-def mlp_space_for_rows(rows: int) -> Space:
+def mlp_space_for_rows(rows: int, task: Task | None = None) -> Space:
     """The default ranges, sized for ``rows`` training rows.
 
     A 100-row table cannot fit, or rank in a short budget, a six-layer network of 500 units, and a slow

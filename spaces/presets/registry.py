@@ -8,10 +8,11 @@ from kerashpo.spaces.errors import SpaceError
 from kerashpo.spaces.preset import Preset
 from kerashpo.spaces.presets.cnn import CNN
 from kerashpo.spaces.presets.mlp import MLP
+from kerashpo.spaces.presets.tabular.preset import TABULAR
 from kerashpo.spaces.presets.transfer import TRANSFER
 from kerashpo.spaces.space import load_space_file
 
-PRESETS: dict[str, Preset] = {"mlp": MLP, "cnn": CNN, "transfer": TRANSFER}
+PRESETS: dict[str, Preset] = {"mlp": MLP, "tabular": TABULAR, "cnn": CNN, "transfer": TRANSFER}
 
 
 def get_preset(name: str) -> Preset:
