@@ -11,7 +11,8 @@ Arms:
 - ``linear``: scikit-learn's LogisticRegression or RidgeCV on imputed, standardised and one-hot columns;
 - ``hist_gradient_boosting`` and ``lightgbm``: their defaults, text columns as categories;
 - ``realmlp_td`` and ``tabm_d``: RealMLP-TD and TabM-D with their published defaults (``pytabkit``, torch on
-  the CPU), the validation rows for their early stopping.
+  the CPU), the validation rows for their early stopping, missing numbers at the training median (pytabkit
+  refuses them).
 The models that select nothing on validation (linear, gradient boosting) train on training + validation rows.
 
 Per cell: the primary metric (AUC for two classes, log-loss for more, RMSE for regression; accuracy beside log-
@@ -89,7 +90,7 @@ PANEL = (
           "1,470 rows, binary (16% positive), 15 text columns"),
     Table("leaf", "modeldata", "leaf_id_flavia", "species", "1,907 rows, 32 classes: many classes, few rows each"),
     Table("hmda", "AER", "HMDA", "deny", "2,380 rows, binary (12% positive) mortgage decisions"),
-    Table("ames", "modeldata", "ames", "Sale_Price", "2,930 rows x 74 columns, regression, many text columns"),
+    Table("ames", "modeldata", "ames", "Sale_Price", "2,930 rows x 73 columns, regression, many text columns"),
     Table("credit", "modeldata", "credit_data", "Status", "4,454 rows, binary, missing values"),
     Table("churn", "modeldata", "mlc_churn", "churn", "5,000 rows, binary (14% positive), text columns"),
     Table("caravan", "ISLR", "Caravan", "Purchase", "5,822 rows x 85 columns, binary with 6% positive"),
@@ -157,6 +158,9 @@ def peer_predictions(arm: str, frame: Any, task: str, y: np.ndarray, rows: tuple
         kind = {"realmlp_td": "RealMLP_TD", "tabm_d": "TabM_D"}[arm] + ("_Classifier" if classes else "_Regressor")
         for column in text:
             x[column] = x[column].fillna("missing").astype("category")
+        # pytabkit refuses missing numbers: the training median, as scikit-learn's SimpleImputer would.
+        for column in x.columns.difference(text):
+            x[column] = x[column].fillna(x[column].iloc[train].median())
         model = getattr(pytabkit, kind)(random_state=0, n_threads=THREADS, verbosity=0)
         model.fit(x.iloc[train], y[train], x.iloc[val], y[val], cat_col_names=text)
         return _full_probabilities(model, x.iloc[test], y) if classes else model.predict(x.iloc[test])
@@ -252,12 +256,23 @@ def load(path: Path) -> list[dict[str, Any]]:
 def save(cells: list[dict[str, Any]], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_suffix(".tmp")
-    staging.write_text(json.dumps(cells))
+    staging.write_text(json.dumps([_rounded(c) for c in cells]))
     staging.replace(path)  # a run stopped mid-write keeps the previous file
 
 
 def arm_name(arm: str, budget: float | None) -> str:
     return f"{arm}_{budget:g}" if budget is not None else arm
+
+
+def _rounded(value: Any) -> Any:
+    """Six significant digits: the per-row values make up most of the file."""
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
 
 
 PRIMARY = {"binary": ("auc", "max"), "multiclass": ("log_loss", "min"), "regression": ("rmse", "min")}
