@@ -23,6 +23,7 @@ from kerashpo.pipelines.ship.export import (
 )
 from kerashpo.pipelines.ship.preflight import export_directory
 from kerashpo.spaces import DataSpec
+from kerashpo.spaces.presets.registry import custom_objects
 
 __all__ = ["fit_run_baseline", "review_run", "ship_champion"]
 
@@ -139,7 +140,7 @@ def _champion(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
     if run.ensemble > 1:  # never with refit (the config refuses both, and the default is 0 with refit)
         return _ensemble(run, outcome)
     if not config.export.refit:
-        model = keras.saving.load_model(outcome.best_model_path)
+        model = keras.saving.load_model(outcome.best_model_path, custom_objects=custom_objects())
         return model, run.spec, f"trial {outcome.best_number}'s best epoch ({outcome.best_epoch}), restored", None
     from kerashpo.pipelines.data.splits import train_and_validation
     from kerashpo.search.training.runner import refit
@@ -164,7 +165,7 @@ def _ensemble(run: PreparedRun, outcome: SearchOutcome) -> tuple[Any, DataSpec, 
     from kerashpo.search.selection.ensemble import select_ensemble
 
     store = CheckpointStore(run.job.checkpoint_dir, run.job.keep_best, run.direction)
-    kept = [(number, keras.saving.load_model(store.path(number)))
+    kept = [(number, keras.saving.load_model(store.path(number), custom_objects=custom_objects()))
             for number, _ in store.ranked(among=outcome.completed)[:run.ensemble]]
     linear = _linear_candidate(run, kept[0][1])
     ensemble, model = select_ensemble(kept, run.splits.x_val, run.splits.y_val, run.dataset.task, run.objective,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from kerashpo.spaces.errors import SpaceError
 from kerashpo.spaces.preset import Preset
@@ -13,6 +14,14 @@ from kerashpo.spaces.presets.transfer import TRANSFER
 from kerashpo.spaces.space import load_space_file
 
 PRESETS: dict[str, Preset] = {"mlp": MLP, "tabular": TABULAR, "cnn": CNN, "transfer": TRANSFER}
+
+
+def custom_objects() -> dict[str, Any]:
+    """What a checkpoint of a built-in network may hold beyond Keras's own objects (the tabular family's label
+    smoothing), by registered name, for ``keras.saving.load_model``; imports Keras."""
+    from kerashpo.spaces.presets.tabular.losses import PACKAGE, SmoothedSparseCategoricalCrossentropy
+
+    return {f"{PACKAGE}>{SmoothedSparseCategoricalCrossentropy.__name__}": SmoothedSparseCategoricalCrossentropy}
 
 
 def get_preset(name: str) -> Preset:

@@ -29,9 +29,6 @@ from kerashpo.spaces.presets.inputs import raw_inputs
 from kerashpo.spaces.presets.mlp import STEPS_PER_EXECUTION
 from kerashpo.spaces.presets.tabular import layers
 from kerashpo.spaces.presets.tabular.defaults import PUBLISHED, STARTING_POINTS
-
-# Registers the label-smoothing loss, so a checkpoint compiled with it loads wherever the preset is known.
-from kerashpo.spaces.presets.tabular.losses import task_loss
 from kerashpo.spaces.space import Space
 from kerashpo.spaces.tasks import loss_and_metrics
 
@@ -130,6 +127,8 @@ def _value(params: dict[str, Any], name: str) -> Any:
 def build_tabular(params: dict[str, Any], spec: DataSpec) -> Any:
     """A compiled tabular network for ``spec`` from the sampled ``params``: raw columns in, predictions out."""
     import keras
+
+    from kerashpo.spaces.presets.tabular.losses import task_loss
 
     inputs, tensors = raw_inputs(spec)
     parts: list[Any] = []
