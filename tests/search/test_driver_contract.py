@@ -310,16 +310,16 @@ def test_a_new_search_tries_the_presets_first_trials_in_order_and_a_resumed_one_
     from kerashpo.spaces.presets.mlp import MLP, mlp_space_for_rows
 
     preset = dataclasses.replace(MLP, space=mlp_space_for_rows(90))  # as sized for iris; its first trials kept
-    job = job_for(tmp_path, f"first-{case.name}", n_trials=3, preset=preset, max_epochs=2)
+    job = job_for(tmp_path, f"first-{case.name}", n_trials=2, preset=preset, max_epochs=2)
     tracker = RecordingTracker()
     case.make(tmp_path).optimize(job, tracker)
     linear, small = (tracker.results[n].params for n in (0, 1))
     assert (linear["n_layers"], small["n_layers"]) == (0, 1)
     assert linear["l2_enabled"] and "units_1" not in linear and small["units_1"] == 64  # depth 0: a linear model
-    job.n_trials = 5
+    job.n_trials = 4
     case.make(tmp_path).optimize(job, tracker)
-    assert sorted(tracker.results) == [0, 1, 2, 3, 4]
-    later = [tracker.results[n].params for n in (3, 4)]
+    assert sorted(tracker.results) == [0, 1, 2, 3]
+    later = [tracker.results[n].params for n in (2, 3)]
     assert linear not in later and small not in later, "the resumed search tried a starting point again"
 
 

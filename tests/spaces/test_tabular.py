@@ -220,10 +220,10 @@ FRESH_PROCESS = textwrap.dedent("""\
 
 
 # Optuna ships the ensemble of its best trials (the default) of a model with text columns, read on TensorFlow;
-# Keras Tuner cross-validates each trial and ships the champion refit on every non-test row, read on both backends.
+# Keras Tuner cross-validates each trial and ships the champion refit on every non-test row, read on JAX.
 SEARCHES = {
     "optuna, text columns, ensemble": ("optuna", True, ("tensorflow",), "optuna: {pruner: none}\n"),
-    "keras_tuner, folds, refit": ("keras_tuner", False, ("tensorflow", "jax"),
+    "keras_tuner, folds, refit": ("keras_tuner", False, ("jax",),
                                   "keras_tuner: {tuner: random}\nsplit: {folds: 2}\n"),
 }
 
