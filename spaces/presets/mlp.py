@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from kerashpo.spaces.choices import Direction, Task
@@ -136,28 +137,34 @@ def make_optimizer(params: dict[str, Any]) -> Any:
 
 
 def output_and_compile(inputs: Any, x: Any, spec: DataSpec, params: dict[str, Any], name: str,
-                       head_regularizer: Any = None) -> Any:
-    """Task head in float32, target de-scaling for regression, then compile."""
+                       head_regularizer: Any = None, head: Callable[[Any, int, str | None], Any] | None = None,
+                       optimizer: Any = None, loss: Any = None) -> Any:
+    """Task head in float32, target de-scaling for regression, then compile.
+
+    ``head(x, units, activation)`` makes the output layer (a dense layer by default), ``optimizer`` and
+    ``loss`` replace the ones that follow from ``params`` and the task.
+    """
     import keras
 
-    def head(units: int, activation: str | None) -> Any:
+    def dense_head(features: Any, units: int, activation: str | None) -> Any:
         return keras.layers.Dense(units, activation=activation, dtype="float32", name="head",
-                                  kernel_regularizer=head_regularizer)(x)
+                                  kernel_regularizer=head_regularizer)(features)
 
+    make_head = head or dense_head
     if spec.task is Task.MULTICLASS:
-        outputs = head(spec.output_units, "softmax")
+        outputs = make_head(x, spec.output_units, "softmax")
     elif spec.task is Task.BINARY:
-        outputs = head(1, "sigmoid")
+        outputs = make_head(x, 1, "sigmoid")
     else:
-        outputs = head(1, None)
+        outputs = make_head(x, 1, None)
         # The network learns a standardised target; the model answers in raw units.
         outputs = keras.layers.Rescaling(scale=spec.target_std, offset=spec.target_mean, dtype="float32",
                                          name="target_scale")(
             outputs
         )
     model = keras.Model(inputs, outputs, name=name)
-    loss, metrics = loss_and_metrics(spec.task)
-    model.compile(optimizer=make_optimizer(params), loss=loss, metrics=metrics,
+    task_loss, metrics = loss_and_metrics(spec.task)
+    model.compile(optimizer=optimizer or make_optimizer(params), loss=loss or task_loss, metrics=metrics,
                   steps_per_execution=STEPS_PER_EXECUTION)
     return model
 

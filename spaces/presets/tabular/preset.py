@@ -26,11 +26,10 @@ from kerashpo.spaces.data_spec import DataSpec, NumericInput
 from kerashpo.spaces.params import Bool, Categorical, Fixed, Float, Int
 from kerashpo.spaces.preset import FitOptions, Preset
 from kerashpo.spaces.presets.inputs import raw_inputs
-from kerashpo.spaces.presets.mlp import STEPS_PER_EXECUTION
+from kerashpo.spaces.presets.mlp import output_and_compile
 from kerashpo.spaces.presets.tabular import layers
 from kerashpo.spaces.presets.tabular.defaults import PUBLISHED, STARTING_POINTS
 from kerashpo.spaces.space import Space
-from kerashpo.spaces.tasks import loss_and_metrics
 
 ACTIVATIONS = ("relu", "selu", "mish", "gelu", "silu")
 OPTIMIZERS = ("adam", "adamw")
@@ -152,21 +151,11 @@ def build_tabular(params: dict[str, Any], spec: DataSpec) -> Any:
     k = int(_value(params, "k"))
     x = layers.backbone(x, k=k, n_blocks=int(_value(params, "n_blocks")), d_block=int(_value(params, "d_block")),
                         activation=_value(params, "activation"), dropout=float(_value(params, "dropout")))
-    if spec.task is Task.MULTICLASS:
-        outputs = layers.ensemble_head(x, spec.output_units, "softmax", k)
-    elif spec.task is Task.BINARY:
-        outputs = layers.ensemble_head(x, 1, "sigmoid", k)
-    else:
-        outputs = layers.ensemble_head(x, 1, None, k)
-        # The network learns a standardised target; the model answers in raw units.
-        outputs = keras.layers.Rescaling(scale=spec.target_std, offset=spec.target_mean, dtype="float32",
-                                         name="target_scale")(outputs)
-    model = keras.Model(inputs, outputs, name="tabular")
-    _, metrics = loss_and_metrics(spec.task)
     smoothing = float(_value(params, "label_smoothing")) if spec.task is not Task.REGRESSION else 0.0
-    model.compile(optimizer=_optimizer(params), loss=task_loss(spec.task, smoothing), metrics=metrics,
-                  steps_per_execution=STEPS_PER_EXECUTION)
-    return model
+    return output_and_compile(inputs, x, spec, params, name="tabular",
+                              head=lambda features, units, activation: layers.ensemble_head(
+                                  features, units, activation, k),
+                              optimizer=_optimizer(params), loss=task_loss(spec.task, smoothing))
 
 
 def _optimizer(params: dict[str, Any]) -> Any:
