@@ -61,6 +61,8 @@ class Preset:
     space_for_rows: Callable[[int, Task | None], Space] | None = None
     # Configurations a search tries first (the simple models); each is cut to what the space admits.
     starting_points: tuple[dict[str, Any], ...] = ()
+    # The built-in presets' starting points for a task, where they differ by task.
+    starting_points_for: Callable[[Task | None], tuple[dict[str, Any], ...]] | None = None
     # What the space needs that only this machine can tell (files it names), checked before the first trial.
     check_space: Callable[[Space], None] | None = None
     # Whether a run ships an ensemble of its best trials unless the config says otherwise (export.ensemble).
@@ -76,11 +78,12 @@ class Preset:
         return points
 
     def sized_for(self, rows: int, task: Task | None = None) -> Preset:
-        """This preset with its default ranges sized for ``rows`` training rows of ``task`` (itself if it has
-        no rule)."""
-        if self.space_for_rows is None:
-            return self
-        return replace(self, space=self.space_for_rows(rows, task))
+        """This preset with its default ranges sized for ``rows`` training rows of ``task``, and its starting
+        points for ``task`` (itself where it has no such rules)."""
+        sized = self if self.space_for_rows is None else replace(self, space=self.space_for_rows(rows, task))
+        if self.starting_points_for is None:
+            return sized
+        return replace(sized, starting_points=self.starting_points_for(task))
 
     def check_data(self, spec: DataSpec) -> None:
         if spec.kind not in self.data_kinds:

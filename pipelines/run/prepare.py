@@ -237,7 +237,7 @@ def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str
     from kerashpo.search.training.trial_data import TrialData
 
     base_dir = config.source.parent if config.source else workdir
-    sized = source is None and not config.build_model and config.defaults is None and config.space in PRESETS
+    sized = source is None and not config.build_model and config.space in PRESETS
     source = resolve_source(config, base_dir) if source is None else as_source(source)
     stores = resolve_stores(workdir, resolve_tracking_uri(tracking_uri, config.tracking.uri, workdir), config.storage)
     dataset = load_dataset(config, base_dir, data)
@@ -249,8 +249,9 @@ def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str
     check_inputs(config.backend, schema)
     if sized and source.preset is not None:  # a built-in preset: its default ranges follow the training rows
         source = SpaceSource(source.preset.sized_for(len(splits.y_train), dataset.task))
-        log.warning("space %s for %d training rows: %s", config.space, len(splits.y_train),
-                    describe_ranges(source.space))
+        if config.defaults is None:
+            log.warning("space %s for %d training rows: %s", config.space, len(splits.y_train),
+                        describe_ranges(source.space))
     if source.preset is not None:
         source.preset.check_data(spec)
     first = TrialData(splits.x_train, splits.y_train, splits.x_val, splits.y_val, spec)

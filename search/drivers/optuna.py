@@ -121,6 +121,10 @@ class OptunaDriver:
         from optuna.storages._heartbeat import get_heartbeat_thread
 
         tracker.close_finished(_finished_trials(study))
+        # The preset's starting points (a new study's first trials) are known to be good: pruned at an early
+        # rung, the best guess is lost. They report to the pruner, so later trials are judged against them,
+        # and run in full.
+        n_starting_points = 0 if self.sampler_name is Sampler.GRID else len(job.source.first_trials)
         handed_over = False
         while not executor.out_of_time():
             raise_if_stop_requested()
@@ -146,6 +150,7 @@ class OptunaDriver:
 
             # Optuna takes no intermediate values from a trial of several objectives: its twin does.
             judged = trial if not job.objectives else primary.ask() if primary is not None else None
+            starting_point = trial.number < n_starting_points
 
             try:
                 # Ask-and-tell starts no heartbeat of its own and Optuna has no public way to start one
@@ -153,7 +158,7 @@ class OptunaDriver:
                 # worker's trial from a slow one.
                 with get_heartbeat_thread(trial._trial_id, storage):
                     result = executor.execute(trial.number, OptunaSampling(trial),
-                                              None if judged is None else _pruning_check(judged))
+                                              None if judged is None else _pruning_check(judged, not starting_point))
             except KeyboardInterrupt:
                 # Interrupted, not failed: it does not count against the budget and the next run retries it.
                 with uncut():
@@ -345,11 +350,13 @@ def _surplus(study: Study, number: int, budget: int) -> bool:
     return len([n for n in _claimed(study) if n < number]) >= budget
 
 
-def _pruning_check(trial: Trial) -> PruneCheck:
-    """Reports each step's value to ``trial`` and asks its pruner whether to stop."""
+def _pruning_check(trial: Trial, may_prune: bool = True) -> PruneCheck:
+    """Reports each step's value to ``trial`` and asks its pruner whether to stop; the answer counts if it
+    ``may_prune``. (The pruner is asked either way: successive halving records a trial's rungs as it answers, and
+    later trials are judged against those.)"""
     def should_prune(step: int, value: float) -> bool:
         trial.report(value, step)
-        return bool(trial.should_prune())
+        return bool(trial.should_prune()) and may_prune
 
     return should_prune
 

@@ -130,6 +130,23 @@ def test_each_pruner_stops_a_clearly_worse_trial_and_none_never_prunes(pruner, g
     assert outcome.best_params == {"quality": "good"}
 
 
+def test_the_presets_starting_points_report_to_the_pruner_and_are_never_pruned(tmp_path):
+    # As above with successive halving, where the bad trial is pruned; here both are the preset's starting points.
+    max_epochs, name = 4, "p-starting-points"
+    preset = dataclasses.replace(QUALITY, starting_points=({"quality": "good"}, {"quality": "bad"}))
+    driver = OptunaDriver(sampler="random", pruner="successive_halving", storage=str(tmp_path / "study.journal"))
+    job = job_for(tmp_path, name, n_trials=2, max_epochs=max_epochs, preset=preset, objective="val_loss",
+                  patience=max_epochs, dataset="digits")
+    epochs = [job.setup.budget.examples(k) for k in range(1, max_epochs + 1)]
+    outcome = driver.optimize(job, NullTracker())
+
+    good, bad = optuna.load_study(study_name=name, storage=journal(tmp_path)).trials
+    assert (good.params, bad.params) == ({"quality": "good"}, {"quality": "bad"})
+    assert min(bad.intermediate_values.values()) > max(good.intermediate_values.values())
+    assert bad.state.name == "COMPLETE" and sorted(bad.intermediate_values) == epochs, "a starting point was pruned"
+    assert outcome.n_pruned == 0 and outcome.best_params == {"quality": "good"}
+
+
 def test_grid_sampler_refuses_a_space_without_finite_values(tmp_path):
     driver = OptunaDriver(sampler="grid", storage=str(tmp_path / "s.journal"))
     with pytest.raises(UserError, match="sampler grid: units_1: 497 grid values"):

@@ -29,8 +29,14 @@ from kerashpo.search.training.sampling import FixedSampling, KerasTunerSampling,
 from kerashpo.search.training.sources import SpaceSource
 from kerashpo.search.training.trial_data import TrialData
 from kerashpo.spaces.choices import PublishedDefaults, Task
-from kerashpo.spaces.presets.tabular.defaults import PUBLISHED, STARTING_POINTS
-from kerashpo.spaces.presets.tabular.preset import TABULAR, dropout_factor, learning_rate_factor, tabular_space_for
+from kerashpo.spaces.presets.tabular.defaults import PUBLISHED, published, starting_points
+from kerashpo.spaces.presets.tabular.preset import (
+    TABULAR,
+    dropout_factor,
+    learning_rate_factor,
+    published_preset,
+    tabular_space_for,
+)
 
 
 def write_wine(directory: Path, text: bool = True) -> Path:
@@ -74,7 +80,7 @@ CASES = {
 
 @pytest.mark.parametrize("values", CASES.values(), ids=CASES.keys())
 def test_each_component_trains_through_the_trial_runner(values, wine_setup):
-    point = {**STARTING_POINTS[0], "d_block": 64, "n_blocks": 2, "batch_size": 32, **values}
+    point = {**starting_points()[0], "d_block": 64, "n_blocks": 2, "batch_size": 32, **values}
     source = SpaceSource(TABULAR)
     result = run_trial(wine_setup, source, FixedSampling(point), TrialOptions(seed=0))
     assert result.value is not None and result.value < 0.5, (values, result.error, result.value)
@@ -123,16 +129,25 @@ def test_conditional_parameters_are_sampled_only_where_they_apply(engine):
     assert "label_smoothing" not in tabular_space_for(500, Task.REGRESSION)
 
 
-def test_the_published_defaults_are_points_of_the_space_cheapest_first():
-    space = tabular_space_for(5000, Task.MULTICLASS)
+@pytest.mark.parametrize("task", [Task.MULTICLASS, Task.REGRESSION])
+def test_the_published_defaults_are_points_of_the_space_cheapest_first(task):
+    space = tabular_space_for(5000, task)
     for name in PublishedDefaults:
-        point = PUBLISHED[name]
+        point = published(name, task)
         admitted = space.starting_point(point)
         active = {key: value for key, value in point.items() if key in admitted or key in space and
                   space[key].is_active(admitted)}
         assert admitted == active, f"{name}: the space refuses {set(active) - set(admitted)}"
-    assert [point["k"] for point in STARTING_POINTS] == [1, 1, 32]
-    assert STARTING_POINTS[0]["d_block"] < STARTING_POINTS[1]["d_block"]
+    points = starting_points(task)
+    assert [point["k"] for point in points] == [1, 1, 32]
+    assert points[0]["d_block"] < points[1]["d_block"]
+    # RealMLP-TD's regression defaults (pytabkit RealMLP_TD_REG) differ from its classification ones.
+    realmlp = published(PublishedDefaults.REALMLP, task)
+    assert (realmlp["activation"], realmlp["learning_rate"]) == (
+        ("mish", 0.2 / 16) if task is Task.REGRESSION else ("selu", 0.04 / 16))
+    assert TABULAR.sized_for(5000, task).first_trials()[0] == space.starting_point(realmlp)
+    fixed = published_preset(PublishedDefaults.REALMLP).sized_for(5000, task).space
+    assert {param.name: param.value for param in fixed} == realmlp  # `defaults: realmlp` trains the task's point
 
 
 def test_the_schedules_follow_their_published_shapes():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kerashpo.spaces.choices import PublishedDefaults
+from kerashpo.spaces.choices import PublishedDefaults, Task
 
 # RealMLP-TD (Holzmueller et al., "Better by Default: Strong Pre-Tuned MLPs and Boosted Trees on Tabular Data",
 # NeurIPS 2024; pytabkit ``DefaultParams.RealMLP_TD_CLASS``): robust scaling with smooth clipping, PBLD
@@ -16,8 +16,8 @@ from kerashpo.spaces.choices import PublishedDefaults
 # embeddings above, a front scale, 3 x 256 SELU blocks, dropout 0.15 on a flat-then-cosine schedule, label
 # smoothing 0.1, Adam(beta_2 0.95) on coslog4, batch 256. Its learning rate 0.04 is for NTK-parametrised
 # layers; 0.04 / sqrt(256) is the same step for Keras's standard 256-wide layers. Its parametric activations,
-# per-parameter learning-rate factors and weight-decay schedule have no counterpart here, and it uses Mish and
-# a higher rate for regression where this point keeps the classification values.
+# per-parameter learning-rate factors and weight-decay schedule have no counterpart here. For regression
+# (``RealMLP_TD_REG``) it uses Mish and a rate of 0.2: ``FOR_REGRESSION``.
 REALMLP: dict[str, Any] = {
     "scaling": "robust", "numeric_embedding": "periodic_bias", "n_frequencies": 16, "frequency_scale": 0.1,
     "d_embedding": 4, "one_hot_max": 9, "category_embedding": 8, "front_scale": True, "n_blocks": 3,
@@ -49,10 +49,26 @@ TABM: dict[str, Any] = {
     "weight_decay": 3e-4, "learning_rate": 0.002, "beta_2": 0.999, "lr_schedule": "constant", "batch_size": 256,
 }
 
+# The points for classes; a regression point changes these values and has no label smoothing.
 PUBLISHED: dict[PublishedDefaults, dict[str, Any]] = {
     PublishedDefaults.REALMLP: REALMLP,
     PublishedDefaults.MLP_PLR: MLP_PLR,
     PublishedDefaults.TABM: TABM,
 }
-# Cheapest first (PublishedDefaults is in that order).
-STARTING_POINTS: tuple[dict[str, Any], ...] = tuple(PUBLISHED[name] for name in PublishedDefaults)
+FOR_REGRESSION: dict[PublishedDefaults, dict[str, Any]] = {
+    PublishedDefaults.REALMLP: {"activation": "mish", "learning_rate": 0.0125},  # 0.2 / sqrt(256)
+}
+
+
+def published(name: PublishedDefaults, task: Task | None = None) -> dict[str, Any]:
+    """The published configuration ``name`` for ``task`` (classes when not given)."""
+    if task is not Task.REGRESSION:
+        return dict(PUBLISHED[name])
+    point = {**PUBLISHED[name], **FOR_REGRESSION.get(name, {})}
+    point.pop("label_smoothing")
+    return point
+
+
+def starting_points(task: Task | None = None) -> tuple[dict[str, Any], ...]:
+    """The published configurations for ``task``, cheapest first (PublishedDefaults is in that order)."""
+    return tuple(published(name, task) for name in PublishedDefaults)

@@ -28,7 +28,7 @@ from kerashpo.spaces.preset import FitOptions, Preset
 from kerashpo.spaces.presets.inputs import raw_inputs
 from kerashpo.spaces.presets.mlp import output_and_compile
 from kerashpo.spaces.presets.tabular import layers
-from kerashpo.spaces.presets.tabular.defaults import PUBLISHED, STARTING_POINTS
+from kerashpo.spaces.presets.tabular.defaults import published, starting_points
 from kerashpo.spaces.space import Space
 
 ACTIVATIONS = ("relu", "selu", "mish", "gelu", "silu")
@@ -101,7 +101,8 @@ def tabular_space(max_blocks: int = 4, max_width: int = 1024, batch_sizes: tuple
         Categorical("k", choices=ENSEMBLE_SIZES),
         Categorical("optimizer", choices=OPTIMIZERS),
         Float("weight_decay", low=1e-5, high=1e-1, log=True, when={"optimizer": ("adamw",)}),
-        Float("learning_rate", low=1e-4, high=1e-2, log=True),
+        # RealMLP-TD's regression default (0.0125) sits above the classification range.
+        Float("learning_rate", low=1e-4, high=1e-2 if classes else 2e-2, log=True),
         Categorical("beta_2", choices=(0.95, 0.999)),
         Categorical("lr_schedule", choices=TabularSchedule.values()),
         Categorical("batch_size", choices=batch_sizes),
@@ -215,11 +216,16 @@ def tabular_fit_options(params: dict[str, Any], max_epochs: int, monitor: str, d
 
 
 TABULAR = Preset(name="tabular", space=tabular_space(), build=build_tabular, fit_options=tabular_fit_options,
-                 data_kinds=("tabular",), space_for_rows=tabular_space_for, starting_points=STARTING_POINTS)
+                 data_kinds=("tabular",), space_for_rows=tabular_space_for, starting_points=starting_points(),
+                 starting_points_for=starting_points)
 
 
 def published_preset(name: PublishedDefaults) -> Preset:
-    """The ``tabular`` preset fixed at a published configuration: one trial, nothing sampled."""
-    space = Space([Fixed(param, value=value) for param, value in PUBLISHED[name].items()], VOCABULARY)
-    return Preset(name=f"tabular ({name} defaults)", space=space, build=build_tabular,
-                  fit_options=tabular_fit_options, data_kinds=TABULAR.data_kinds, ensembles_by_default=False)
+    """The ``tabular`` preset fixed at a published configuration (its values for the task once the data is
+    known): one trial, nothing sampled."""
+    def fixed(task: Task | None = None) -> Space:
+        return Space([Fixed(param, value=value) for param, value in published(name, task).items()], VOCABULARY)
+
+    return Preset(name=f"tabular ({name} defaults)", space=fixed(), build=build_tabular,
+                  fit_options=tabular_fit_options, data_kinds=TABULAR.data_kinds,
+                  space_for_rows=lambda rows, task: fixed(task), ensembles_by_default=False)
