@@ -62,7 +62,8 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
     epochs, seconds, the model's size and batch-1 latency, params.
 
     Complete trials first, then pruned, then failed; each group best objective first. The search's
-    scikit-learn reference model, scored on the same validation split, is the last row (state BASELINE).
+    scikit-learn reference models, scored on the same validation split, are the last rows (state BASELINE,
+    ``reference`` their estimator).
     """
     import pandas as pd
     from mlflow import MlflowClient
@@ -81,6 +82,9 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
         "seconds": runs.get("metrics.train_seconds", pd.Series(dtype=float)),
         **{name: runs.get(f"metrics.{name}", pd.Series(dtype=float)) for name in SIZE_METRICS},
     })
+    if (board["state"] == TrialState.BASELINE).any():  # which reference each baseline row is
+        models = runs.get("tags.model", pd.Series([None] * len(runs), dtype=object))
+        board["reference"] = models.where(board["state"] == TrialState.BASELINE, None)
     params = sorted(c for c in runs.columns if c.startswith("params."))
     for column in params:
         board[column.removeprefix("params.")] = _numeric_if_possible(runs[column])

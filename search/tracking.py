@@ -30,6 +30,8 @@ STOPPED_BY_TAG = "stopped_by"
 SPLIT_TAG = "split_fingerprint"
 # A search with several objectives: [{"metric": ..., "direction": ...}, ...] as JSON, the first one trained on.
 OBJECTIVES_TAG = "objectives"
+# Which reference model a baseline run holds (linear, gradient_boosting); a run without it is the linear one.
+REFERENCE_TAG = "reference"
 # Why a trial broke the search's constraints (absent on feasible trials).
 INFEASIBLE_TAG = "infeasible"
 NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
@@ -146,7 +148,7 @@ class MLflowTracker(NullTracker):
         self._unended: set[int] = set()  # trial runs this tracker started and nothing has closed yet
         self._reported: set[str] = set()
         self._logged_params: dict[int, set[str]] = {}
-        self._baseline_run_id: str | None = None
+        self._baseline_run_ids: dict[str, str] = {}  # by reference
         self._inputs: list[Any] = []  # the search's data as MLflow dataset inputs, logged on every run
         self._client: Any = None
 
@@ -213,28 +215,32 @@ class MLflowTracker(NullTracker):
             self._log_batch(self.parent_run_id, metrics=[(k, float(v), now, 0) for k, v in metrics.items()],
                             tags=tags)
 
-    def log_baseline(self, name: str, metrics: dict[str, float]) -> None:
-        """The reference model's scores as a child run tagged ``baseline``: one per search, updated in place."""
+    def log_baseline(self, name: str, metrics: dict[str, float], reference: str = "linear") -> None:
+        """A reference model's scores as a child run tagged ``baseline`` and its ``reference`` (linear, gradient
+        boosting): one per reference and search, updated in place."""
         if self.parent_run_id is None or self.info is None:
             return
         from mlflow.entities import RunStatus
 
-        with self._guarded("record the baseline"):
-            if self._baseline_run_id is None:
-                found = child_runs(self.client, self.parent_run_id, f"tags.`{ROLE_TAG}` = 'baseline'")
-                self._baseline_run_id = found[0].info.run_id if found else self.client.create_run(
+        with self._guarded(f"record the {reference} baseline"):
+            run_id = self._baseline_run_ids.get(reference)
+            if run_id is None:
+                found = [run for run in child_runs(self.client, self.parent_run_id, f"tags.`{ROLE_TAG}` = 'baseline'")
+                         if run.data.tags.get(REFERENCE_TAG, "linear") == reference]
+                run_id = found[0].info.run_id if found else self.client.create_run(
                     self.experiment_id, run_name=f"baseline ({name})",
-                    tags={ROLE_TAG: "baseline", STATE_TAG: TrialState.BASELINE.value,
+                    tags={ROLE_TAG: "baseline", STATE_TAG: TrialState.BASELINE.value, REFERENCE_TAG: reference,
                           "mlflow.parentRunId": self.parent_run_id, "model": name,
                           **{k: v for k, v in self.info.tags.items() if k == SPLIT_TAG}}).info.run_id
                 if self._inputs and not found:
-                    self.client.log_inputs(self._baseline_run_id, datasets=self._inputs)
+                    self.client.log_inputs(run_id, datasets=self._inputs)
+                self._baseline_run_ids[reference] = run_id
             now = int(time.time() * 1000)
             finals = dict(metrics)
             if f"{self.info.objective}" in metrics:  # ranked beside the trials on the same column
                 finals[f"best_{self.info.objective}"] = metrics[self.info.objective]
-            self._log_batch(self._baseline_run_id, metrics=[(k, float(v), now, 0) for k, v in finals.items()])
-            self.client.set_terminated(self._baseline_run_id, status=RunStatus.to_string(RunStatus.FINISHED))
+            self._log_batch(run_id, metrics=[(k, float(v), now, 0) for k, v in finals.items()])
+            self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.FINISHED))
 
     def log_text(self, text: str, artifact_file: str) -> None:
         """A text artifact (the config, the model card) on the search's run."""

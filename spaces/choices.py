@@ -72,6 +72,13 @@ class Task(Choice):
     REGRESSION = "regression"
 
 
+class Reference(Choice):
+    """A scikit-learn model fitted beside every search on the same splits, the answer the search must beat."""
+
+    LINEAR = "linear"  # every run
+    GRADIENT_BOOSTING = "gradient_boosting"  # runs on tables
+
+
 class Driver(Choice):
     OPTUNA = "optuna"
     KERAS_TUNER = "keras_tuner"

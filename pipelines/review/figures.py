@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from kerashpo.pipelines.review.record import SearchRecord, TrialRecord
+from kerashpo.pipelines.review.record import SearchRecord, TrialRecord, reference_of
 from kerashpo.pipelines.review.trial_study import NUMBER_ATTR, as_study
 from kerashpo.spaces.choices import Direction, Task, TrialState
 
@@ -437,49 +437,59 @@ def _residuals(predictions: dict[str, Any]) -> Drawn:
     return caption, interactive, static
 
 
+# Validation, then test (lighter).
+_SHIPPED_COLOURS = ("#1f77b4", "#aec7e8")
+_REFERENCE_COLOURS = {"linear": ("#7f7f7f", "#c7c7c7"), "gradient_boosting": ("#2ca02c", "#98df8a")}
+
+
 def champion_vs_baseline(sources: _Sources) -> Drawn:
     import numpy as np
     import plotly.graph_objects as go
 
     record = sources.record
-    if record.baseline is None:
+    if not record.baselines:
         raise Skip("the search fitted no baseline (baseline: false)")
     if record.champion is None:
         raise Skip("the search has no champion yet")
-    base, test = record.baseline.data.metrics, record.run.data.metrics
+    test = record.run.data.metrics
     ensemble = record.ensemble
     # What shipped: on validation an average's own scores (its members' predictions averaged), else the champion's.
     shipped, validation = (ensemble.kind, ensemble.validation) if ensemble is not None \
         else (f"trial {record.champion.number}", record.champion_validation)
-    reference = record.baseline.data.tags.get("model", "baseline")
-    series = {
-        f"shipped: {shipped}, validation": {k.removeprefix("val_"): v for k, v in validation.items()},
-        f"baseline: {reference}, validation": {k.removeprefix("val_"): v for k, v in base.items()
-                                               if k.startswith("val_")},
-        f"shipped: {shipped}, test": {k.removeprefix("test_"): v for k, v in test.items() if k.startswith("test_")},
-        f"baseline: {reference}, test": {k.removeprefix("test_"): v for k, v in base.items() if k.startswith("test_")},
-    }
-    ours, theirs = list(series.values())[0::2], list(series.values())[1::2]
-    names = sorted(set().union(*ours) & set().union(*theirs))
+    # Per split, the shipped model then each reference, in a colour per model (lighter on test).
+    series: dict[str, tuple[dict[str, float], str]] = {}
+    for split, prefix, shade in (("validation", "val_", 0), ("test", "test_", 1)):
+        ours = validation if split == "validation" else {k: v for k, v in test.items() if k.startswith(prefix)}
+        series[f"shipped: {shipped}, {split}"] = ({k.removeprefix(prefix): v for k, v in ours.items()},
+                                                  _SHIPPED_COLOURS[shade])
+        for run in record.baselines:
+            reference = run.data.tags.get("model", "baseline")
+            series[f"baseline: {reference}, {split}"] = (
+                {k.removeprefix(prefix): v for k, v in run.data.metrics.items() if k.startswith(prefix)},
+                _REFERENCE_COLOURS.get(reference_of(run), _REFERENCE_COLOURS["linear"])[shade])
+    shipped_names = set().union(*(s for label, (s, _) in series.items() if label.startswith("shipped")))
+    reference_names = set().union(*(s for label, (s, _) in series.items() if label.startswith("baseline")))
+    names = sorted(shipped_names & reference_names)
     if not names:
         raise Skip("the shipped model and the baseline share no metric")
-    colours = ("#1f77b4", "#7f7f7f", "#aec7e8", "#c7c7c7")
     interactive, (static, axes) = go.Figure(), _canvas()
     width = 0.8 / len(series)
-    for index, ((label, scores), colour) in enumerate(zip(series.items(), colours)):
+    for index, (label, (scores, colour)) in enumerate(series.items()):
         values = [scores.get(n) for n in names]
         interactive.add_trace(go.Bar(x=names, y=values, name=label, marker={"color": colour},
                                      text=[f"{v:.4g}" if v is not None else "" for v in values]))
-        axes.bar(np.arange(len(names)) + (index - 1.5) * width, [np.nan if v is None else v for v in values],
-                 width, label=label, color=colour)
+        axes.bar(np.arange(len(names)) + (index - (len(series) - 1) / 2) * width,
+                 [np.nan if v is None else v for v in values], width, label=label, color=colour)
     interactive.update_layout(barmode="group", yaxis_title="score")
     axes.set(xticks=range(len(names)), xticklabels=names, ylabel="score", title="Shipped model vs baseline")
     # Below the axes: inside, it would hide the tallest bars.
     static.subplots_adjust(bottom=0.26)
-    axes.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, frameon=False)
+    axes.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=len(series) // 2,
+                frameon=False)
     validated = "its own scores" if ensemble is not None else f"trial {record.champion.number} at its best epoch"
-    caption = (f"The shipped model beside the linear baseline fitted on the same splits, on validation ({validated}) "
-               f"and on test (evaluated once). Shipped: {record.shipped}.")
+    references = " and ".join(reference_of(run).replace("_", " ") for run in record.baselines)
+    caption = (f"The shipped model beside the reference models ({references}) fitted on the same splits, on "
+               f"validation ({validated}) and on test (evaluated once). Shipped: {record.shipped}.")
     return caption, interactive, static
 
 

@@ -14,7 +14,15 @@ from typing import Any
 
 from kerashpo.pipelines.ship.export import CARD
 from kerashpo.search.selection.ensemble import ENSEMBLE_TAG, Ensemble
-from kerashpo.search.tracking import INFEASIBLE_TAG, OBJECTIVES_TAG, ROLE_TAG, STATE_TAG, TRIAL_TAG, child_runs
+from kerashpo.search.tracking import (
+    INFEASIBLE_TAG,
+    OBJECTIVES_TAG,
+    REFERENCE_TAG,
+    ROLE_TAG,
+    STATE_TAG,
+    TRIAL_TAG,
+    child_runs,
+)
 from kerashpo.spaces.choices import Direction, TrialState
 
 # The champion's single test evaluation, summed up for the figures: confusion counts, or (actual, predicted) pairs.
@@ -44,11 +52,16 @@ class SearchRecord:
     run: Any  # the parent mlflow Run
     experiment: str
     trials: list[TrialRecord]
-    baseline: Any | None = None  # the reference model's child run
+    baselines: list[Any] = field(default_factory=list)  # the reference models' child runs, the linear one first
     champion_validation: dict[str, float] = field(default_factory=dict)  # the champion's val_* at its best epoch
     predictions: dict[str, Any] | None = None  # the PREDICTIONS artifact
     card: str | None = None
     session_seconds: list[float] = field(default_factory=list)  # WALL_TIME's history: each session's search time
+
+    @property
+    def baseline(self) -> Any | None:
+        """The linear reference's run."""
+        return next((run for run in self.baselines if reference_of(run) == "linear"), None)
 
     @property
     def run_id(self) -> str:
@@ -110,19 +123,25 @@ def load_search(client: Any, run_id: str) -> SearchRecord:
     children = child_runs(client, parent)
     trials = [_trial(client, run, objective) for run in children if run.data.tags.get(TRIAL_TAG, "").isdigit()]
     trials.sort(key=lambda t: t.number)
-    baseline = next((r for r in children if r.data.tags.get(ROLE_TAG) == "baseline"
-                     or r.data.tags.get(STATE_TAG) == TrialState.BASELINE), None)
-    record = SearchRecord(parent, client.get_experiment(parent.info.experiment_id).name, trials, baseline)
+    baselines = sorted((r for r in children if r.data.tags.get(ROLE_TAG) == "baseline"
+                        or r.data.tags.get(STATE_TAG) == TrialState.BASELINE),
+                       key=lambda r: reference_of(r) != "linear")
+    record = SearchRecord(parent, client.get_experiment(parent.info.experiment_id).name, trials, baselines)
     record.session_seconds = [m.value for m in sorted(client.get_metric_history(run_id, WALL_TIME),
                                                       key=lambda m: m.timestamp)]
     champion = record.champion
-    if champion is not None and baseline is not None:
-        record.champion_validation = _validation_at_best_epoch(client, children, champion.number, baseline)
+    if champion is not None and baselines:
+        record.champion_validation = _validation_at_best_epoch(client, children, champion.number, baselines[0])
     with tempfile.TemporaryDirectory() as scratch:
         predictions = _artifact_text(client, run_id, PREDICTIONS, scratch)
         record.predictions = json.loads(predictions) if predictions else None
         record.card = _artifact_text(client, run_id, CARD, scratch)
     return record
+
+
+def reference_of(run: Any) -> str:
+    """Which reference model a baseline run holds (runs from before there were several hold the linear one)."""
+    return str(run.data.tags.get(REFERENCE_TAG, "linear"))
 
 
 def _trial(client: Any, run: Any, objective: str) -> TrialRecord:

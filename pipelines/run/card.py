@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kerashpo.spaces.choices import Task
@@ -29,7 +29,8 @@ class ModelCard:
     command: str
     run_id: str = "-"
     registered: str = "-"
-    baseline: str = "-"  # the linear reference's scores on the same splits
+    baselines: list[str] = field(default_factory=list)  # each reference's scores on the same splits
+    notices: list[str] = field(default_factory=list)  # references better than what shipped on validation
     ensemble: str | None = None  # what shipped instead of the champion alone (``Ensemble.summary``)
 
     def markdown(self) -> str:
@@ -44,7 +45,8 @@ class ModelCard:
                  f"- Split sizes: {splits} (seed {self.seed})",
                  f"- Search: {self.search}",
                  *shipped,
-                 f"- Baseline: {self.baseline}",
+                 *(f"- Baseline: {line}" for line in self.baselines or ["-"]),
+                 *(f"- Note: {line}" for line in self.notices),
                  f"- MLflow: run `{self.run_id}`, registered `{self.registered}`",
                  "", "## Test metrics (evaluated once, after the search)", "", *_table(self.test_metrics),
                  "", "## Hyperparameters", "", *_table(self.params),

@@ -37,7 +37,7 @@ def dataset_record(source: DatasetConfig, dataset: Dataset, splits: Splits, base
 
 
 def search_note(*, study: str, objective: str, direction: Direction, outcome: SearchOutcome,
-                test_metrics: dict[str, float], baseline: Baseline | None, shipped: str, experiment_id: str | None,
+                test_metrics: dict[str, float], baselines: list[Baseline], shipped: str, experiment_id: str | None,
                 run_id: str | None, report: bool = True) -> str:
     """Markdown for the search run's page: best trial, objective, test scores, baseline, links to the report
     and the model card."""
@@ -49,7 +49,7 @@ def search_note(*, study: str, objective: str, direction: Direction, outcome: Se
     lines += [f"- **Objective**: `{objective}` ({direction}; each trial scored at its best epoch)",
               f"- **Shipped**: {shipped}",
               f"- **Test** (evaluated once): {_scores(test_metrics)}"]
-    if baseline is not None:
+    for baseline in baselines:
         scores = _scores({k: v for k, v in baseline.validation.items() if k == objective} | baseline.test)
         lines.append(f"- **Baseline** ({baseline.name}, same splits): {scores}")
     if experiment_id is not None and run_id is not None:

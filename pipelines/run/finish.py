@@ -7,8 +7,10 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from kerashpo.pipelines.data.splits import data_spec, take
-from kerashpo.pipelines.run.baseline import Baseline, fit_baseline
+from kerashpo.pipelines.run.baseline import Baseline, fit_baseline, paired_difference, references_for
 from kerashpo.pipelines.run.card import ModelCard
 from kerashpo.pipelines.run.describe import search_note
 from kerashpo.pipelines.run.predictions import log_test_predictions
@@ -23,9 +25,10 @@ from kerashpo.pipelines.ship.export import (
 )
 from kerashpo.pipelines.ship.preflight import export_directory
 from kerashpo.spaces import DataSpec
+from kerashpo.spaces.choices import Reference
 from kerashpo.spaces.presets.registry import custom_objects
 
-__all__ = ["fit_run_baseline", "review_run", "ship_champion"]
+__all__ = ["fit_run_baselines", "review_run", "ship_champion"]
 
 log = logging.getLogger("kerashpo.run")
 
@@ -35,21 +38,25 @@ if TYPE_CHECKING:  # importing these at run time would load TensorFlow for `kera
     from kerashpo.search.tracking import MLflowTracker
 
 
-def fit_run_baseline(run: PreparedRun, tracker: MLflowTracker) -> Baseline | None:
-    """The linear reference on the search's own splits (validation now; test with the champion's evaluation)."""
+def fit_run_baselines(run: PreparedRun, tracker: MLflowTracker) -> list[Baseline]:
+    """The reference models on the search's own splits (validation now; test with the champion's evaluation):
+    the linear model, and gradient boosting on tables."""
     if not run.config.baseline:
-        return None
-    try:
-        baseline = fit_baseline(run.dataset, run.splits, run.config.seed)
-    except Exception as exc:  # a reference that cannot be fitted is reported; the search goes on
-        log.warning("baseline: could not fit the linear reference (%s: %s)", type(exc).__name__, exc)
-        return None
-    tracker.log_baseline(baseline.name, baseline.validation)
-    return baseline
+        return []
+    baselines = []
+    for reference in references_for(run.dataset):
+        try:
+            baseline = fit_baseline(run.dataset, run.splits, run.config.seed, reference)
+        except Exception as exc:  # a reference that cannot be fitted is reported; the search goes on
+            log.warning("baseline: could not fit the %s reference (%s: %s)", reference, type(exc).__name__, exc)
+            continue
+        tracker.log_baseline(baseline.name, baseline.validation, reference)
+        baselines.append(baseline)
+    return baselines
 
 
 def ship_champion(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTracker, command: str,
-                  baseline: Baseline | None) -> ExportReport:
+                  baselines: list[Baseline]) -> ExportReport:
     """Evaluate the champion once on test, log and register it, write the export folder and its card."""
     from kerashpo.search.selection.ensemble import ENSEMBLE_TAG
 
@@ -57,11 +64,13 @@ def ship_champion(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTrack
     model, spec, weights, ensemble = _champion(run, outcome)
     # The shipped ensemble's validation value, where it scored the run's own objective (not the task's default).
     ensemble_value = ensemble.value if ensemble is not None and ensemble.objective == run.objective else None
+    ahead = _references_ahead(run, model, baselines, outcome.best_value if ensemble_value is None else ensemble_value)
     test_metrics = evaluate_once(model, run.splits.x_test, run.splits.y_test, spec)
     log_test_predictions(tracker, model, run.splits.x_test, run.splits.y_test, spec, run.dataset.class_names)
-    if baseline is not None:  # the same test rows, scored once, beside the champion
+    for baseline in baselines:  # the same test rows, scored once, beside the champion
         tracker.log_baseline(baseline.name, {**baseline.validation,
-                                             **baseline.evaluate_test(run.splits.x_test, run.splits.y_test)})
+                                             **baseline.evaluate_test(run.splits.x_test, run.splits.y_test)},
+                             baseline.reference)
     best = {f"best_{run.objective}": outcome.best_value} if outcome.best_value is not None else {}
     tags = {"best_trial": str(outcome.best_number), "weights": weights}
     if ensemble is not None:
@@ -72,7 +81,7 @@ def ship_champion(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTrack
     tracker.log_search_results({**test_metrics, **best}, tags)
     tracker.describe_search(search_note(
         study=run.study, objective=run.objective, direction=run.direction, outcome=outcome, test_metrics=test_metrics,
-        baseline=baseline, shipped=shipped or weights, experiment_id=tracker.experiment_id,
+        baselines=baselines, shipped=shipped or weights, experiment_id=tracker.experiment_id,
         run_id=tracker.parent_run_id, report=config.report))
     version, moved = None, False
     if tracker.parent_run_id is not None and config.export.logs_mlflow_model:
@@ -96,7 +105,8 @@ def ship_champion(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTrack
         n_complete=outcome.n_complete, objective=run.objective, val_value=outcome.best_value,
         best_epoch=outcome.best_epoch, weights=weights, test_metrics=test_metrics, params=outcome.best_params,
         command=command, run_id=tracker.parent_run_id or "-", ensemble=shipped,
-        baseline=_baseline_line(baseline, run.objective, test_metrics),
+        baselines=[_baseline_line(baseline, run.objective, test_metrics) for baseline in baselines],
+        notices=ahead,
         registered=f"{config.name} version {version}" + (" (champion)" if moved else "") if version else "-",
     ).markdown()
     if run.job.objectives:
@@ -105,7 +115,37 @@ def ship_champion(run: PreparedRun, outcome: SearchOutcome, tracker: MLflowTrack
     directory = export_directory(config, run.stores)
     write_bundle(directory, model, run.schema, card, saved_model=config.export.writes_saved_model)
     return ExportReport(directory, test_metrics, version, moved, shipped, ensemble_value,
-                        with_linear=ensemble is not None and bool(ensemble.linear))
+                        with_linear=ensemble is not None and bool(ensemble.linear), notices=ahead)
+
+
+def _references_ahead(run: PreparedRun, model: Any, baselines: list[Baseline],
+                      shipped_value: float | None) -> list[str]:
+    """A line for each reference other than the linear model (which the ensemble weighs itself) that is better
+    than what ships on validation: both figures and their paired difference over the validation rows."""
+    from kerashpo.search.models import model_inputs
+
+    lines = []
+    for baseline in baselines:
+        reference_value = baseline.validation.get(run.objective)
+        if (baseline.reference is Reference.LINEAR or shipped_value is None or reference_value is None
+                or not run.direction.better(reference_value, shipped_value)):
+            continue
+        reference = baseline.reference.value.replace("_", " ")
+        line = (f"{reference} ({baseline.name}, same splits) is better than what ships on validation: "
+                f"{run.objective} {reference_value:.4f} vs {shipped_value:.4f}")
+        try:
+            if not run.splits.folds:  # with folds, both figures are means over folds the shipped model never saw
+                outputs = np.asarray(model.predict(model_inputs(run.splits.x_val), batch_size=1024, verbose=0))
+                paired = paired_difference(run.dataset.task, run.objective, run.splits.y_val, outputs,
+                                           baseline.predict(run.splits.x_val))
+                if paired is not None:
+                    line += (f", paired difference ({reference} minus what ships) {paired[0]:+.4f} ± "
+                             f"{paired[1]:.4f} (standard error over {len(run.splits.y_val)} validation rows)")
+        except Exception as exc:  # the line is given without the difference
+            log.warning("baseline: could not pair the %s reference with what ships (%s: %s)", baseline.reference,
+                        type(exc).__name__, exc)
+        lines.append(line + "; kerashpo ships the Keras model")
+    return lines
 
 
 def _front_markdown(run: PreparedRun, parent_run_id: str | None) -> str:

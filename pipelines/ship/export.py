@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ class ExportReport:
     ensemble: str | None = None  # what was shipped instead of the champion alone (export.ensemble)
     ensemble_value: float | None = None  # that ensemble's validation value of the run's objective
     with_linear: bool = False  # the linear model fitted exactly is one of its members (or all of it)
+    notices: list[str] = field(default_factory=list)  # references better than it on validation, one line each
 
     @property
     def model_path(self) -> Path:

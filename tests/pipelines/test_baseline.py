@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import chdir, tracking_uri
 from mlflow import MlflowClient
 
 from kerashpo.pipelines.cli import main
+from kerashpo.pipelines.run.baseline import paired_difference
 from kerashpo.search.leaderboard import leaderboard
 from kerashpo.search.training.budget import MIN_EXAMPLES_JUDGED, Budget
 from kerashpo.spaces import DEFAULT_OBJECTIVE, MLP
+from kerashpo.spaces.choices import Task
 from kerashpo.spaces.data_spec import DataSpec, NumericInput
 
 
@@ -77,21 +81,93 @@ def test_a_run_on_a_small_table_records_the_baseline_beside_the_trials(in_run_di
     out = capsys.readouterr()
     assert "space mlp for 106 training rows: n_layers 0-2, units 16-64" in caplog.text
     assert "vs baseline (LogisticRegression, same splits): val_log_loss" in out.out
+    assert "vs baseline (HistGradientBoostingClassifier, same splits): val_log_loss" in out.out
 
     client = MlflowClient(tracking_uri(in_run_dir))
     experiment = client.get_experiment_by_name("wine").experiment_id
-    [baseline] = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline'")
-    assert baseline.data.tags["state"] == "BASELINE" and baseline.data.tags["model"] == "LogisticRegression"
-    # Scored on the same validation rows, then once on the same test rows as the champion.
-    assert baseline.data.metrics["best_val_log_loss"] == baseline.data.metrics["val_log_loss"] > 0
-    assert {"test_accuracy", "test_log_loss"} <= set(baseline.data.metrics)
+    baselines = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline'")
+    by_reference = {run.data.tags["reference"]: run for run in baselines}
+    assert {name: run.data.tags["model"] for name, run in by_reference.items()} == {
+        "linear": "LogisticRegression", "gradient_boosting": "HistGradientBoostingClassifier"}
+    for baseline in baselines:
+        assert baseline.data.tags["state"] == "BASELINE"
+        # Scored on the same validation rows, then once on the same test rows as the champion.
+        assert baseline.data.metrics["best_val_log_loss"] == baseline.data.metrics["val_log_loss"] > 0
+        assert {"test_accuracy", "test_log_loss"} <= set(baseline.data.metrics)
 
     board = leaderboard(tracking_uri(in_run_dir), "wine")
-    assert list(board["state"])[-1] == "BASELINE" and board["trial"].isna().tolist()[-1]
-    assert board["objective"].iloc[-1] == pytest.approx(baseline.data.metrics["val_log_loss"])
-    assert (board["state"].iloc[:-1] != "BASELINE").all() and board.loc[0, "state"] == "COMPLETE"
+    references = board[board["state"] == "BASELINE"]
+    assert list(references.index) == [len(board) - 2, len(board) - 1] and references["trial"].isna().all()
+    assert dict(zip(references["reference"], references["objective"])) == pytest.approx(
+        {run.data.tags["model"]: run.data.metrics["val_log_loss"] for run in baselines})
+    assert board.loc[0, "state"] == "COMPLETE" and board["reference"].iloc[:-2].isna().all()
     # The first trials were the simple models: the linear one (depth 0) and a small network.
     trials = board.dropna(subset=["trial"]).sort_values("trial")
     assert list(trials["n_layers"].head(2)) == [0, 1]
     card = (in_run_dir / "mlruns" / "exports" / "wine" / "model_card.md").read_text()
     assert "- Baseline: LogisticRegression on the same splits: validation val_log_loss" in card
+    assert "- Baseline: HistGradientBoostingClassifier on the same splits: validation val_log_loss" in card
+
+
+def test_gradient_boosting_better_on_validation_is_said_in_one_line_with_the_paired_difference(in_run_dir, capsys):
+    # Two thresholds crossed (an XOR): trees split it at once; one epoch of a small network does not, nor a line.
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(600, 2))
+    table = pd.DataFrame({"u": x[:, 0], "v": x[:, 1], "kind": rng.choice(["a", "b"], 600),
+                          "label": np.where((x[:, 0] > 0) ^ (x[:, 1] > 0), "yes", "no")})
+    table.to_csv(in_run_dir / "xor.csv", index=False)
+    (in_run_dir / "xor.yaml").write_text(textwrap.dedent("""\
+        name: xor
+        dataset: {path: xor.csv, target: label}
+        budget: {trials: 1, max_epochs: 1}
+        report: false
+        export: {formats: [keras]}
+    """))
+    with chdir(in_run_dir):
+        assert main(["run", "xor.yaml"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    line = re.search(r"gradient boosting \(HistGradientBoostingClassifier, same splits\) is better than what ships "
+                     r"on validation: val_log_loss ([\d.]+) vs ([\d.]+), paired difference \(gradient boosting "
+                     r"minus what ships\) ([-+][\d.]+) ± ([\d.]+) \(standard error over 120 validation rows\); "
+                     r"kerashpo ships the Keras model", out)
+    assert line, out[-3000:]
+    reference, shipped, difference, error = (float(line.group(k)) for k in (1, 2, 3, 4))
+    assert reference < shipped and difference == pytest.approx(reference - shipped, abs=1e-3) and 0 < error
+    card = (in_run_dir / "mlruns" / "exports" / "xor" / "model_card.md").read_text()
+    assert "- Note: gradient boosting (HistGradientBoostingClassifier, same splits) is better than" in card
+
+
+@pytest.mark.parametrize("task, objective", [("binary", "val_log_loss"), ("binary", "val_auc"),
+                                             ("multiclass", "val_accuracy"), ("regression", "val_rmse"),
+                                             ("regression", "val_mae")])
+def test_the_paired_difference_is_the_metric_difference_with_a_bootstrap_error(task, objective):
+    from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, roc_auc_score
+
+    rng = np.random.default_rng(1)
+    n = 400
+    if task == "regression":
+        y = rng.normal(size=n)
+        shipped, reference = y + rng.normal(scale=1.0, size=n), y + rng.normal(scale=0.5, size=n)
+        expected = {"val_rmse": lambda p: np.sqrt(np.mean((p - y) ** 2)),
+                    "val_mae": lambda p: mean_absolute_error(y, p)}[objective]
+    else:
+        classes = 2 if task == "binary" else 3
+        y = rng.integers(0, classes, n)
+        def noisy(scale):
+            logits = np.eye(classes)[y] * 2 + rng.normal(scale=scale, size=(n, classes))
+            return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        shipped, reference = noisy(2.0), noisy(1.0)
+        if task == "binary":
+            shipped = shipped[:, 1:]  # a binary head gives the positive class's probability alone
+        expected = {"val_log_loss": lambda p: log_loss(y, _two(p)),
+                    "val_auc": lambda p: roc_auc_score(y, _two(p)[:, 1]),
+                    "val_accuracy": lambda p: accuracy_score(y, _two(p).argmax(axis=1))}[objective]
+    difference, error = paired_difference(Task(task), objective, y, shipped, reference)
+    assert difference == pytest.approx(expected(reference) - expected(shipped), rel=1e-6)
+    assert 0 < error < abs(difference)  # half the noise: clearly apart on 400 rows
+    assert paired_difference(Task(task), objective, y, reference, reference) == (0.0, 0.0)
+    assert paired_difference(Task(task), "val_loss", y, shipped, reference) is None
+
+
+def _two(p):
+    return np.column_stack([1 - p[:, 0], p[:, 0]]) if p.shape[1] == 1 else p

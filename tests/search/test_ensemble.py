@@ -321,7 +321,7 @@ def test_trials_the_linear_model_beats_on_validation_ship_it_and_it_scores_as_th
     client = MlflowClient(tracking_uri(in_run_dir))
     experiment = client.get_experiment_by_name("lin").experiment_id
     (parent,) = client.search_runs([experiment], "tags.`kerashpo.role` = 'search'")
-    (baseline,) = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline'")
+    (baseline,) = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline' and tags.reference = 'linear'")
     for metric in ("test_log_loss", "test_accuracy"):  # the same rows, scored once each
         assert parent.data.metrics[metric] == pytest.approx(baseline.data.metrics[metric], abs=2e-3)
     assert parent.data.metrics["ensemble_val_log_loss"] < parent.data.metrics["best_val_log_loss"]
