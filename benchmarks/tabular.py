@@ -129,8 +129,9 @@ def split(work: Path) -> tuple[Any, tuple[np.ndarray, np.ndarray, np.ndarray]]:
 
 
 def kerashpo_predictions(work: Path, table: Table, seed: int, space: str, seconds: float,
-                         data: Any, test: np.ndarray) -> np.ndarray:
-    """A default run in ``work``; what its shipped model predicts for the test rows."""
+                         data: Any, test: np.ndarray) -> tuple[np.ndarray, dict[str, str]]:
+    """A default run in ``work``; what its shipped model predicts for the test rows, and the lines of its summary
+    that say how many trials ran and what shipped."""
     import keras
 
     from kerashpo.search.models import model_inputs
@@ -143,7 +144,10 @@ def kerashpo_predictions(work: Path, table: Table, seed: int, space: str, second
     model = keras.saving.load_model(work / "mlruns" / "exports" / f"bench-{table.name}" / "model.keras",
                                     compile=False)
     x = {name: column[test] for name, column in data.x.items()}
-    return np.asarray(model.predict(model_inputs(x), batch_size=1024, verbose=0), dtype="float64")
+    summary = {key: line.strip() for line in done.stdout.splitlines()
+               for key, start in (("trials", f"search bench-{table.name}:"), ("shipped", "shipped:"))
+               if line.startswith(start)}
+    return np.asarray(model.predict(model_inputs(x), batch_size=1024, verbose=0), dtype="float64"), summary
 
 
 def peer_predictions(arm: str, frame: Any, task: str, y: np.ndarray, rows: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -237,14 +241,16 @@ def cell(table: Table, seed: int, arm: str, budget: float | None) -> dict[str, A
         task = str(data.task)
         y = np.asarray(data.y, dtype="float64" if task == "regression" else "int64")
         started = time.perf_counter()
+        summary: dict[str, str] = {}
         if arm.startswith("kerashpo_"):
             space = arm.removeprefix("kerashpo_")
-            predicted = kerashpo_predictions(work, table, seed, space, float(budget or 30), data, rows[2])
+            predicted, summary = kerashpo_predictions(work, table, seed, space, float(budget or 30), data, rows[2])
         else:
             predicted = peer_predictions(arm, frame.drop(columns=table.target), task, y, rows)
         seconds = time.perf_counter() - started
     return {"table": table.name, "seed": seed, "arm": arm, "budget": budget, "task": task, "seconds": seconds,
-            "rows": [len(r) for r in rows], "y_test": y[rows[2]].tolist(), **row_scores(task, y[rows[2]], predicted)}
+            "rows": [len(r) for r in rows], "y_test": y[rows[2]].tolist(), **summary,
+            **row_scores(task, y[rows[2]], predicted)}
 
 
 # -- the saved cells -----------------------------------------------------------------------------------------------

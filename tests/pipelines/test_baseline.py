@@ -63,39 +63,50 @@ def test_the_default_objective_is_log_loss_without_the_penalty():
     assert result.value == min(result.history["val_log_loss"])
 
 
-def test_a_run_on_a_small_table_records_the_baseline_beside_the_trials(in_run_dir, capsys, caplog):
-    from sklearn.datasets import load_wine
-
-    wine = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})
-    wine.to_csv(in_run_dir / "wine.csv", index=False)
-    (in_run_dir / "wine.yaml").write_text(textwrap.dedent("""\
-        name: wine
-        dataset: {path: wine.csv, target: cultivar}
+def test_a_run_on_a_small_table_records_the_baselines_beside_the_trials_and_says_when_boosting_wins(
+        in_run_dir, capsys, caplog):
+    # Two thresholds crossed (an XOR): trees split it at once; a line cannot, nor a few epochs of a small network.
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(300, 2))
+    table = pd.DataFrame({"u": x[:, 0], "v": x[:, 1], "kind": rng.choice(["a", "b"], 300),
+                          "label": np.where((x[:, 0] > 0) ^ (x[:, 1] > 0), "yes", "no")})
+    table.to_csv(in_run_dir / "xor.csv", index=False)
+    (in_run_dir / "xor.yaml").write_text(textwrap.dedent("""\
+        name: xor
+        dataset: {path: xor.csv, target: label}
         budget: {trials: 3, max_epochs: 6, patience: 3}
         report: false
         export: {formats: [keras]}
         seed: 1
     """))
     with chdir(in_run_dir):
-        assert main(["run", "wine.yaml"]) == 0
-    out = capsys.readouterr()
-    assert "space mlp for 106 training rows: n_layers 0-2, units 16-64" in caplog.text
-    assert "vs baseline (LogisticRegression, same splits): val_log_loss" in out.out
-    assert "vs baseline (HistGradientBoostingClassifier, same splits): val_log_loss" in out.out
+        assert main(["run", "xor.yaml"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "space mlp for 180 training rows: n_layers 0-2, units 16-128" in caplog.text
+    assert "vs baseline (LogisticRegression, same splits): val_log_loss" in out
+    assert "vs baseline (HistGradientBoostingClassifier, same splits): val_log_loss" in out
+    line = re.search(r"gradient boosting \(HistGradientBoostingClassifier, same splits\) is better than what ships "
+                     r"on validation: val_log_loss ([\d.]+) vs ([\d.]+), paired difference \(gradient boosting "
+                     r"minus what ships\) ([-+][\d.]+) ± ([\d.]+) \(standard error over 60 validation rows\); "
+                     r"kerashpo ships the Keras model", out)
+    assert line, out[-3000:]
+    reference, shipped, difference, error = (float(line.group(k)) for k in (1, 2, 3, 4))
+    assert reference < shipped and difference == pytest.approx(reference - shipped, abs=1e-3) and 0 < error
 
     client = MlflowClient(tracking_uri(in_run_dir))
-    experiment = client.get_experiment_by_name("wine").experiment_id
+    experiment = client.get_experiment_by_name("xor").experiment_id
     baselines = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline'")
     by_reference = {run.data.tags["reference"]: run for run in baselines}
     assert {name: run.data.tags["model"] for name, run in by_reference.items()} == {
         "linear": "LogisticRegression", "gradient_boosting": "HistGradientBoostingClassifier"}
+    assert by_reference["gradient_boosting"].data.metrics["val_log_loss"] == pytest.approx(reference, abs=1e-4)
     for baseline in baselines:
         assert baseline.data.tags["state"] == "BASELINE"
         # Scored on the same validation rows, then once on the same test rows as the champion.
         assert baseline.data.metrics["best_val_log_loss"] == baseline.data.metrics["val_log_loss"] > 0
         assert {"test_accuracy", "test_log_loss"} <= set(baseline.data.metrics)
 
-    board = leaderboard(tracking_uri(in_run_dir), "wine")
+    board = leaderboard(tracking_uri(in_run_dir), "xor")
     references = board[board["state"] == "BASELINE"]
     assert list(references.index) == [len(board) - 2, len(board) - 1] and references["trial"].isna().all()
     assert dict(zip(references["reference"], references["objective"])) == pytest.approx(
@@ -104,36 +115,9 @@ def test_a_run_on_a_small_table_records_the_baseline_beside_the_trials(in_run_di
     # The first trials were the simple models: the linear one (depth 0) and a small network.
     trials = board.dropna(subset=["trial"]).sort_values("trial")
     assert list(trials["n_layers"].head(2)) == [0, 1]
-    card = (in_run_dir / "mlruns" / "exports" / "wine" / "model_card.md").read_text()
+    card = (in_run_dir / "mlruns" / "exports" / "xor" / "model_card.md").read_text()
     assert "- Baseline: LogisticRegression on the same splits: validation val_log_loss" in card
     assert "- Baseline: HistGradientBoostingClassifier on the same splits: validation val_log_loss" in card
-
-
-def test_gradient_boosting_better_on_validation_is_said_in_one_line_with_the_paired_difference(in_run_dir, capsys):
-    # Two thresholds crossed (an XOR): trees split it at once; one epoch of a small network does not, nor a line.
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, size=(600, 2))
-    table = pd.DataFrame({"u": x[:, 0], "v": x[:, 1], "kind": rng.choice(["a", "b"], 600),
-                          "label": np.where((x[:, 0] > 0) ^ (x[:, 1] > 0), "yes", "no")})
-    table.to_csv(in_run_dir / "xor.csv", index=False)
-    (in_run_dir / "xor.yaml").write_text(textwrap.dedent("""\
-        name: xor
-        dataset: {path: xor.csv, target: label}
-        budget: {trials: 1, max_epochs: 1}
-        report: false
-        export: {formats: [keras]}
-    """))
-    with chdir(in_run_dir):
-        assert main(["run", "xor.yaml"]) == 0
-    out = " ".join(capsys.readouterr().out.split())
-    line = re.search(r"gradient boosting \(HistGradientBoostingClassifier, same splits\) is better than what ships "
-                     r"on validation: val_log_loss ([\d.]+) vs ([\d.]+), paired difference \(gradient boosting "
-                     r"minus what ships\) ([-+][\d.]+) ± ([\d.]+) \(standard error over 120 validation rows\); "
-                     r"kerashpo ships the Keras model", out)
-    assert line, out[-3000:]
-    reference, shipped, difference, error = (float(line.group(k)) for k in (1, 2, 3, 4))
-    assert reference < shipped and difference == pytest.approx(reference - shipped, abs=1e-3) and 0 < error
-    card = (in_run_dir / "mlruns" / "exports" / "xor" / "model_card.md").read_text()
     assert "- Note: gradient boosting (HistGradientBoostingClassifier, same splits) is better than" in card
 
 
