@@ -166,9 +166,9 @@ def _run(args: argparse.Namespace) -> int:
         from kerashpo.pipelines.runtime.workers import start_worker_server
 
         start_worker_server()
-    from kerashpo.pipelines.runtime.quiet import import_tensorflow_quietly
+    from kerashpo.pipelines.runtime.quiet import import_backend_quietly
 
-    gpus = import_tensorflow_quietly()
+    gpus = import_backend_quietly()
     if gpus:
         console.print(f"GPUs: {', '.join(gpus)}")
     from kerashpo.search.redaction import redact_url
@@ -293,13 +293,13 @@ def _report(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
-    from kerashpo.pipelines.runtime.quiet import import_tensorflow_quietly
+    from kerashpo.pipelines.runtime.quiet import import_backend_quietly
     from kerashpo.pipelines.ship.export import ALIAS, MLFLOW_MODEL, export_model
     from kerashpo.search.leaderboard import find_search_run
     from kerashpo.search.redaction import redact_url
     from kerashpo.spaces import UserError
 
-    import_tensorflow_quietly()
+    import_backend_quietly()
     uri = _tracking_uri(args)
     _require_store(uri)
     client = MlflowClient(tracking_uri=uri)
@@ -326,11 +326,11 @@ def _export(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import tempfile
 
-    from kerashpo.pipelines.runtime.quiet import import_tensorflow_quietly
+    from kerashpo.pipelines.runtime.quiet import import_backend_quietly
     from kerashpo.pipelines.serving import Champion, InputError
     from kerashpo.spaces import UserError
 
-    import_tensorflow_quietly()
+    import_backend_quietly()
     with tempfile.TemporaryDirectory() as scratch:
         try:
             if Path(args.model).exists():

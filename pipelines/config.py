@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib.util
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -269,6 +271,16 @@ class TrackingConfig(_Section):
         "MLFLOW_TRACKING_URI, then this, then SQLite under ./mlruns."))
 
 
+def tensorflow_installed() -> bool:
+    """Whether TensorFlow can be imported here (it is not imported)."""
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except ImportError:  # an import hook refuses it
+        return False
+    except ValueError:  # in sys.modules without a spec
+        return sys.modules.get("tensorflow") is not None
+
+
 class ExportConfig(_Section):
     keep_best: int = Field(3, ge=1, description=(
         "How many of the best trials' models stay on disk (at least the ensemble's size)."))
@@ -321,7 +333,9 @@ class ExportConfig(_Section):
 
     @property
     def writes_saved_model(self) -> bool:
-        return ExportFormat.SAVED_MODEL in self.formats
+        # Unlisted, the SavedModel is written where TensorFlow is installed; listed, it needs it (preflight).
+        return ExportFormat.SAVED_MODEL in self.formats and ("formats" in self.model_fields_set
+                                                             or tensorflow_installed())
 
     @property
     def registers(self) -> bool:

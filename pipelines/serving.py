@@ -118,14 +118,17 @@ def column_values(column: Any, categorical: bool) -> np.ndarray:
 
 
 def table_tensors(frame: Any, schema: dict[str, Any]) -> dict[str, Any]:
-    """One (rows, 1) tensor per model input, from the columns the schema names."""
-    import tensorflow as tf
-
+    """One (rows, 1) array per model input, from the columns the schema names; text as string tensors (only
+    TensorFlow takes them, and only then is it imported)."""
     frame = _checked_columns(frame, schema)
     tensors: dict[str, Any] = {}
     for item in schema["inputs"]:
         values = column_values(frame[item["column"]], item["kind"] == "categorical")
-        tensors[item["name"]] = tf.constant(values.astype(str) if values.dtype == object else values)
+        if values.dtype == object:
+            import tensorflow as tf
+
+            values = tf.constant(values.astype(str))
+        tensors[item["name"]] = values
     return tensors
 
 

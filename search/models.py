@@ -37,9 +37,9 @@ def encode_targets(model: Any, y: Any, spec: DataSpec) -> Any:
 
 def model_inputs(x: Any) -> Any:
     """``x`` as Keras takes it: string columns become string tensors (Keras refuses object arrays)."""
-    if not isinstance(x, dict):
+    if not isinstance(x, dict) or all(column.dtype != object for column in x.values()):
         return x
-    import tensorflow as tf
+    import tensorflow as tf  # text columns are looked up inside the model, on TensorFlow alone
 
     return {name: tf.constant(column.astype(str)) if column.dtype == object else column for name, column in x.items()}
 

@@ -85,10 +85,11 @@ class Driver(Choice):
 
 
 class Backend(Choice):
-    """The Keras backend the trials train on (``backend``). The exported files load on either."""
+    """The Keras backend the trials train on (``backend``). The exported ``.keras`` file loads on each."""
 
     TENSORFLOW = "tensorflow"
     JAX = "jax"
+    TORCH = "torch"
 
 
 class Sampler(Choice):

@@ -26,7 +26,7 @@ from kerashpo.pipelines.config import PipelineConfig, load_config
 from kerashpo.pipelines.review.champion import SearchChampion, find_champion, fixed_values
 from kerashpo.pipelines.run.prepare import PreparedTraining, code_version, prepare_training
 from kerashpo.pipelines.runtime.backend import select_backend
-from kerashpo.pipelines.runtime.compute import Compute, tensorflow_settings
+from kerashpo.pipelines.runtime.compute import Compute, backend_settings
 from kerashpo.spaces import UserError
 from kerashpo.spaces.choices import Direction, TableFormat, TrialState
 
@@ -100,14 +100,14 @@ def run_ablation(
     from Python, if anything. Every input is checked before anything is written.
     """
     from kerashpo.pipelines.ablation.tracking import AblationTracker
-    from kerashpo.pipelines.runtime.quiet import import_tensorflow_quietly
+    from kerashpo.pipelines.runtime.quiet import import_backend_quietly
     from kerashpo.search.training.memory import collecting_new_objects_only
 
     if not isinstance(config, PipelineConfig):
         config = load_config(config)
     select_backend(config.backend)  # the search's own
-    compute = Compute(1, len(import_tensorflow_quietly()), config.mixed_precision)
-    with tensorflow_settings(compute), collecting_new_objects_only():
+    compute = Compute(1, len(import_backend_quietly()), config.mixed_precision)
+    with backend_settings(compute), collecting_new_objects_only():
         training = prepare_training(config, workdir=(workdir or Path.cwd()).resolve(), tracking_uri=tracking_uri,
                                     source=source, data=data)
         plan = plan_ablation(config, training, from_run=from_run, variants=variants,

@@ -18,7 +18,7 @@ from kerashpo.pipelines.run.baseline import Baseline
 from kerashpo.pipelines.run.finish import fit_run_baselines, review_run, ship_champion
 from kerashpo.pipelines.run.prepare import prepare_run
 from kerashpo.pipelines.runtime.backend import select_backend
-from kerashpo.pipelines.runtime.compute import Compute, tensorflow_settings
+from kerashpo.pipelines.runtime.compute import Compute, backend_settings
 from kerashpo.pipelines.runtime.stores import Stores, prepare
 from kerashpo.pipelines.runtime.workers import search_in_processes
 from kerashpo.pipelines.ship.export import ExportReport
@@ -96,7 +96,7 @@ def run_pipeline(
     ``data`` replaces the config's dataset: a pandas DataFrame (with
     ``dataset.target`` naming its target column) or ``(x, y)`` arrays.
     """
-    from kerashpo.pipelines.runtime.quiet import import_tensorflow_quietly
+    from kerashpo.pipelines.runtime.quiet import import_backend_quietly
     from kerashpo.search.tracking import MLflowTracker
     from kerashpo.search.training.memory import collecting_new_objects_only
 
@@ -104,8 +104,8 @@ def run_pipeline(
         config = load_config(config)
     select_backend(config.backend)
     # GPU memory growth and the precision policy are set before the checks build their first model.
-    compute = Compute(config.workers, len(import_tensorflow_quietly()), config.mixed_precision)
-    with tensorflow_settings(compute), collecting_new_objects_only():
+    compute = Compute(config.workers, len(import_backend_quietly()), config.mixed_precision)
+    with backend_settings(compute), collecting_new_objects_only():
         run = prepare_run(config, workdir=(workdir or Path.cwd()).resolve(), tracking_uri=tracking_uri,
                           source=source, data=data)
         prepare(run.stores)

@@ -1,4 +1,4 @@
-"""How a search's processes share the machine: CPU threads, one GPU per worker, mixed precision."""
+"""How a search's processes share the machine on each backend: CPU threads, one GPU per worker, mixed precision."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ class Compute:
     mixed_precision: bool = False
 
     def worker_env(self, slot: int) -> dict[str, str]:
-        """Environment for worker ``slot``, set before it starts TensorFlow.
+        """Environment for worker ``slot``, set before it starts its backend.
 
         Each worker gets its share of the CPU threads (TensorFlow would start one
         pool per process as wide as the machine otherwise) and, with GPUs, one GPU
-        of its own, round robin.
+        of its own, round robin; on JAX a worker takes GPU memory as it needs it
+        (by default XLA takes most of the card at start, leaving none to a worker
+        that shares it).
         """
         env: dict[str, str] = {}
         if self.workers > 1:
@@ -29,16 +31,22 @@ class Compute:
             env.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=threads)
             if self.gpus:
                 env["CUDA_VISIBLE_DEVICES"] = str(slot % self.gpus)
+                env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
         return env
 
-    def configure_tensorflow(self) -> None:
-        """GPU memory grows as needed (workers can share a card); ``mixed_float16`` when asked; on CPU, no graph
-        rewrites.
+    def configure_backend(self) -> None:
+        """``mixed_float16`` when asked; on TensorFlow, GPU memory grows as needed (workers can share a card) and,
+        on CPU, no graph rewrites.
 
-        Call once TensorFlow is imported and before it runs anything. The builders
+        Call once the backend is imported and before it runs anything. The builders
         keep the output layer in float32.
         """
         import keras
+
+        if self.mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        if keras.backend.backend() != "tensorflow":
+            return
         import tensorflow as tf
 
         # A forked worker imported TensorFlow before its share of threads was in its environment: set it here.
@@ -52,8 +60,6 @@ class Compute:
                 tf.config.experimental.set_memory_growth(gpu, True)
             except RuntimeError:  # already initialised in this process
                 pass
-        if self.mixed_precision:
-            keras.mixed_precision.set_global_policy("mixed_float16")
         if not self.gpus:
             # On CPU, Grappler's rewrites cost each new model time when its step first runs and save little in
             # its later epochs: without them a search tries more configurations in the same time, its best
@@ -62,8 +68,13 @@ class Compute:
             set_graph_rewrites(False)
 
 
-def graph_rewrites_enabled() -> bool:
-    """Whether TensorFlow rewrites the graphs it instantiates from now on (Grappler's meta optimizer)."""
+def graph_rewrites_enabled() -> bool | None:
+    """Whether TensorFlow rewrites the graphs it instantiates from now on (Grappler's meta optimizer); None where
+    TensorFlow does not train."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return None
     import tensorflow as tf
 
     return not tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
@@ -77,15 +88,16 @@ def set_graph_rewrites(enabled: bool) -> None:
 
 
 @contextlib.contextmanager
-def tensorflow_settings(compute: Compute) -> Iterator[None]:
-    """Configure TensorFlow for the search (mixed precision, GPU memory, graph rewrites); give the caller its
-    precision policy and graph rewrites back."""
+def backend_settings(compute: Compute) -> Iterator[None]:
+    """Configure the backend for the search (mixed precision; on TensorFlow GPU memory and graph rewrites); give
+    the caller its precision policy and graph rewrites back."""
     import keras
 
     policy, rewrites = keras.mixed_precision.global_policy(), graph_rewrites_enabled()
-    compute.configure_tensorflow()
+    compute.configure_backend()
     try:
         yield
     finally:
         keras.mixed_precision.set_global_policy(policy)
-        set_graph_rewrites(rewrites)
+        if rewrites is not None:
+            set_graph_rewrites(rewrites)

@@ -1,4 +1,4 @@
-"""Start TensorFlow without its start-up chatter.
+"""Start Keras and its backend without TensorFlow's start-up chatter.
 
 TensorFlow 2.21 writes oneDNN, CUDA-driver and cuInit lines to stderr from C++
 before its logging is configured, so ``TF_CPP_MIN_LOG_LEVEL`` cannot silence
@@ -29,32 +29,46 @@ def _stderr_to_devnull() -> Iterator[None]:
         os.close(devnull)
 
 
-def import_tensorflow_modules() -> None:
-    """Import TensorFlow and Keras with C++ stderr muted, and nothing more: no device is probed (a process that
-    forks workers must not have initialised CUDA)."""
+def _backend() -> str:
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def import_backend_modules() -> None:
+    """Import Keras and its backend (TensorFlow only where it trains) with C++ stderr muted, and nothing more: no
+    device is probed (a process that forks workers must not have initialised CUDA)."""
     quiet_libraries()
     with _stderr_to_devnull():
         import keras  # noqa: F401
-        import tensorflow  # noqa: F401
+
+        if _backend() == "tensorflow":
+            import tensorflow  # noqa: F401
 
 
-def import_tensorflow_quietly() -> list[str]:
-    """Import TensorFlow and probe for GPUs with C++ stderr muted; returns the GPU names.
+def import_backend_quietly() -> list[str]:
+    """Import Keras and its backend and probe for GPUs with C++ stderr muted; returns the GPU names.
 
-    The first probe initialises CUDA and says so on stderr, also where TensorFlow was imported before (a worker
-    forked from ``worker_start``'s server); later probes are silent and cost nothing.
+    The first probe initialises CUDA and says so on stderr, also where the backend was imported before (a worker
+    forked from ``worker_start``'s server); later probes are silent and cost nothing. TensorFlow is imported
+    only where it trains.
     """
     with _stderr_to_devnull():
         import keras
-        import tensorflow as tf
 
-        if keras.backend.backend() == "jax":
-            # JAX trains; TensorFlow only feeds the input pipelines, and leaves the GPUs to JAX.
-            with contextlib.suppress(RuntimeError):  # TensorFlow already started: its devices are set
-                tf.config.set_visible_devices([], "GPU")
+        backend = keras.backend.backend()
+        if backend == "jax":
+            tensorflow = sys.modules.get("tensorflow")
+            if tensorflow is not None:  # imported by something else: it leaves the GPUs to JAX
+                with contextlib.suppress(RuntimeError):  # TensorFlow already started: its devices are set
+                    tensorflow.config.set_visible_devices([], "GPU")
             import jax
 
             return [str(device) for device in jax.devices() if device.platform == "gpu"]
+        if backend == "torch":
+            import torch
+
+            return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        import tensorflow as tf
+
         gpus = tf.config.list_physical_devices("GPU")
     return [gpu.name for gpu in gpus]
 

@@ -236,11 +236,11 @@ def _running(pid: int) -> bool:
 def _search_worker(payload: bytes, slot: int, compute: Compute, relay: Any, starter: int) -> None:
     threading.Thread(target=_exit_with_starter, args=(starter,), daemon=True).start()
     os.environ.update(compute.worker_env(slot))
-    from kerashpo.pipelines.runtime.quiet import import_tensorflow_quietly, quiet_libraries
+    from kerashpo.pipelines.runtime.quiet import import_backend_quietly, quiet_libraries
 
     quiet_libraries()
-    import_tensorflow_quietly()
-    compute.configure_tensorflow()
+    import_backend_quietly()
+    compute.configure_backend()
     from kerashpo.search.tracking import RelayTracker
 
     driver, job = pickle.loads(payload)

@@ -227,11 +227,20 @@ def mlflow_signature(champion: Champion, example: Any) -> Any:
     return ModelSignature(inputs=inputs, outputs=outputs.outputs)
 
 
+def backend_requirements() -> list[str]:
+    """The pinned packages of the backend Keras runs on (the one that trained the model; it serves it too)."""
+    import importlib.metadata
+
+    import keras
+
+    packages = {"tensorflow": ["tensorflow"], "jax": ["jax", "jaxlib"], "torch": ["torch"]}[keras.backend.backend()]
+    return [f"{name}=={importlib.metadata.version(name)}" for name in packages]
+
+
 def save_mlflow_model(path: Path, model: Any, schema: dict[str, Any], example: Any) -> None:
     """An MLflow model with the ``keras`` flavor and a raw-input ``python_function`` flavor."""
     import keras
     import mlflow
-    import tensorflow as tf
     from mlflow.models import Model
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -246,12 +255,13 @@ def save_mlflow_model(path: Path, model: Any, schema: dict[str, Any], example: A
         mlflow.pyfunc.save_model(
             str(path), loader_module=SERVING_MODULE, data_path=str(data), code_paths=[str(code)],
             signature=mlflow_signature(champion, example), input_example=example,
-            pip_requirements=[f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}", "pandas", "pillow"],
+            pip_requirements=[*backend_requirements(), f"keras=={keras.__version__}", "pandas", "pillow"],
         )
-    # The keras flavor reads data/model/model.keras: mlflow.keras.load_model works on the same file.
+    # The keras flavor reads data/model/model.keras: mlflow.keras.load_model works on the same file, on the
+    # backend that trained it.
     mlmodel = Model.load(str(path / "MLmodel"))
-    mlmodel.add_flavor("keras", data="data/model", keras_backend="tensorflow", keras_version=keras.__version__,
-                       save_exported_model=False)
+    mlmodel.add_flavor("keras", data="data/model", keras_backend=keras.backend.backend(),
+                       keras_version=keras.__version__, save_exported_model=False)
     mlmodel.save(str(path / "MLmodel"))
 
 

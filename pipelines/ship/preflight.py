@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kerashpo.pipelines.config import PipelineConfig
+from kerashpo.pipelines.config import PipelineConfig, tensorflow_installed
 from kerashpo.pipelines.data.dataset import Dataset
 from kerashpo.pipelines.data.splits import Splits, model_schema, take
 from kerashpo.pipelines.runtime.stores import Stores
@@ -54,6 +54,9 @@ def check_export(config: PipelineConfig, dataset: Dataset, splits: Splits, spec:
     """
     field = "export.dir" if config.export.dir else "export folder"
     check_destination_writable(export_directory(config, stores), field)
+    if config.export.writes_saved_model and not tensorflow_installed():
+        raise ExportCheckError("export.formats: saved_model needs TensorFlow, which is not installed here: "
+                               "pip install tensorflow, or drop saved_model from export.formats")
     schema = model_schema(dataset, spec, config.dataset)
     try:  # schema.json is written after the search
         json.dumps(schema)

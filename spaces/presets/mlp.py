@@ -164,8 +164,9 @@ def output_and_compile(inputs: Any, x: Any, spec: DataSpec, params: dict[str, An
         )
     model = keras.Model(inputs, outputs, name=name)
     task_loss, metrics = loss_and_metrics(spec.task)
+    # Keras's torch backend runs one batch per call.
     model.compile(optimizer=optimizer or make_optimizer(params), loss=loss or task_loss, metrics=metrics,
-                  steps_per_execution=STEPS_PER_EXECUTION)
+                  steps_per_execution=1 if keras.backend.backend() == "torch" else STEPS_PER_EXECUTION)
     return model
 
 

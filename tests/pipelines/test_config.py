@@ -298,7 +298,7 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("workers", 0, "workers: Input should be greater than or equal to 1 (got 0)"),
     ("mixed_precision", "maybe",
      "mixed_precision: Input should be a valid boolean, unable to interpret input (got 'maybe')"),
-    ("backend", "theano", "backend: unknown value 'theano'; expected 'tensorflow' or 'jax'"),
+    ("backend", "theano", "backend: unknown value 'theano'; expected 'tensorflow', 'jax' or 'torch'"),
     ("baseline", "maybe", "baseline: Input should be a valid boolean, unable to interpret input (got 'maybe')"),
     ("report", "maybe", "report: Input should be a valid boolean, unable to interpret input (got 'maybe')"),
     ("ablation", 1, "ablation: Input should be a valid dictionary or instance of AblationConfig (got 1)"),

@@ -27,11 +27,11 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from kerashpo.pipelines.cli import main
-from kerashpo.pipelines.runtime.quiet import import_tensorflow_quietly
+from kerashpo.pipelines.runtime.quiet import import_backend_quietly
 
 # Started before the first case: its start-up lines are no case's output, and Keras's imports raise the
 # recursion limit, which Hypothesis warns about when it happens inside a test.
-import_tensorflow_quietly()
+import_backend_quietly()
 import keras  # noqa: E402,F401
 
 EXAMPLES = int(os.environ.get("KERASHPO_HYPOTHESIS_EXAMPLES", "4"))
