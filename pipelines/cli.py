@@ -327,9 +327,10 @@ def _predict(args: argparse.Namespace) -> int:
     import tempfile
 
     from kerashpo.pipelines.runtime.quiet import import_backend_quietly
-    from kerashpo.pipelines.serving import Champion, InputError
+    from kerashpo.pipelines.serving import Champion, InputError, prefer_trained_backend
     from kerashpo.spaces import UserError
 
+    prefer_trained_backend(args.model)
     import_backend_quietly()
     with tempfile.TemporaryDirectory() as scratch:
         try:

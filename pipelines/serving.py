@@ -2,15 +2,19 @@
 
 This module imports nothing of kerashpo: it is copied into every logged MLflow
 model (``code/``), so ``mlflow models serve`` and ``mlflow.pyfunc.load_model``
-work wherever Keras and TensorFlow are installed.
+work wherever Keras and the backend that trained the model are installed.
 
 A champion is a ``model.keras`` file and ``schema.json`` beside it: the model's
-inputs and the source columns they come from, the task, and the class names.
+inputs and the source columns they come from, the task, the class names, and
+the Keras backend that trained it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,19 @@ def find_model_files(directory: Path) -> tuple[Path, Path]:
                      "`kerashpo export` or `kerashpo run`, or a models:/ or runs:/ URI")
 
 
+def prefer_trained_backend(directory: str | Path) -> None:
+    """Before Keras starts: run it on the backend that trained the model in ``directory`` where that backend is
+    installed, unless ``KERAS_BACKEND`` says otherwise (a machine without TensorFlow loads a JAX model as is)."""
+    if "KERAS_BACKEND" in os.environ or "keras" in sys.modules:
+        return
+    try:
+        backend = json.loads(find_model_files(Path(directory))[1].read_text()).get("backend")
+    except (InputError, OSError, ValueError):
+        return
+    if backend in ("tensorflow", "jax", "torch") and importlib.util.find_spec(backend) is not None:
+        os.environ["KERAS_BACKEND"] = backend
+
+
 class Champion:
     """A loaded model and its schema; ``predict`` takes raw rows, arrays or images."""
 
@@ -43,6 +60,7 @@ class Champion:
 
     @classmethod
     def load(cls, directory: str | Path) -> Champion:
+        prefer_trained_backend(directory)
         import keras
 
         model_path, schema_path = find_model_files(Path(directory))

@@ -244,7 +244,7 @@ def prepare_training(config: PipelineConfig, *, workdir: Path, tracking_uri: str
     objective, direction = resolve_objective(config, dataset.task, source.trains_itself, byo=source.space is None)
     splits = split_for(dataset, config.split, config.seed)
     spec = data_spec(dataset, splits)
-    schema = model_schema(dataset, spec, config.dataset)
+    schema = {**model_schema(dataset, spec, config.dataset), "backend": str(config.backend)}
     # Here, not in the run alone: `kerashpo ablate` trains on the config's backend too.
     check_inputs(config.backend, schema)
     if sized and source.preset is not None:  # a built-in preset: its default ranges follow the training rows
