@@ -181,8 +181,11 @@ def _run(args: argparse.Namespace) -> int:
     report = run_pipeline(config, tracking_uri=args.tracking_uri, on_trial_end=progress, command=command)
     outcome = report.outcome
     infeasible = f" ({outcome.n_infeasible} infeasible)" if outcome.n_infeasible else ""
+    from kerashpo.search.training.device import training_device
+
+    backend, device = training_device()
     console.print(f"\nsearch {report.study}: {outcome.n_complete} complete, {outcome.n_pruned} pruned, "
-                  f"{outcome.n_failed} failed{infeasible} in {outcome.seconds:.0f}s")
+                  f"{outcome.n_failed} failed{infeasible} in {outcome.seconds:.0f}s, on {backend} ({device})")
     if report.export is None:
         if outcome.best_number is None:
             why = "met the constraints" if outcome.n_infeasible else "completed"

@@ -17,6 +17,7 @@ from kerashpo.search.results import TrialResult
 from kerashpo.search.selection.checkpoints import CheckpointStore
 from kerashpo.search.selection.constraints import BUILT_METRICS, Constraint, judge, refusal, trial_metric
 from kerashpo.search.selection.pareto import Objective, PickRule
+from kerashpo.search.training.device import training_device
 from kerashpo.search.training.memory import collecting_new_objects_only, released_when_done
 from kerashpo.search.training.runner import PruneCheck, TrainingSetup, TrialOptions, run_trial
 from kerashpo.spaces import UserError
@@ -130,6 +131,7 @@ class TrialExecutor:
         self.complete: frozenset[int] = frozenset()  # the complete trials the driver had recorded at the last report
         self.first_errors: list[str | None] = []  # the first trials' failures (None: it did not fail)
         self.worker = worker_id()
+        self.backend, self.device = training_device()
         self._cleanup = contextlib.ExitStack()
 
     def __enter__(self) -> TrialExecutor:
@@ -161,7 +163,8 @@ class TrialExecutor:
                         seed=self.job.setup.seed + number + 7919 * r, should_prune=should_prune,
                         max_epochs=max_epochs, refuse=refuse,
                         on_built=lambda params: self.tracker.start_trial(
-                            number, params, {"worker": self.worker, **(tags or {})}))))
+                            number, params, {"worker": self.worker, "backend": self.backend,
+                                             "device": self.device, **(tags or {})}))))
                     if results[-1].stopped_at_deadline:
                         break
             except KeyboardInterrupt:

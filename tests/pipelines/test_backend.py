@@ -77,6 +77,7 @@ def test_both_drivers_train_on_jax_without_tensorflow_and_the_shipped_model_scor
     out = json.loads(done.stdout.strip().splitlines()[-1])
     # The config, not the environment's KERAS_BACKEND, decides; nothing on the way imported TensorFlow.
     assert out["keras_backend"] == "jax" and out["tensorflow_modules"] == []
+    assert done.stdout.count("failed in") == 2 and done.stdout.count(", on jax (cpu)") == 2  # the summaries say it
     assert out["optuna"]["code"] == out["keras_tuner"]["code"] == out["predict"]["code"] == 0, out
 
     client = MlflowClient(tracking_uri(run_dir))
@@ -84,6 +85,8 @@ def test_both_drivers_train_on_jax_without_tensorflow_and_the_shipped_model_scor
         (search,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id],
                                        "tags.`kerashpo.role` = 'search'")
         assert search.data.params["backend"] == "jax" and search.info.status == "FINISHED"
+        trials = client.search_runs([search.info.experiment_id], "tags.`kerashpo.role` = 'trial'")
+        assert trials and all((t.data.tags["backend"], t.data.tags["device"]) == ("jax", "cpu") for t in trials)
         card = (run_dir / "mlruns" / "exports" / experiment / "model_card.md").read_text()
         assert "backend jax" in card
     export = run_dir / "mlruns" / "exports" / "onjax"
