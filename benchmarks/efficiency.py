@@ -21,7 +21,8 @@ how they search:
   checkpoints), ``budget.timeout`` only, and ``export.ensemble: 5`` (the default since 2026-11-28), which
   changes nothing in the search (five checkpoints kept instead of three): its champion alone is the ``kerashpo``
   row, the ensemble it ships the ``kerashpo + ensemble`` row;
-- ``kerashpo-jax``: the same pipeline with ``backend: jax``, its champion alone (``export.ensemble: 0``);
+- ``kerashpo-jax``, ``kerashpo-torch``: the same pipeline with ``backend: jax`` or ``torch`` (batches from the
+  arrays in memory, nothing of TensorFlow), its champion alone (``export.ensemble: 0``);
 - ``kerashpo-kt-hyperband``: the same pipeline with ``driver: keras_tuner``, ``tuner: hyperband``, its champion
   alone (``export.ensemble: 0``);
 - ``keras-tuner-random``, ``keras-tuner-hyperband``, ``keras-tuner-bayesian``: plain Keras Tuner as its
@@ -63,8 +64,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "efficiency"
 
-ARMS = ("kerashpo", "kerashpo-jax", "kerashpo-kt-hyperband", "keras-tuner-random", "keras-tuner-hyperband",
-        "keras-tuner-bayesian", "optuna-tpe", "linear")
+ARMS = ("kerashpo", "kerashpo-jax", "kerashpo-torch", "kerashpo-kt-hyperband", "keras-tuner-random",
+        "keras-tuner-hyperband", "keras-tuner-bayesian", "optuna-tpe", "linear")
 TUNERS = {"keras-tuner-random": "RandomSearch", "keras-tuner-hyperband": "Hyperband",
           "keras-tuner-bayesian": "BayesianOptimization"}
 BASELINE = "keras-tuner-random"
@@ -97,9 +98,9 @@ def pipeline_config(arm: str, dataset: str, seed: int, seconds: float) -> Any:
     }
     if arm == "kerashpo":
         document["export"]["ensemble"] = ENSEMBLE  # the default, named: the table reports it beside the champion
-    elif arm == "kerashpo-jax":
+    elif arm in ("kerashpo-jax", "kerashpo-torch"):
         document["export"]["ensemble"] = 0  # this arm's row is its champion alone
-        document["backend"] = "jax"
+        document["backend"] = arm.removeprefix("kerashpo-")
     else:
         document["export"]["ensemble"] = 0  # this arm's row is its champion alone
         # Hyperband brackets repeat until the time is up; its largest rung is the plain arms' epochs.
