@@ -31,6 +31,7 @@ from kerashpo.spaces.choices import (
     Pick,
     Pruner,
     PublishedDefaults,
+    Reference,
     Sampler,
     Task,
     Tuner,
@@ -412,9 +413,22 @@ class PipelineConfig(_Section):
     backend: Backend = Field(Backend.TENSORFLOW, description=(
         "The Keras backend the trials train on; the exported files load on either."))
     # Also fit scikit-learn's linear model on the same splits, as the reference the search must beat.
-    baseline: bool = Field(True, description=(
-        "Also fit scikit-learn's linear model (LogisticRegression or RidgeCV) on the same splits, as the "
-        "reference the search must beat."))
+    baseline: bool | list[Reference] = Field(True, description=(
+        "Also fit scikit-learn's reference models on the same splits, the answers the search must beat: true for "
+        "the linear model (LogisticRegression or RidgeCV) and, on tables, gradient boosting "
+        "(HistGradientBoosting); false for none; or a list of linear, gradient_boosting."))
+
+    @field_validator("baseline", mode="before")
+    @classmethod
+    def _baseline_words(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return value
+        if not isinstance(value, list):
+            raise ValueError(f"give true, false or a list of {', '.join(Reference.values())} (got {value!r})")
+        unknown = [item for item in value if item not in Reference.values()]
+        if unknown:
+            raise ValueError(f"unknown reference {unknown[0]!r}; expected {' or '.join(Reference.values())}")
+        return value
     # Draw the search's figures and report.html at the end; tests that never read them turn it off for the time.
     report: bool = Field(True, description="Draw the search's figures and report.html at the end.")
     ablation: AblationConfig = Field(AblationConfig(), description="kerashpo ablate: your variants, seeds.")

@@ -26,11 +26,12 @@ SMALL_SPACE = textwrap.dedent("""\
 
 def write_pipeline(directory: Path, name: str = "tiny", dataset: str = "digits", trials: int = 6,
                    max_epochs: int = 9, patience: int = 3, pruner: str = "hyperband", extra: str = "",
-                   formats: str | None = "[keras]", report: bool = False) -> Path:
+                   formats: str | None = "[keras]", report: bool = False, baseline: str = "[linear]") -> Path:
     """A pipeline config on a small space. It ships only the ``.keras`` file unless ``formats`` asks for more
     (``None``: the default formats, the MLflow model and its registration included), and the champion alone (the
     default ensemble is tested in test_ensemble.py); it draws the figures and report only with ``report``
-    (tests/pipelines/test_report.py and the UI's tests read them)."""
+    (tests/pipelines/test_report.py and the UI's tests read them); it fits the linear reference alone unless
+    ``baseline`` asks for more (gradient boosting is tested in test_baseline.py)."""
     (directory / "small_space.yaml").write_text(SMALL_SPACE)
     path = directory / f"{name}.yaml"
     path.write_text(textwrap.dedent(f"""\
@@ -41,6 +42,7 @@ def write_pipeline(directory: Path, name: str = "tiny", dataset: str = "digits",
         budget: {{trials: {trials}, max_epochs: {max_epochs}, patience: {patience}}}
         seed: 7
         report: {str(report).lower()}
+        baseline: {baseline}
     """) + (f"export: {{formats: {formats}, ensemble: 0}}\n" if formats else "export: {ensemble: 0}\n") + extra)
     return path
 

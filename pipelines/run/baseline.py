@@ -40,12 +40,18 @@ class Baseline:
     reference: Reference = Reference.LINEAR
 
     def score(self, x: Any, y: np.ndarray, prefix: str) -> dict[str, float]:
-        return _scores(self.model, _frame(x), y, self.task, prefix)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):  # as when it was fitted
+            return _scores(self.model, _frame(x), y, self.task, prefix)
 
     def predict(self, x: Any) -> np.ndarray:
         """Probabilities of each class (rows, classes), or the predicted values."""
+        from threadpoolctl import threadpool_limits
+
         frame = _frame(x)
-        return self.model.predict(frame) if self.task is Task.REGRESSION else self.model.predict_proba(frame)
+        with threadpool_limits(limits=1):
+            return self.model.predict(frame) if self.task is Task.REGRESSION else self.model.predict_proba(frame)
 
     def evaluate_test(self, x_test: Any, y_test: np.ndarray) -> dict[str, float]:
         """Read with the champion's final evaluation, once."""
@@ -53,11 +59,12 @@ class Baseline:
         return self.test
 
 
-def references_for(dataset: Dataset) -> tuple[Reference, ...]:
-    """The references a run on ``dataset`` fits: gradient boosting beside the linear model on tables."""
-    if dataset.kind == "image":
-        return (Reference.LINEAR,)
-    return (Reference.LINEAR, Reference.GRADIENT_BOOSTING)
+def references_for(dataset: Dataset, chosen: bool | list[Reference] = True) -> tuple[Reference, ...]:
+    """The references a run on ``dataset`` fits (the config's ``baseline``): by default gradient boosting beside
+    the linear model on tables; gradient boosting never on images."""
+    wanted = list(Reference) if chosen is True else [] if chosen is False else list(chosen)
+    return tuple(r for r in Reference if r in wanted
+                 and not (r is Reference.GRADIENT_BOOSTING and dataset.kind == "image"))
 
 
 def fit_baseline(dataset: Dataset, splits: Splits, seed: int, reference: Reference = Reference.LINEAR) -> Baseline:
@@ -72,8 +79,9 @@ def fit_baseline(dataset: Dataset, splits: Splits, seed: int, reference: Referen
     from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
-    # One BLAS thread: on these small matrices OpenBLAS's threads, beside TensorFlow's, cost more than they save.
-    with threadpool_limits(limits=1, user_api="blas"):
+    # One BLAS and one OpenMP thread: on these small tables their threads, beside TensorFlow's, cost more than they
+    # save, and gradient boosting's OpenMP threads, where processes share the cores, wait on each other for seconds.
+    with threadpool_limits(limits=1):
         if not splits.folds:
             baseline = _fitted(dataset, splits.x_train, splits.y_train, seed, reference)
             baseline.validation = baseline.score(splits.x_val, splits.y_val, "val_")

@@ -44,7 +44,7 @@ def fit_run_baselines(run: PreparedRun, tracker: MLflowTracker) -> list[Baseline
     if not run.config.baseline:
         return []
     baselines = []
-    for reference in references_for(run.dataset):
+    for reference in references_for(run.dataset, run.config.baseline):
         try:
             baseline = fit_baseline(run.dataset, run.splits, run.config.seed, reference)
         except Exception as exc:  # a reference that cannot be fitted is reported; the search goes on

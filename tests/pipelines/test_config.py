@@ -299,7 +299,7 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("mixed_precision", "maybe",
      "mixed_precision: Input should be a valid boolean, unable to interpret input (got 'maybe')"),
     ("backend", "theano", "backend: unknown value 'theano'; expected 'tensorflow', 'jax' or 'torch'"),
-    ("baseline", "maybe", "baseline: Input should be a valid boolean, unable to interpret input (got 'maybe')"),
+    ("baseline", 2, "baseline: give true, false or a list of linear, gradient_boosting (got 2)"),
     ("report", "maybe", "report: Input should be a valid boolean, unable to interpret input (got 'maybe')"),
     ("ablation", 1, "ablation: Input should be a valid dictionary or instance of AblationConfig (got 1)"),
     ("ablation.variants", [1], "ablation.variants: Input should be a valid dictionary (got [1])"),
@@ -322,6 +322,10 @@ def test_a_bad_value_is_refused_in_one_line_naming_its_key(dotted, value, messag
 # The refusals that weigh keys against each other: (validator, the config besides MINIMAL, the line). Every
 # `raise` of every validator has a row (test_every_validator_refusal_has_a_row counts them).
 BAD_COMBINATIONS: list[tuple[str, dict[str, Any], str]] = [
+    ("_baseline_words", {"baseline": "maybe"}, "baseline: give true, false or a list of linear, gradient_boosting "
+                                               "(got 'maybe')"),
+    ("_baseline_words", {"baseline": ["linear", "trees"]},
+     "baseline: unknown reference 'trees'; expected linear or gradient_boosting"),
     ("_known", {"dataset": {"name": "cifar10"}}, "dataset.name: unknown dataset 'cifar10'"),
     ("_positive", {"dataset": {"name": None, "path": "pictures", "image_size": [32, -1]}},
      "dataset.image_size: image_size [32, -1] needs two positive numbers: [height, width]"),

@@ -99,14 +99,16 @@ def test_each_tuner_tracks_like_optuna(tuner, in_run_dir):
         optuna_board = leaderboard(tracking_uri(in_run_dir), "kt")  # the latest search: Optuna's
         assert len(runs["kt"]) == len(optuna_board[optuna_board["state"] != "BASELINE"]) == 1
         assert list(optuna_board.columns[:len(BOARD_COLUMNS)]) == BOARD_COLUMNS
-        assert set(optuna_board.columns[len(BOARD_COLUMNS):]) <= set(MLP.space.names)
+        assert set(optuna_board.columns[len(BOARD_COLUMNS):-1]) <= set(MLP.space.names)
+        assert optuna_board.columns[-1] == "reference"  # the baselines' estimators, last
     assert main(["run", str(config), "--driver", "keras_tuner", "--tuner", tuner]) == 0  # resumes, adds nothing
     kt_board = leaderboard(tracking_uri(in_run_dir), "kt")
     # Optuna's leaderboard columns; the parameter columns are the space's (those some trial sampled).
     assert list(kt_board.columns[:len(BOARD_COLUMNS)]) == BOARD_COLUMNS
-    assert set(kt_board.columns[len(BOARD_COLUMNS):]) <= set(MLP.space.names)
-    # The trials, and the baseline (linear reference model) as the last, marked row, as under Optuna.
+    assert set(kt_board.columns[len(BOARD_COLUMNS):-1]) <= set(MLP.space.names)
+    # The trials, and the baseline (the config's linear model) as the last, marked row, as under Optuna.
     assert list(kt_board["state"]).count("BASELINE") == 1 and kt_board.iloc[-1]["state"] == "BASELINE"
+    assert kt_board.iloc[-1]["reference"] == "LogisticRegression"
     assert sorted(kt_board["trial"].dropna()) == sorted(numbers)
 
 
