@@ -82,12 +82,12 @@ def leaderboard(tracking_uri: str, experiment: str | None = None, top: int | Non
         "seconds": runs.get("metrics.train_seconds", pd.Series(dtype=float)),
         **{name: runs.get(f"metrics.{name}", pd.Series(dtype=float)) for name in SIZE_METRICS},
     })
-    if (board["state"] == TrialState.BASELINE).any():  # which reference each baseline row is
-        models = runs.get("tags.model", pd.Series([None] * len(runs), dtype=object))
-        board["reference"] = models.where(board["state"] == TrialState.BASELINE, None)
     params = sorted(c for c in runs.columns if c.startswith("params."))
     for column in params:
         board[column.removeprefix("params.")] = _numeric_if_possible(runs[column])
+    if (board["state"] == TrialState.BASELINE).any():  # which reference each baseline row is, last
+        models = runs.get("tags.model", pd.Series([None] * len(runs), dtype=object))
+        board["reference"] = models.where(board["state"] == TrialState.BASELINE, None)
     # Finished trials rank first: a pruned trial's value comes from fewer epochs, and the champion
     # (rank 1) must be the study's best complete trial.
     # The reference model comes last, marked BASELINE: rank 1 stays the champion.
