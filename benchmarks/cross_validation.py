@@ -55,7 +55,7 @@ def run(dataset: str, seed: int, folds: int | None) -> dict:
         client = MlflowClient(f"sqlite:///{work / 'mlruns' / 'mlflow.db'}")
         experiment = client.get_experiment_by_name(f"cv-{dataset}").experiment_id
         [parent] = client.search_runs([experiment], "tags.`kerashpo.role` = 'search'")
-        [baseline] = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline'")
+        [baseline] = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline' and tags.reference = 'linear'")
         trials = client.search_runs([experiment], "tags.`kerashpo.role` = 'trial'")
         objective = parent.data.tags["objective"]
         metrics, reference = parent.data.metrics, baseline.data.metrics

@@ -74,7 +74,7 @@ def run(dataset: str, seconds: float, seed: int, ensemble: int, folds: int = 0) 
         client = MlflowClient(f"sqlite:///{work / 'mlruns' / 'mlflow.db'}")
         experiment = client.get_experiment_by_name(f"floor-{dataset}").experiment_id
         [parent] = client.search_runs([experiment], "tags.`kerashpo.role` = 'search'")
-        [baseline] = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline'")
+        [baseline] = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline' and tags.reference = 'linear'")
         trials = client.search_runs([experiment], "tags.`kerashpo.role` = 'trial'")
         task = parent.data.tags["task"]
         metric, _ = SCORE.get(task, ("test_accuracy", "max"))

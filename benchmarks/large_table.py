@@ -66,7 +66,7 @@ def run(rows: int, seconds: float, seed: int) -> dict[str, Any]:
         client = MlflowClient(f"sqlite:///{work / 'mlruns' / 'mlflow.db'}")
         experiment = client.get_experiment_by_name("large").experiment_id
         [parent] = client.search_runs([experiment], "tags.`kerashpo.role` = 'search'")
-        [baseline] = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline'")
+        [baseline] = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline' and tags.reference = 'linear'")
         trials = client.search_runs([experiment], "tags.`kerashpo.role` = 'trial'", max_results=10_000)
         states = [t.data.tags.get("state") for t in trials]
         pruned_seconds = [t.data.metrics["train_seconds"] for t in trials if t.data.tags.get("state") == "PRUNED"]

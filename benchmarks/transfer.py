@@ -117,7 +117,7 @@ def search(target: Path, work: Path, name: str, weights: str) -> dict:
     client = MlflowClient(f"sqlite:///{work / 'mlruns' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(name).experiment_id
     [parent] = client.search_runs([experiment], "tags.`kerashpo.role` = 'search'")
-    [baseline] = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline'")
+    [baseline] = client.search_runs([experiment], "tags.`kerashpo.role` = 'baseline' and tags.reference = 'linear'")
     head_epochs = min(MAX_EPOCHS - 1, math.ceil(MAX_EPOCHS * 0.5))
     trials = []
     for run in client.search_runs([experiment], "tags.`kerashpo.role` = 'trial'"):
